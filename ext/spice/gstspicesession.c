@@ -1,0 +1,1388 @@
+/* GStreamer SPICE plugins
+ * Copyright (C) 2026 gst-spice developers
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2 of the License, or (at your option) any later version.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#define SPICE_DISABLE_DEPRECATED
+#include <spice-client.h>
+
+#include "gstspicesession.h"
+
+GST_DEBUG_CATEGORY_STATIC (gst_spice_session_debug);
+#define GST_CAT_DEFAULT gst_spice_session_debug
+
+/* How long a state change may wait for spice-client-glib to finish
+ * disconnecting before giving up (and leaking the session, with a
+ * warning, rather than hanging the pipeline). */
+#define CLOSE_TIMEOUT_US (5 * G_USEC_PER_SEC)
+#define LISTENER_WAIT_US (5 * G_USEC_PER_SEC)
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 5000
+
+typedef enum
+{
+  SESSION_CONNECTING,
+  SESSION_CONNECTED,
+  SESSION_LOST,
+  SESSION_FAILED,
+} SessionPhase;
+
+typedef struct
+{
+  gint refcount;                /* atomic */
+  GstSpiceSession *session;
+  guint id;
+  gint channel_id;
+  GstSpiceDisplayCallbacks cb;
+  gpointer user_data;
+  GDestroyNotify notify;
+  gboolean removed;             /* session lock */
+  gint busy;                    /* session lock: callbacks in progress */
+  gboolean attached;            /* spice thread only */
+} Listener;
+
+typedef struct
+{
+  gint id;
+  gboolean visible;
+  gint x, y;
+  guint width, height, hot_x, hot_y;
+  GBytes *rgba;
+} CursorState;
+
+struct _GstSpiceSession
+{
+  gint refcount;                /* registry_lock */
+  gchar *key;
+  GstSpiceSessionParams params;
+  gchar *address;
+
+  GMutex lock;
+  GCond cond;
+  GList *listeners;             /* lock */
+  guint next_listener_id;       /* lock */
+  gboolean reconnect;           /* lock */
+  SessionPhase phase;           /* lock */
+  GError *error;                /* lock: set in SESSION_FAILED */
+  gchar *error_debug;           /* lock */
+  gboolean closing;             /* lock */
+  gboolean closed;              /* lock: no SpiceSession left */
+  gboolean finished;            /* lock: its last idle has run */
+
+  /* Only touched by the thread dispatching the default context */
+  SpiceSession *spice;
+  SpiceChannel *main;
+  GHashTable *displays;         /* channel id -> SpiceChannel */
+  GHashTable *cursors;          /* channel id -> CursorState */
+  gboolean was_connected;       /* main channel opened at least once */
+  gboolean lost;                /* reconnecting after a lost connection */
+  guint backoff_ms;
+  GSource *reconnect_source;
+};
+
+/* The registry and the spice thread are process-wide by nature:
+ * spice-client-glib itself is a per-process singleton on the default main
+ * context. */
+static GMutex registry_lock;
+static GHashTable *registry;    /* registry_lock: key -> GstSpiceSession */
+static GThread *spice_thread;   /* registry_lock */
+static GMainLoop *spice_loop;   /* registry_lock */
+static guint spice_thread_users;        /* registry_lock */
+
+static void session_connect (GstSpiceSession * s);
+
+static void
+debug_init (void)
+{
+  static gsize done = 0;
+
+  if (g_once_init_enter (&done)) {
+    GST_DEBUG_CATEGORY_INIT (gst_spice_session_debug, "spicesession", 0,
+        "SPICE session registry and spice thread");
+    g_once_init_leave (&done, 1);
+  }
+}
+
+/* ---------------------------------------------------------------------- */
+/* URI parsing                                                            */
+
+void
+gst_spice_session_params_clear (GstSpiceSessionParams * params)
+{
+  g_clear_pointer (&params->uri, g_free);
+  g_clear_pointer (&params->password, g_free);
+  g_clear_pointer (&params->ca_file, g_free);
+  g_clear_pointer (&params->cert_subject, g_free);
+}
+
+typedef enum
+{
+  TRANSPORT_TCP,
+  TRANSPORT_TLS,
+  TRANSPORT_UNIX,
+} Transport;
+
+typedef struct
+{
+  Transport transport;
+  gchar *host;
+  gint port;
+  gchar *path;
+  gchar *password;
+} ParsedUri;
+
+static void
+parsed_uri_clear (ParsedUri * p)
+{
+  g_free (p->host);
+  g_free (p->path);
+  g_free (p->password);
+}
+
+static gboolean
+parse_uri (const gchar * uri, ParsedUri * out, GError ** error)
+{
+  GUri *guri;
+  const gchar *scheme, *query;
+  GError *err = NULL;
+
+  memset (out, 0, sizeof (*out));
+  if (uri == NULL || *uri == '\0') {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+        "No URI set");
+    return FALSE;
+  }
+  guri = g_uri_parse (uri, G_URI_FLAGS_NONE, &err);
+  if (!guri) {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+        "Invalid SPICE URI '%s': %s", uri, err->message);
+    g_clear_error (&err);
+    return FALSE;
+  }
+
+  scheme = g_uri_get_scheme (guri);
+  if (g_ascii_strcasecmp (scheme, "spice") == 0)
+    out->transport = TRANSPORT_TCP;
+  else if (g_ascii_strcasecmp (scheme, "spice+tls") == 0)
+    out->transport = TRANSPORT_TLS;
+  else if (g_ascii_strcasecmp (scheme, "spice+unix") == 0)
+    out->transport = TRANSPORT_UNIX;
+  else
+    goto bad_scheme;
+
+  if (out->transport == TRANSPORT_UNIX) {
+    const gchar *path = g_uri_get_path (guri);
+    const gchar *host = g_uri_get_host (guri);
+    if (host && *host)
+      goto unix_host;
+    if (!path || path[0] != '/' || path[1] == '\0')
+      goto unix_path;
+    out->path = g_strdup (path);
+  } else {
+    const gchar *host = g_uri_get_host (guri);
+    const gchar *path = g_uri_get_path (guri);
+    if (!host || !*host)
+      goto no_host;
+    if (path && *path && strcmp (path, "/") != 0)
+      goto tcp_path;
+    out->host = g_strdup (host);
+    out->port = g_uri_get_port (guri);
+    if (out->port <= 0 || out->port > 65535)
+      goto no_port;
+  }
+
+  query = g_uri_get_query (guri);
+  if (query && *query) {
+    GHashTable *q = g_uri_parse_params (query, -1, "&", G_URI_PARAMS_NONE,
+        &err);
+    GHashTableIter it;
+    gpointer k, v;
+
+    if (!q)
+      goto bad_query;
+    g_hash_table_iter_init (&it, q);
+    while (g_hash_table_iter_next (&it, &k, &v)) {
+      if (strcmp (k, "password") == 0) {
+        g_free (out->password);
+        out->password = g_strdup (v);
+      } else {
+        g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+            "Invalid SPICE URI '%s': unknown parameter '%s' (only "
+            "'password' is understood)", uri, (const gchar *) k);
+        g_hash_table_unref (q);
+        goto fail;
+      }
+    }
+    g_hash_table_unref (q);
+  }
+  g_uri_unref (guri);
+  return TRUE;
+
+  /* ERRORS */
+bad_scheme:
+  {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+        "Invalid SPICE URI '%s': unknown scheme '%s' (expected spice://, "
+        "spice+tls:// or spice+unix://)", uri, scheme);
+    goto fail;
+  }
+unix_host:
+  {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+        "Invalid SPICE URI '%s': a unix socket URI has no host, write "
+        "spice+unix:///absolute/path", uri);
+    goto fail;
+  }
+unix_path:
+  {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+        "Invalid SPICE URI '%s': expected an absolute socket path, as in "
+        "spice+unix:///run/vm/spice.sock", uri);
+    goto fail;
+  }
+no_host:
+  {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+        "Invalid SPICE URI '%s': no host", uri);
+    goto fail;
+  }
+tcp_path:
+  {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+        "Invalid SPICE URI '%s': unexpected path (expected "
+        "spice://HOST:PORT)", uri);
+    goto fail;
+  }
+no_port:
+  {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+        "Invalid SPICE URI '%s': no valid port (expected spice://HOST:PORT)",
+        uri);
+    goto fail;
+  }
+bad_query:
+  {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+        "Invalid SPICE URI '%s': %s", uri, err->message);
+    g_clear_error (&err);
+    goto fail;
+  }
+fail:
+  {
+    g_uri_unref (guri);
+    parsed_uri_clear (out);
+    return FALSE;
+  }
+}
+
+/**
+ * gst_spice_session_params_parse:
+ *
+ * Checks @uri and fills @params->uri with it; a password given in the URI
+ * query goes to @params->password unless one is set already.
+ */
+gboolean
+gst_spice_session_params_parse (const gchar * uri,
+    GstSpiceSessionParams * params, GError ** error)
+{
+  ParsedUri p;
+
+  if (!parse_uri (uri, &p, error))
+    return FALSE;
+  g_free (params->uri);
+  params->uri = g_strdup (uri);
+  if (p.password && !params->password)
+    params->password = g_strdup (p.password);
+  parsed_uri_clear (&p);
+  return TRUE;
+}
+
+static gchar *
+describe_parsed (const ParsedUri * p)
+{
+  switch (p->transport) {
+    case TRANSPORT_UNIX:
+      return g_strdup_printf ("unix socket %s", p->path);
+    case TRANSPORT_TLS:
+      return g_strdup_printf (strchr (p->host, ':') ? "[%s]:%d (TLS)" :
+          "%s:%d (TLS)", p->host, p->port);
+    case TRANSPORT_TCP:
+    default:
+      return g_strdup_printf (strchr (p->host, ':') ? "[%s]:%d" : "%s:%d",
+          p->host, p->port);
+  }
+}
+
+/* A human-readable address ("127.0.0.1:5900", "unix socket /run/x.sock"). */
+gchar *
+gst_spice_session_params_describe (const GstSpiceSessionParams * params)
+{
+  ParsedUri p;
+  gchar *ret;
+
+  if (!parse_uri (params->uri, &p, NULL))
+    return g_strdup (params->uri ? params->uri : "(none)");
+  ret = describe_parsed (&p);
+  parsed_uri_clear (&p);
+  return ret;
+}
+
+static gchar *
+make_key (const GstSpiceSessionParams * params, const ParsedUri * p)
+{
+  const gchar *kind = p->transport == TRANSPORT_UNIX ? "unix" :
+      p->transport == TRANSPORT_TLS ? "tls" : "tcp";
+  gchar *host = p->host ? g_ascii_strdown (p->host, -1) : NULL;
+  gchar *key;
+
+  /* credentials are part of the key: a different password is a different
+   * session (and the server will keep only one of them) */
+  key = g_strdup_printf ("%s|%s|%d|%s|%s|%s|%s", kind,
+      host ? host : "", p->port, p->path ? p->path : "",
+      params->password ? params->password : "",
+      params->ca_file ? params->ca_file : "",
+      params->cert_subject ? params->cert_subject : "");
+  g_free (host);
+  return key;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The spice thread                                                       */
+
+static gpointer
+spice_thread_func (gpointer data)
+{
+  GMainLoop *loop = data;
+
+  /* Runs on the default context on purpose: that is the only context
+   * spice-client-glib uses.  When the application runs the default loop
+   * itself, this blocks until the application releases the context. */
+  g_main_loop_run (loop);
+  g_main_loop_unref (loop);
+  return NULL;
+}
+
+/* registry_lock held */
+static void
+spice_thread_ref_locked (void)
+{
+  if (spice_thread_users++ > 0)
+    return;
+  spice_loop = g_main_loop_new (NULL, FALSE);
+  spice_thread = g_thread_new ("spice", spice_thread_func,
+      g_main_loop_ref (spice_loop));
+}
+
+static void
+spice_thread_unref (void)
+{
+  GThread *thread = NULL;
+  GMainLoop *loop = NULL;
+
+  g_mutex_lock (&registry_lock);
+  if (--spice_thread_users == 0) {
+    thread = spice_thread;
+    loop = spice_loop;
+    spice_thread = NULL;
+    spice_loop = NULL;
+  }
+  g_mutex_unlock (&registry_lock);
+
+  if (thread) {
+    g_main_loop_quit (loop);
+    g_main_loop_unref (loop);
+    /* never called from the spice thread itself: release is called from
+     * element state changes */
+    g_thread_join (thread);
+  }
+}
+
+/* Runs @func on the default context, in whichever thread dispatches it.
+ * Never g_main_context_invoke(): it runs the function at once in the
+ * calling thread when the context happens to be free. */
+void
+gst_spice_session_invoke (GstSpiceSession * s, GSourceFunc func,
+    gpointer data, GDestroyNotify notify)
+{
+  GSource *src = g_idle_source_new ();
+
+  g_source_set_priority (src, G_PRIORITY_DEFAULT);
+  g_source_set_callback (src, func, data, notify);
+  g_source_set_name (src, "gst-spice invoke");
+  g_source_attach (src, NULL);
+  g_source_unref (src);
+}
+
+/* Waits until *flag (guarded by s->lock, which the caller holds) turns
+ * TRUE or the deadline passes.  If the calling thread owns the default
+ * context nobody else can dispatch the work it waits for, so it iterates
+ * the context itself. */
+static gboolean
+wait_flag_locked (GstSpiceSession * s, gboolean * flag, gint64 deadline)
+{
+  while (!*flag) {
+    if (g_main_context_is_owner (g_main_context_default ())) {
+      g_mutex_unlock (&s->lock);
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+      g_mutex_lock (&s->lock);
+      if (g_get_monotonic_time () > deadline)
+        return *flag;
+    } else if (!g_cond_wait_until (&s->cond, &s->lock, deadline)) {
+      return *flag;
+    }
+  }
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Listeners                                                              */
+
+static Listener *
+listener_ref (Listener * l)
+{
+  g_atomic_int_inc (&l->refcount);
+  return l;
+}
+
+static void
+listener_unref (Listener * l)
+{
+  if (g_atomic_int_dec_and_test (&l->refcount)) {
+    if (l->notify)
+      l->notify (l->user_data);
+    g_free (l);
+  }
+}
+
+/* channel_id < 0: every listener.  Returns refs; call listeners_done(). */
+static GPtrArray *
+listeners_begin (GstSpiceSession * s, gint channel_id)
+{
+  GPtrArray *arr = g_ptr_array_new ();
+  GList *l;
+
+  g_mutex_lock (&s->lock);
+  for (l = s->listeners; l; l = l->next) {
+    Listener *li = l->data;
+    if (li->removed || !li->attached)
+      continue;
+    if (channel_id >= 0 && li->channel_id != channel_id)
+      continue;
+    li->busy++;
+    g_ptr_array_add (arr, listener_ref (li));
+  }
+  g_mutex_unlock (&s->lock);
+  return arr;
+}
+
+static void
+listeners_done (GstSpiceSession * s, GPtrArray * arr)
+{
+  guint i;
+
+  g_mutex_lock (&s->lock);
+  for (i = 0; i < arr->len; i++)
+    ((Listener *) arr->pdata[i])->busy--;
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
+  for (i = 0; i < arr->len; i++)
+    listener_unref (arr->pdata[i]);
+  g_ptr_array_free (arr, TRUE);
+}
+
+#define FOREACH_LISTENER(s, chid, li, body)                   \
+  G_STMT_START {                                              \
+    GPtrArray *_arr = listeners_begin (s, chid);              \
+    guint _i;                                                 \
+    for (_i = 0; _i < _arr->len; _i++) {                      \
+      Listener *li = _arr->pdata[_i];                         \
+      body;                                                   \
+    }                                                         \
+    listeners_done (s, _arr);                                 \
+  } G_STMT_END
+
+static void
+notify_state (GstSpiceSession * s, gint channel_id,
+    GstSpiceSessionState state, const GError * error, const gchar * debug)
+{
+  FOREACH_LISTENER (s, channel_id, li, {
+        if (li->cb.state)
+          li->cb.state (li->user_data, state, error, debug);
+      }
+  );
+}
+
+/* ---------------------------------------------------------------------- */
+/* spice-client-glib signal handlers (all in the spice thread)            */
+
+static GstVideoFormat
+surface_format_to_video (gint format)
+{
+  switch (format) {
+    case SPICE_SURFACE_FMT_32_xRGB:
+      return G_BYTE_ORDER == G_LITTLE_ENDIAN ? GST_VIDEO_FORMAT_BGRx :
+          GST_VIDEO_FORMAT_xRGB;
+    case SPICE_SURFACE_FMT_32_ARGB:
+      return G_BYTE_ORDER == G_LITTLE_ENDIAN ? GST_VIDEO_FORMAT_BGRA :
+          GST_VIDEO_FORMAT_ARGB;
+    case SPICE_SURFACE_FMT_16_565:
+      return GST_VIDEO_FORMAT_RGB16;
+    case SPICE_SURFACE_FMT_16_555:
+      return GST_VIDEO_FORMAT_RGB15;
+    default:
+      return GST_VIDEO_FORMAT_UNKNOWN;
+  }
+}
+
+static void
+on_primary_create (SpiceChannel * ch, gint format, gint width, gint height,
+    gint stride, gint shmid, gpointer imgdata, gpointer user_data)
+{
+  GstSpiceSession *s = user_data;
+  gint id;
+
+  g_object_get (ch, "channel-id", &id, NULL);
+  GST_DEBUG ("%s display:%d primary-create format %d %dx%d stride %d",
+      s->address, id, format, width, height, stride);
+  FOREACH_LISTENER (s, id, li, {
+        if (li->cb.primary_create)
+          li->cb.primary_create (li->user_data,
+              surface_format_to_video (format), format, width, height, stride,
+              imgdata);
+      }
+  );
+}
+
+static void
+on_primary_destroy (SpiceChannel * ch, gpointer user_data)
+{
+  GstSpiceSession *s = user_data;
+  gint id;
+
+  g_object_get (ch, "channel-id", &id, NULL);
+  GST_DEBUG ("%s display:%d primary-destroy", s->address, id);
+  FOREACH_LISTENER (s, id, li, {
+        if (li->cb.primary_destroy)
+          li->cb.primary_destroy (li->user_data);
+      }
+  );
+}
+
+static void
+on_invalidate (SpiceChannel * ch, gint x, gint y, gint w, gint h,
+    gpointer user_data)
+{
+  GstSpiceSession *s = user_data;
+  gint id;
+
+  g_object_get (ch, "channel-id", &id, NULL);
+  FOREACH_LISTENER (s, id, li, {
+        if (li->cb.invalidate)
+          li->cb.invalidate (li->user_data, x, y, w, h);
+      }
+  );
+}
+
+static void
+cursor_state_free (CursorState * c)
+{
+  if (c->rgba)
+    g_bytes_unref (c->rgba);
+  g_free (c);
+}
+
+static CursorState *
+cursor_state_get (GstSpiceSession * s, SpiceChannel * ch)
+{
+  gint id;
+  CursorState *c;
+
+  g_object_get (ch, "channel-id", &id, NULL);
+  c = g_hash_table_lookup (s->cursors, GINT_TO_POINTER (id));
+  if (!c) {
+    c = g_new0 (CursorState, 1);
+    c->id = id;
+    g_hash_table_insert (s->cursors, GINT_TO_POINTER (id), c);
+  }
+  return c;
+}
+
+static void
+cursor_dispatch (GstSpiceSession * s, CursorState * c)
+{
+  GstSpiceCursor cur = { 0, };
+
+  cur.visible = c->visible && c->rgba != NULL;
+  cur.x = c->x;
+  cur.y = c->y;
+  cur.width = c->width;
+  cur.height = c->height;
+  cur.hot_x = c->hot_x;
+  cur.hot_y = c->hot_y;
+  cur.rgba = c->rgba;
+  FOREACH_LISTENER (s, c->id, li, {
+        if (li->cb.cursor)
+          li->cb.cursor (li->user_data, &cur);
+      }
+  );
+}
+
+static void
+on_cursor_shape (GObject * obj, GParamSpec * pspec, gpointer user_data)
+{
+  GstSpiceSession *s = user_data;
+  CursorState *c = cursor_state_get (s, SPICE_CHANNEL (obj));
+  SpiceCursorShape *shape = NULL;
+
+  g_object_get (obj, "cursor", &shape, NULL);
+  g_clear_pointer (&c->rgba, g_bytes_unref);
+  if (shape && shape->data && shape->width > 0 && shape->height > 0) {
+    c->width = shape->width;
+    c->height = shape->height;
+    c->hot_x = shape->hot_spot_x;
+    c->hot_y = shape->hot_spot_y;
+    c->rgba = g_bytes_new (shape->data, (gsize) shape->width *
+        shape->height * 4);
+    c->visible = TRUE;
+  }
+  if (shape)
+    g_boxed_free (SPICE_TYPE_CURSOR_SHAPE, shape);
+  cursor_dispatch (s, c);
+}
+
+static void
+on_cursor_move (SpiceCursorChannel * ch, gint x, gint y, gpointer user_data)
+{
+  GstSpiceSession *s = user_data;
+  CursorState *c = cursor_state_get (s, SPICE_CHANNEL (ch));
+
+  c->x = x;
+  c->y = y;
+  c->visible = TRUE;
+  cursor_dispatch (s, c);
+}
+
+static void
+on_cursor_hide (SpiceCursorChannel * ch, gpointer user_data)
+{
+  GstSpiceSession *s = user_data;
+  CursorState *c = cursor_state_get (s, SPICE_CHANNEL (ch));
+
+  c->visible = FALSE;
+  cursor_dispatch (s, c);
+}
+
+static void
+on_cursor_reset (SpiceCursorChannel * ch, gpointer user_data)
+{
+  GstSpiceSession *s = user_data;
+  CursorState *c = cursor_state_get (s, SPICE_CHANNEL (ch));
+
+  g_clear_pointer (&c->rgba, g_bytes_unref);
+  c->visible = FALSE;
+  cursor_dispatch (s, c);
+}
+
+static gboolean
+display_wanted (GstSpiceSession * s, gint id)
+{
+  gboolean wanted = FALSE;
+  GList *l;
+
+  g_mutex_lock (&s->lock);
+  for (l = s->listeners; l; l = l->next) {
+    Listener *li = l->data;
+    if (!li->removed && li->channel_id == id)
+      wanted = TRUE;
+  }
+  g_mutex_unlock (&s->lock);
+  return wanted;
+}
+
+static void
+channel_connect_if_idle (SpiceChannel * ch)
+{
+  if (g_object_get_data (G_OBJECT (ch), "gst-spice-connected"))
+    return;
+  g_object_set_data (G_OBJECT (ch), "gst-spice-connected",
+      GINT_TO_POINTER (1));
+  spice_channel_connect (ch);
+}
+
+static void
+build_error (GstSpiceSession * s, SpiceChannel * ch, SpiceChannelEvent ev,
+    GError ** error, gchar ** debug)
+{
+  const GError *cerr = spice_channel_get_error (ch);
+  const gchar *detail = cerr ? cerr->message : NULL;
+  gint code = GST_RESOURCE_ERROR_OPEN_READ;
+  gint type = 0;
+  gchar *msg;
+
+  switch (ev) {
+    case SPICE_CHANNEL_ERROR_AUTH:
+      code = GST_RESOURCE_ERROR_NOT_AUTHORIZED;
+      msg = g_strdup_printf ("Authentication with SPICE server %s failed: "
+          "wrong or missing password", s->address);
+      break;
+    case SPICE_CHANNEL_ERROR_TLS:
+      msg = g_strdup_printf ("TLS connection to SPICE server %s failed "
+          "(check ca-file and cert-subject)", s->address);
+      break;
+    case SPICE_CHANNEL_ERROR_LINK:
+      msg = g_strdup_printf ("SPICE server %s refused the link", s->address);
+      break;
+    case SPICE_CHANNEL_ERROR_CONNECT:
+      msg = g_strdup_printf ("Could not connect to SPICE server %s",
+          s->address);
+      break;
+    case SPICE_CHANNEL_ERROR_IO:
+    case SPICE_CHANNEL_CLOSED:
+    default:
+      code = GST_RESOURCE_ERROR_READ;
+      msg = g_strdup_printf ("Connection to SPICE server %s lost",
+          s->address);
+      break;
+  }
+  *error = g_error_new_literal (GST_RESOURCE_ERROR, code, msg);
+  g_object_get (ch, "channel-type", &type, NULL);
+  *debug = g_strdup_printf ("%s channel: %s", spice_channel_type_to_string
+      (type), detail ? detail :
+      ev == SPICE_CHANNEL_CLOSED ? "closed by the server" : "no detail");
+  g_free (msg);
+}
+
+static void
+session_fail (GstSpiceSession * s, GError * error, gchar * debug)
+{
+  GST_WARNING ("%s: %s (%s)", s->address, error->message, debug);
+  g_mutex_lock (&s->lock);
+  s->phase = SESSION_FAILED;
+  if (!s->error) {
+    s->error = g_error_copy (error);
+    s->error_debug = g_strdup (debug);
+  }
+  g_mutex_unlock (&s->lock);
+  notify_state (s, -1, GST_SPICE_SESSION_FAILED, error, debug);
+  g_error_free (error);
+  g_free (debug);
+  if (s->spice)
+    spice_session_disconnect (s->spice);
+}
+
+static gboolean
+reconnect_timeout (gpointer data)
+{
+  GstSpiceSession *s = data;
+
+  g_clear_pointer (&s->reconnect_source, g_source_unref);
+  g_mutex_lock (&s->lock);
+  if (s->closing) {
+    g_mutex_unlock (&s->lock);
+    return G_SOURCE_REMOVE;
+  }
+  g_mutex_unlock (&s->lock);
+  GST_INFO ("%s: reconnecting", s->address);
+  session_connect (s);
+  return G_SOURCE_REMOVE;
+}
+
+/* After a lost connection (reconnect on): a fresh SpiceSession for every
+ * attempt avoids the stale channel pointers an old one keeps. */
+static void
+schedule_reconnect (GstSpiceSession * s)
+{
+  if (s->reconnect_source)
+    return;
+  s->backoff_ms = s->backoff_ms ? MIN (s->backoff_ms * 2, BACKOFF_MAX_MS) :
+      BACKOFF_MIN_MS;
+  GST_INFO ("%s: next connection attempt in %u ms", s->address,
+      s->backoff_ms);
+  s->reconnect_source = g_timeout_source_new (s->backoff_ms);
+  g_source_set_callback (s->reconnect_source, reconnect_timeout, s, NULL);
+  g_source_attach (s->reconnect_source, NULL);
+}
+
+static void
+session_lost (GstSpiceSession * s, SpiceChannel * ch, SpiceChannelEvent ev)
+{
+  GError *error;
+  gchar *debug;
+  gboolean reconnect, closing;
+
+  build_error (s, ch, ev, &error, &debug);
+  g_mutex_lock (&s->lock);
+  reconnect = s->reconnect;
+  closing = s->closing;
+  g_mutex_unlock (&s->lock);
+
+  if (closing) {
+    g_error_free (error);
+    g_free (debug);
+    return;
+  }
+  if (!reconnect) {
+    session_fail (s, error, debug);
+    return;
+  }
+  if (!s->lost) {
+    s->lost = TRUE;
+    g_mutex_lock (&s->lock);
+    s->phase = SESSION_LOST;
+    g_mutex_unlock (&s->lock);
+    GST_WARNING ("%s: %s (%s); reconnecting", s->address, error->message,
+        debug);
+    notify_state (s, -1, GST_SPICE_SESSION_LOST, error, debug);
+  }
+  g_error_free (error);
+  g_free (debug);
+  /* the rest happens once the old SpiceSession says "disconnected" */
+  spice_session_disconnect (s->spice);
+}
+
+static void
+on_main_event (SpiceChannel * ch, SpiceChannelEvent ev, gpointer user_data)
+{
+  GstSpiceSession *s = user_data;
+
+  GST_DEBUG ("%s main channel event %d", s->address, ev);
+  switch (ev) {
+    case SPICE_CHANNEL_OPENED:{
+      gboolean was_lost = s->lost;
+      s->lost = FALSE;
+      s->was_connected = TRUE;
+      s->backoff_ms = 0;
+      g_mutex_lock (&s->lock);
+      s->phase = SESSION_CONNECTED;
+      g_mutex_unlock (&s->lock);
+      notify_state (s, -1, was_lost ? GST_SPICE_SESSION_RECONNECTED :
+          GST_SPICE_SESSION_CONNECTED, NULL, NULL);
+      break;
+    }
+    case SPICE_CHANNEL_CLOSED:
+    case SPICE_CHANNEL_ERROR_IO:
+      if (s->was_connected) {
+        session_lost (s, ch, ev);
+        break;
+      }
+      /* never got in: a connection error */
+      G_GNUC_FALLTHROUGH;
+    case SPICE_CHANNEL_ERROR_CONNECT:
+    case SPICE_CHANNEL_ERROR_TLS:
+    case SPICE_CHANNEL_ERROR_LINK:
+    case SPICE_CHANNEL_ERROR_AUTH:{
+      GError *error;
+      gchar *debug;
+
+      if (s->lost && ev != SPICE_CHANNEL_ERROR_AUTH
+          && ev != SPICE_CHANNEL_ERROR_TLS) {
+        /* still down: keep trying */
+        GST_DEBUG ("%s: reconnection attempt failed", s->address);
+        spice_session_disconnect (s->spice);
+        break;
+      }
+      build_error (s, ch, ev, &error, &debug);
+      session_fail (s, error, debug);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+static void
+on_display_event (SpiceChannel * ch, SpiceChannelEvent ev, gpointer user_data)
+{
+  GstSpiceSession *s = user_data;
+  gint id;
+
+  g_object_get (ch, "channel-id", &id, NULL);
+  GST_DEBUG ("%s display:%d event %d", s->address, id, ev);
+  /* Losing the whole connection is reported by the main channel; a display
+   * channel refused on its own (a GL server over TCP) is fatal for its
+   * listeners only. */
+  if (ev == SPICE_CHANNEL_ERROR_LINK || ev == SPICE_CHANNEL_ERROR_TLS ||
+      ev == SPICE_CHANNEL_ERROR_AUTH || ev == SPICE_CHANNEL_ERROR_CONNECT) {
+    GError *error;
+    gchar *debug;
+
+    if (s->lost)
+      return;
+    build_error (s, ch, ev, &error, &debug);
+    notify_state (s, id, GST_SPICE_SESSION_FAILED, error, debug);
+    g_error_free (error);
+    g_free (debug);
+  }
+}
+
+static void
+on_channel_new (SpiceSession * spice, SpiceChannel * ch, gpointer user_data)
+{
+  GstSpiceSession *s = user_data;
+  gint type, id;
+
+  g_object_get (ch, "channel-type", &type, "channel-id", &id, NULL);
+  GST_DEBUG ("%s channel-new %s:%d", s->address,
+      spice_channel_type_to_string (type), id);
+
+  if (SPICE_IS_MAIN_CHANNEL (ch)) {
+    s->main = ch;
+    g_signal_connect (ch, "channel-event", G_CALLBACK (on_main_event), s);
+  } else if (SPICE_IS_DISPLAY_CHANNEL (ch)) {
+    g_hash_table_insert (s->displays, GINT_TO_POINTER (id), ch);
+    g_signal_connect (ch, "display-primary-create",
+        G_CALLBACK (on_primary_create), s);
+    g_signal_connect (ch, "display-primary-destroy",
+        G_CALLBACK (on_primary_destroy), s);
+    g_signal_connect (ch, "display-invalidate", G_CALLBACK (on_invalidate),
+        s);
+    g_signal_connect (ch, "channel-event", G_CALLBACK (on_display_event), s);
+    if (display_wanted (s, id))
+      channel_connect_if_idle (ch);
+  } else if (SPICE_IS_CURSOR_CHANNEL (ch)) {
+    g_signal_connect (ch, "notify::cursor", G_CALLBACK (on_cursor_shape), s);
+    g_signal_connect (ch, "cursor-move", G_CALLBACK (on_cursor_move), s);
+    g_signal_connect (ch, "cursor-hide", G_CALLBACK (on_cursor_hide), s);
+    g_signal_connect (ch, "cursor-reset", G_CALLBACK (on_cursor_reset), s);
+    spice_channel_connect (ch);
+  }
+}
+
+static void
+on_channel_destroy (SpiceSession * spice, SpiceChannel * ch,
+    gpointer user_data)
+{
+  GstSpiceSession *s = user_data;
+  gint id;
+
+  g_object_get (ch, "channel-id", &id, NULL);
+  g_signal_handlers_disconnect_by_data (ch, s);
+  if (ch == s->main)
+    s->main = NULL;
+  if (SPICE_IS_DISPLAY_CHANNEL (ch)
+      && g_hash_table_lookup (s->displays, GINT_TO_POINTER (id)) == ch) {
+    g_hash_table_remove (s->displays, GINT_TO_POINTER (id));
+    /* the surface memory goes with the channel */
+    FOREACH_LISTENER (s, id, li, {
+          if (li->cb.primary_destroy)
+            li->cb.primary_destroy (li->user_data);
+        }
+    );
+  }
+  if (SPICE_IS_CURSOR_CHANNEL (ch))
+    g_hash_table_remove (s->cursors, GINT_TO_POINTER (id));
+}
+
+static gboolean
+drop_spice_session (gpointer data)
+{
+  SpiceSession *spice = data;
+
+  g_object_unref (spice);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_disconnected (SpiceSession * spice, gpointer user_data)
+{
+  GstSpiceSession *s = user_data;
+  gboolean closing, retry;
+
+  GST_DEBUG ("%s disconnected", s->address);
+  g_signal_handlers_disconnect_by_data (spice, s);
+  s->spice = NULL;
+  s->main = NULL;
+  /* not from inside its own signal emission */
+  gst_spice_session_invoke (s, drop_spice_session, spice, NULL);
+
+  g_mutex_lock (&s->lock);
+  closing = s->closing;
+  retry = !closing && s->reconnect && s->phase == SESSION_LOST;
+  if (closing) {
+    s->closed = TRUE;
+    g_cond_broadcast (&s->cond);
+  }
+  g_mutex_unlock (&s->lock);
+  if (retry)
+    schedule_reconnect (s);
+}
+
+static void
+session_connect (GstSpiceSession * s)
+{
+  ParsedUri p;
+  SpiceSession *spice;
+
+  if (!parse_uri (s->params.uri, &p, NULL))
+    g_assert_not_reached ();    /* checked in acquire */
+
+  spice = spice_session_new ();
+  g_object_set (spice, "enable-usbredir", FALSE, "enable-smartcard", FALSE,
+      "enable-audio", FALSE, NULL);
+  switch (p.transport) {
+    case TRANSPORT_UNIX:
+      g_object_set (spice, "unix-path", p.path, NULL);
+      break;
+    case TRANSPORT_TLS:{
+      gchar *port = g_strdup_printf ("%d", p.port);
+      g_object_set (spice, "host", p.host, "tls-port", port, NULL);
+      g_free (port);
+      break;
+    }
+    case TRANSPORT_TCP:{
+      gchar *port = g_strdup_printf ("%d", p.port);
+      g_object_set (spice, "host", p.host, "port", port, NULL);
+      g_free (port);
+      break;
+    }
+  }
+  if (s->params.password)
+    g_object_set (spice, "password", s->params.password, NULL);
+  if (s->params.ca_file)
+    g_object_set (spice, "ca-file", s->params.ca_file, NULL);
+  if (s->params.cert_subject)
+    g_object_set (spice, "cert-subject", s->params.cert_subject,
+        "verify", SPICE_SESSION_VERIFY_SUBJECT, NULL);
+  parsed_uri_clear (&p);
+
+  g_signal_connect (spice, "channel-new", G_CALLBACK (on_channel_new), s);
+  g_signal_connect (spice, "channel-destroy", G_CALLBACK (on_channel_destroy),
+      s);
+  g_signal_connect (spice, "disconnected", G_CALLBACK (on_disconnected), s);
+  s->spice = spice;
+  if (!spice_session_connect (spice)) {
+    GError *error = g_error_new (GST_RESOURCE_ERROR,
+        GST_RESOURCE_ERROR_OPEN_READ,
+        "Could not connect to SPICE server %s", s->address);
+    session_fail (s, error, g_strdup ("spice_session_connect() failed"));
+  }
+}
+
+static gboolean
+connect_idle (gpointer data)
+{
+  GstSpiceSession *s = data;
+  gboolean closing;
+
+  g_mutex_lock (&s->lock);
+  closing = s->closing;
+  g_mutex_unlock (&s->lock);
+  if (!closing)
+    session_connect (s);
+  return G_SOURCE_REMOVE;
+}
+
+/* Delivers what a late listener missed, then lets events through. */
+static gboolean
+attach_idle (gpointer data)
+{
+  Listener *li = data;
+  GstSpiceSession *s = li->session;
+  SpiceChannel *display;
+  SessionPhase phase;
+  GError *error = NULL;
+  gchar *debug = NULL;
+  gboolean removed;
+
+  g_mutex_lock (&s->lock);
+  removed = li->removed;
+  phase = s->phase;
+  if (s->error) {
+    error = g_error_copy (s->error);
+    debug = g_strdup (s->error_debug);
+  }
+  if (!removed) {
+    li->attached = TRUE;
+    li->busy++;
+  }
+  g_mutex_unlock (&s->lock);
+  if (removed)
+    goto done;
+
+  if (phase == SESSION_FAILED && li->cb.state)
+    li->cb.state (li->user_data, GST_SPICE_SESSION_FAILED, error, debug);
+  else if (phase == SESSION_CONNECTED && li->cb.state)
+    li->cb.state (li->user_data, GST_SPICE_SESSION_CONNECTED, NULL, NULL);
+
+  display = g_hash_table_lookup (s->displays, GINT_TO_POINTER
+      (li->channel_id));
+  if (display) {
+    SpiceDisplayPrimary primary;
+    CursorState *c;
+
+    channel_connect_if_idle (display);
+    if (spice_display_channel_get_primary (display, 0, &primary)) {
+      if (li->cb.primary_create)
+        li->cb.primary_create (li->user_data,
+            surface_format_to_video (primary.format), primary.format,
+            primary.width, primary.height, primary.stride, primary.data);
+      if (li->cb.invalidate)
+        li->cb.invalidate (li->user_data, 0, 0, primary.width,
+            primary.height);
+    }
+    c = g_hash_table_lookup (s->cursors, GINT_TO_POINTER (li->channel_id));
+    if (c && li->cb.cursor) {
+      GstSpiceCursor cur = { c->visible && c->rgba, c->x, c->y, c->width,
+        c->height, c->hot_x, c->hot_y, c->rgba
+      };
+      li->cb.cursor (li->user_data, &cur);
+    }
+  }
+
+  g_mutex_lock (&s->lock);
+  li->busy--;
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
+done:
+  g_clear_error (&error);
+  g_free (debug);
+  return G_SOURCE_REMOVE;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Public API                                                             */
+
+const gchar *
+gst_spice_session_get_address (GstSpiceSession * s)
+{
+  return s->address;
+}
+
+/**
+ * gst_spice_session_acquire:
+ * @params: checked with gst_spice_session_params_parse() before
+ * @reconnect: whether this user wants a lost connection re-established
+ *
+ * Returns the session for @params, creating and connecting it (in the
+ * spice thread) when it is the first user.  Never blocks on the network.
+ */
+GstSpiceSession *
+gst_spice_session_acquire (const GstSpiceSessionParams * params,
+    gboolean reconnect)
+{
+  GstSpiceSession *s;
+  ParsedUri p;
+  gchar *key;
+
+  debug_init ();
+  if (!parse_uri (params->uri, &p, NULL))
+    return NULL;
+  key = make_key (params, &p);
+
+  g_mutex_lock (&registry_lock);
+  if (!registry)
+    registry = g_hash_table_new (g_str_hash, g_str_equal);
+  s = g_hash_table_lookup (registry, key);
+  if (s) {
+    s->refcount++;
+    g_mutex_unlock (&registry_lock);
+    g_mutex_lock (&s->lock);
+    s->reconnect |= reconnect;
+    g_mutex_unlock (&s->lock);
+    g_free (key);
+    parsed_uri_clear (&p);
+    GST_DEBUG ("sharing session %s", s->address);
+    return s;
+  }
+
+  s = g_new0 (GstSpiceSession, 1);
+  s->refcount = 1;
+  s->key = key;
+  s->params.uri = g_strdup (params->uri);
+  s->params.password = g_strdup (params->password);
+  s->params.ca_file = g_strdup (params->ca_file);
+  s->params.cert_subject = g_strdup (params->cert_subject);
+  s->address = describe_parsed (&p);
+  s->reconnect = reconnect;
+  s->next_listener_id = 1;
+  g_mutex_init (&s->lock);
+  g_cond_init (&s->cond);
+  s->displays = g_hash_table_new (NULL, NULL);
+  s->cursors = g_hash_table_new_full (NULL, NULL, NULL,
+      (GDestroyNotify) cursor_state_free);
+  g_hash_table_insert (registry, s->key, s);
+  spice_thread_ref_locked ();
+  g_mutex_unlock (&registry_lock);
+  parsed_uri_clear (&p);
+
+  GST_INFO ("new session %s", s->address);
+  gst_spice_session_invoke (s, connect_idle, s, NULL);
+  return s;
+}
+
+static gboolean
+close_idle (gpointer data)
+{
+  GstSpiceSession *s = data;
+
+  if (s->reconnect_source) {
+    g_source_destroy (s->reconnect_source);
+    g_clear_pointer (&s->reconnect_source, g_source_unref);
+  }
+  if (s->spice) {
+    spice_session_disconnect (s->spice);
+  } else {
+    g_mutex_lock (&s->lock);
+    s->closed = TRUE;
+    g_cond_broadcast (&s->cond);
+    g_mutex_unlock (&s->lock);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+finish_idle (gpointer data)
+{
+  GstSpiceSession *s = data;
+
+  /* runs after drop_spice_session (both are default-priority idles, FIFO) */
+  g_mutex_lock (&s->lock);
+  s->finished = TRUE;
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+session_free (GstSpiceSession * s)
+{
+  g_hash_table_unref (s->displays);
+  g_hash_table_unref (s->cursors);
+  gst_spice_session_params_clear (&s->params);
+  g_clear_error (&s->error);
+  g_free (s->error_debug);
+  g_free (s->address);
+  g_free (s->key);
+  g_mutex_clear (&s->lock);
+  g_cond_clear (&s->cond);
+  g_free (s);
+}
+
+/**
+ * gst_spice_session_release:
+ *
+ * Drops a reference.  The last one disconnects from the server and waits
+ * (at most 5 s) for spice-client-glib to finish, then stops the spice thread
+ * if no session is left.
+ */
+void
+gst_spice_session_release (GstSpiceSession * s)
+{
+  gint64 deadline;
+  gboolean ok;
+
+  g_mutex_lock (&registry_lock);
+  if (--s->refcount > 0) {
+    g_mutex_unlock (&registry_lock);
+    return;
+  }
+  g_hash_table_remove (registry, s->key);
+  g_mutex_unlock (&registry_lock);
+
+  GST_INFO ("closing session %s", s->address);
+  deadline = g_get_monotonic_time () + CLOSE_TIMEOUT_US;
+  g_mutex_lock (&s->lock);
+  s->closing = TRUE;
+  g_mutex_unlock (&s->lock);
+
+  gst_spice_session_invoke (s, close_idle, s, NULL);
+  g_mutex_lock (&s->lock);
+  ok = wait_flag_locked (s, &s->closed, deadline);
+  g_mutex_unlock (&s->lock);
+  if (ok) {
+    gst_spice_session_invoke (s, finish_idle, s, NULL);
+    g_mutex_lock (&s->lock);
+    ok = wait_flag_locked (s, &s->finished, deadline);
+    g_mutex_unlock (&s->lock);
+  }
+  if (!ok) {
+    /* spice-client-glib never finished: leak rather than free memory its
+     * callbacks may still reach */
+    GST_WARNING ("session %s did not close within %d s; leaking it",
+        s->address, (gint) (CLOSE_TIMEOUT_US / G_USEC_PER_SEC));
+    spice_thread_unref ();
+    return;
+  }
+  session_free (s);
+  spice_thread_unref ();
+}
+
+/**
+ * gst_spice_session_add_display_listener:
+ * @channel_id: the display channel (head) to follow
+ * @notify: called on @user_data once no callback can run any more
+ *
+ * Returns: an id for gst_spice_session_remove_listener().  Callbacks start
+ * in the spice thread, first with what the session already has (state,
+ * primary surface and a full invalidate, cursor).
+ */
+guint
+gst_spice_session_add_display_listener (GstSpiceSession * s,
+    gint channel_id, const GstSpiceDisplayCallbacks * callbacks,
+    gpointer user_data, GDestroyNotify notify)
+{
+  Listener *li = g_new0 (Listener, 1);
+  guint id;
+
+  li->refcount = 1;
+  li->channel_id = channel_id;
+  li->cb = *callbacks;
+  li->user_data = user_data;
+  li->notify = notify;
+  li->session = s;
+
+  g_mutex_lock (&s->lock);
+  id = li->id = s->next_listener_id++;
+  s->listeners = g_list_append (s->listeners, li);
+  g_mutex_unlock (&s->lock);
+
+  gst_spice_session_invoke (s, attach_idle, listener_ref (li),
+      (GDestroyNotify) listener_unref);
+  return id;
+}
+
+/**
+ * gst_spice_session_remove_listener:
+ *
+ * After it returns no callback of the listener runs any more (unless the
+ * caller is itself inside one, in the thread that dispatches them).
+ */
+void
+gst_spice_session_remove_listener (GstSpiceSession * s, guint id)
+{
+  Listener *li = NULL;
+  GList *l;
+  gint64 deadline = g_get_monotonic_time () + LISTENER_WAIT_US;
+
+  g_mutex_lock (&s->lock);
+  for (l = s->listeners; l; l = l->next) {
+    if (((Listener *) l->data)->id == id) {
+      li = l->data;
+      s->listeners = g_list_delete_link (s->listeners, l);
+      break;
+    }
+  }
+  if (!li) {
+    g_mutex_unlock (&s->lock);
+    return;
+  }
+  li->removed = TRUE;
+  if (!g_main_context_is_owner (g_main_context_default ())) {
+    while (li->busy > 0)
+      if (!g_cond_wait_until (&s->cond, &s->lock, deadline)) {
+        GST_WARNING ("listener %u still busy after %d s", id,
+            (gint) (LISTENER_WAIT_US / G_USEC_PER_SEC));
+        break;
+      }
+  }
+  g_mutex_unlock (&s->lock);
+  listener_unref (li);
+}

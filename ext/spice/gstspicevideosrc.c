@@ -1,0 +1,1314 @@
+/* GStreamer SPICE plugins
+ * Copyright (C) 2026 gst-spice developers
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2 of the License, or (at your option) any later version.
+ */
+/**
+ * SECTION:element-spicevideosrc
+ * @title: spicevideosrc
+ * @see_also: spicesrc
+ *
+ * The video half of #spicesrc: the 2D display of a SPICE server as live
+ * raw video.  Applications normally use #spicesrc, which wraps this element
+ * and names its pad `video`; spicevideosrc is registered so that it can be
+ * used (and tested) on its own.  See spicesrc for the properties.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 spicevideosrc uri=spice://127.0.0.1:5900 ! videoconvert ! autovideosink
+ * ]|
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <string.h>
+
+#include "gstspicevideosrc.h"
+#include "gstspicesession.h"
+#include "gstdamagehistory.h"
+
+GST_DEBUG_CATEGORY_STATIC (gst_spice_video_src_debug);
+#define GST_CAT_DEFAULT gst_spice_video_src_debug
+
+#define DEFAULT_URI NULL
+#define DEFAULT_CHANNEL_ID 0
+#define DEFAULT_SHOW_CURSOR TRUE
+#define DEFAULT_CONNECT_TIMEOUT 10000
+#define DEFAULT_RECONNECT FALSE
+#define DEFAULT_REPEAT_INTERVAL 1000
+#define DEFAULT_FPS_N 30
+#define DEFAULT_FPS_D 1
+/* generations of damage remembered: more than the frames a pipeline keeps
+ * in flight, or a returning buffer needs a full copy */
+#define DAMAGE_HISTORY_DEPTH 32
+/* while reconnecting, the last frame is repeated at least this often */
+#define LOST_REPEAT_INTERVAL_MS 1000
+
+#define VIDEO_CAPS GST_VIDEO_CAPS_MAKE ("{ BGRx, BGRA, xRGB, ARGB, RGB16, RGB15 }")
+
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS (VIDEO_CAPS));
+
+typedef struct
+{
+  gchar *uri;
+  gchar *password;
+  gchar *ca_file;
+  gchar *cert_subject;
+  gint channel_id;
+  gboolean show_cursor;
+  guint connect_timeout;
+  gboolean reconnect;
+  guint repeat_interval;
+} Settings;
+
+/* What a pooled buffer knows about its own content, kept across recycling
+ * as qdata. */
+typedef struct
+{
+  guint64 complete_through;     /* damage generation, 0: nothing valid */
+  gboolean has_extra;
+  GstVideoRectangle extra;      /* drawn by us (cursor): stale next time */
+} FrameAge;
+
+struct _GstSpiceVideoSrc
+{
+  GstPushSrc parent;
+
+  Settings settings;            /* GST_OBJECT_LOCK */
+
+  /* start/stop (state change thread) */
+  GstSpiceSession *session;
+  guint listener_id;
+  gchar *address;
+  Settings active;              /* snapshot of settings taken in start() */
+
+  GMutex lock;                  /* guards everything in `st`, shared with
+                                 * the thread that dispatches SPICE events */
+  GCond cond;
+  struct
+  {
+    gboolean attached;
+    gboolean flushing;
+    gboolean connected;
+    gboolean lost;
+    GError *error;
+    gchar *error_debug;
+
+    /* the library's primary surface; only read in the spice thread */
+    const guint8 *surface;
+    GstVideoFormat format;
+    gint spice_format;
+    guint width, height, stride;
+    guint surface_cookie;
+    GstDamageHistory *damage;
+    gboolean dirty;
+    gint64 damage_time;         /* monotonic us of the newest damage */
+
+    GstBufferPool *pool;
+    GstVideoInfo pool_info;
+    guint pool_cookie;
+    GstBuffer *back;            /* kept complete while not taken */
+    GstVideoFrame back_frame;
+    gboolean kick_pending;
+
+    gboolean cursor_visible;
+    gint cursor_x, cursor_y;
+    guint cursor_w, cursor_h, cursor_hot_x, cursor_hot_y;
+    GBytes *cursor_rgba;
+
+    guint64 frames, repeats, damage_events, bytes_copied, reconnects;
+  } st;
+
+  /* streaming thread only */
+  GstBuffer *last;
+  GstClockTime last_pts;
+  gint64 last_push_us;
+  gint64 next_slot_us;
+  guint negotiated_cookie;
+  gint fps_n, fps_d;
+  gint64 start_us;
+  gboolean discont;
+};
+
+static GQuark frame_age_quark;
+
+#define gst_spice_video_src_parent_class parent_class
+G_DEFINE_TYPE (GstSpiceVideoSrc, gst_spice_video_src, GST_TYPE_PUSH_SRC);
+GST_ELEMENT_REGISTER_DEFINE (spicevideosrc, "spicevideosrc", GST_RANK_NONE,
+    GST_TYPE_SPICE_VIDEO_SRC);
+
+static void gst_spice_video_src_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec);
+static void gst_spice_video_src_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec);
+static void gst_spice_video_src_finalize (GObject * object);
+static GstStateChangeReturn gst_spice_video_src_change_state (GstElement *
+    element, GstStateChange transition);
+static gboolean gst_spice_video_src_start (GstBaseSrc * src);
+static gboolean gst_spice_video_src_stop (GstBaseSrc * src);
+static gboolean gst_spice_video_src_unlock (GstBaseSrc * src);
+static gboolean gst_spice_video_src_unlock_stop (GstBaseSrc * src);
+static GstCaps *gst_spice_video_src_get_caps (GstBaseSrc * src,
+    GstCaps * filter);
+static GstCaps *gst_spice_video_src_fixate (GstBaseSrc * src, GstCaps * caps);
+static gboolean gst_spice_video_src_negotiate (GstBaseSrc * src);
+static gboolean gst_spice_video_src_decide_allocation (GstBaseSrc * src,
+    GstQuery * query);
+static gboolean gst_spice_video_src_query (GstBaseSrc * src, GstQuery * query);
+static GstFlowReturn gst_spice_video_src_create (GstPushSrc * src,
+    GstBuffer ** buf);
+
+/* ---------------------------------------------------------------------- */
+/* Properties                                                             */
+
+void
+gst_spice_video_src_install_properties (GObjectClass * gobject_class)
+{
+  g_object_class_install_property (gobject_class, GST_SPICE_SRC_PROP_URI,
+      g_param_spec_string ("uri", "URI",
+          "SPICE server to connect to: spice://HOST:PORT, "
+          "spice+tls://HOST:TLSPORT or spice+unix:///PATH (a password may "
+          "be given as ?password=...)", DEFAULT_URI,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, GST_SPICE_SRC_PROP_PASSWORD,
+      g_param_spec_string ("password", "Password",
+          "SPICE ticket (password) of the server; write-only, never logged",
+          NULL, G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, GST_SPICE_SRC_PROP_CA_FILE,
+      g_param_spec_string ("ca-file", "CA file",
+          "PEM file of the certificate authorities that sign the server's "
+          "TLS certificate (spice+tls://)", NULL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class,
+      GST_SPICE_SRC_PROP_CERT_SUBJECT, g_param_spec_string ("cert-subject",
+          "Certificate subject",
+          "Expected subject of the server's TLS certificate, e.g. "
+          "\"O=Example,CN=vmhost\"; when set it is checked instead of the "
+          "host name", NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class,
+      GST_SPICE_SRC_PROP_CHANNEL_ID, g_param_spec_int ("channel-id",
+          "Display channel id",
+          "SPICE display channel to capture (one per head on multi-head "
+          "virtio-gpu VMs)", 0, 255, DEFAULT_CHANNEL_ID,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class,
+      GST_SPICE_SRC_PROP_SHOW_CURSOR, g_param_spec_boolean ("show-cursor",
+          "Show cursor",
+          "Draw the guest's mouse cursor (cursor channel shape and position) "
+          "into the frames", DEFAULT_SHOW_CURSOR,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class,
+      GST_SPICE_SRC_PROP_CONNECT_TIMEOUT, g_param_spec_uint ("connect-timeout",
+          "Connect timeout",
+          "Milliseconds to wait for the server's display before failing "
+          "with an error", 100, G_MAXINT, DEFAULT_CONNECT_TIMEOUT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class,
+      GST_SPICE_SRC_PROP_RECONNECT, g_param_spec_boolean ("reconnect",
+          "Reconnect",
+          "When the connection is lost, reconnect with back-off (250 ms "
+          "doubling to 5 s) while the last frame keeps flowing, instead of "
+          "failing; element messages spice-disconnected and "
+          "spice-reconnected tell the application", DEFAULT_RECONNECT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class,
+      GST_SPICE_SRC_PROP_REPEAT_INTERVAL, g_param_spec_uint ("repeat-interval",
+          "Repeat interval",
+          "Repeat the last frame after this many milliseconds without a "
+          "change, so encoders and live muxers keep going (0 = never; a "
+          "repeat references the same memory, it copies nothing)", 0,
+          G_MAXINT, DEFAULT_REPEAT_INTERVAL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, GST_SPICE_SRC_PROP_STATS,
+      g_param_spec_boxed ("stats", "Statistics",
+          "Counters: frames (pushed on damage), repeats, damage-events "
+          "(invalidated rectangles received), bytes-copied (by the CPU), "
+          "reconnects, width, height", GST_TYPE_STRUCTURE,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+}
+
+static void
+settings_copy (Settings * dst, const Settings * src)
+{
+  dst->uri = g_strdup (src->uri);
+  dst->password = g_strdup (src->password);
+  dst->ca_file = g_strdup (src->ca_file);
+  dst->cert_subject = g_strdup (src->cert_subject);
+  dst->channel_id = src->channel_id;
+  dst->show_cursor = src->show_cursor;
+  dst->connect_timeout = src->connect_timeout;
+  dst->reconnect = src->reconnect;
+  dst->repeat_interval = src->repeat_interval;
+}
+
+static void
+settings_clear (Settings * s)
+{
+  g_clear_pointer (&s->uri, g_free);
+  if (s->password)
+    memset (s->password, 0, strlen (s->password));
+  g_clear_pointer (&s->password, g_free);
+  g_clear_pointer (&s->ca_file, g_free);
+  g_clear_pointer (&s->cert_subject, g_free);
+}
+
+static GstStructure *
+make_stats (GstSpiceVideoSrc * self)
+{
+  GstStructure *s;
+
+  g_mutex_lock (&self->lock);
+  s = gst_structure_new ("application/x-spice-video-stats",
+      "frames", G_TYPE_UINT64, self->st.frames,
+      "repeats", G_TYPE_UINT64, self->st.repeats,
+      "damage-events", G_TYPE_UINT64, self->st.damage_events,
+      "bytes-copied", G_TYPE_UINT64, self->st.bytes_copied,
+      "reconnects", G_TYPE_UINT64, self->st.reconnects,
+      "width", G_TYPE_UINT, self->st.width,
+      "height", G_TYPE_UINT, self->st.height, NULL);
+  g_mutex_unlock (&self->lock);
+  return s;
+}
+
+static void
+gst_spice_video_src_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec)
+{
+  GstSpiceVideoSrc *self = GST_SPICE_VIDEO_SRC (object);
+  Settings *s = &self->settings;
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case GST_SPICE_SRC_PROP_URI:
+      g_free (s->uri);
+      s->uri = g_value_dup_string (value);
+      break;
+    case GST_SPICE_SRC_PROP_PASSWORD:
+      if (s->password)
+        memset (s->password, 0, strlen (s->password));
+      g_free (s->password);
+      s->password = g_value_dup_string (value);
+      break;
+    case GST_SPICE_SRC_PROP_CA_FILE:
+      g_free (s->ca_file);
+      s->ca_file = g_value_dup_string (value);
+      break;
+    case GST_SPICE_SRC_PROP_CERT_SUBJECT:
+      g_free (s->cert_subject);
+      s->cert_subject = g_value_dup_string (value);
+      break;
+    case GST_SPICE_SRC_PROP_CHANNEL_ID:
+      s->channel_id = g_value_get_int (value);
+      break;
+    case GST_SPICE_SRC_PROP_SHOW_CURSOR:
+      s->show_cursor = g_value_get_boolean (value);
+      break;
+    case GST_SPICE_SRC_PROP_CONNECT_TIMEOUT:
+      s->connect_timeout = g_value_get_uint (value);
+      break;
+    case GST_SPICE_SRC_PROP_RECONNECT:
+      s->reconnect = g_value_get_boolean (value);
+      break;
+    case GST_SPICE_SRC_PROP_REPEAT_INTERVAL:
+      s->repeat_interval = g_value_get_uint (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_spice_video_src_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec)
+{
+  GstSpiceVideoSrc *self = GST_SPICE_VIDEO_SRC (object);
+  Settings *s = &self->settings;
+
+  if (prop_id == GST_SPICE_SRC_PROP_STATS) {
+    g_value_take_boxed (value, make_stats (self));
+    return;
+  }
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case GST_SPICE_SRC_PROP_URI:
+      g_value_set_string (value, s->uri);
+      break;
+    case GST_SPICE_SRC_PROP_CA_FILE:
+      g_value_set_string (value, s->ca_file);
+      break;
+    case GST_SPICE_SRC_PROP_CERT_SUBJECT:
+      g_value_set_string (value, s->cert_subject);
+      break;
+    case GST_SPICE_SRC_PROP_CHANNEL_ID:
+      g_value_set_int (value, s->channel_id);
+      break;
+    case GST_SPICE_SRC_PROP_SHOW_CURSOR:
+      g_value_set_boolean (value, s->show_cursor);
+      break;
+    case GST_SPICE_SRC_PROP_CONNECT_TIMEOUT:
+      g_value_set_uint (value, s->connect_timeout);
+      break;
+    case GST_SPICE_SRC_PROP_RECONNECT:
+      g_value_set_boolean (value, s->reconnect);
+      break;
+    case GST_SPICE_SRC_PROP_REPEAT_INTERVAL:
+      g_value_set_uint (value, s->repeat_interval);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Class                                                                  */
+
+static void
+gst_spice_video_src_class_init (GstSpiceVideoSrcClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseSrcClass *basesrc_class = GST_BASE_SRC_CLASS (klass);
+  GstPushSrcClass *pushsrc_class = GST_PUSH_SRC_CLASS (klass);
+
+  GST_DEBUG_CATEGORY_INIT (gst_spice_video_src_debug, "spicevideosrc", 0,
+      "SPICE display source");
+  frame_age_quark = g_quark_from_static_string ("gst-spice-frame-age");
+
+  gobject_class->set_property = gst_spice_video_src_set_property;
+  gobject_class->get_property = gst_spice_video_src_get_property;
+  gobject_class->finalize = gst_spice_video_src_finalize;
+  gst_spice_video_src_install_properties (gobject_class);
+
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_element_class_set_static_metadata (element_class,
+      "SPICE display source", "Source/Video/Network",
+      "The 2D display of a SPICE server (QEMU/KVM VM, Android container) as "
+      "live raw video; the video half of spicesrc",
+      "gst-spice developers");
+
+  element_class->change_state =
+      GST_DEBUG_FUNCPTR (gst_spice_video_src_change_state);
+  basesrc_class->start = GST_DEBUG_FUNCPTR (gst_spice_video_src_start);
+  basesrc_class->stop = GST_DEBUG_FUNCPTR (gst_spice_video_src_stop);
+  basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_spice_video_src_unlock);
+  basesrc_class->unlock_stop =
+      GST_DEBUG_FUNCPTR (gst_spice_video_src_unlock_stop);
+  basesrc_class->get_caps = GST_DEBUG_FUNCPTR (gst_spice_video_src_get_caps);
+  basesrc_class->fixate = GST_DEBUG_FUNCPTR (gst_spice_video_src_fixate);
+  basesrc_class->negotiate = GST_DEBUG_FUNCPTR (gst_spice_video_src_negotiate);
+  basesrc_class->decide_allocation =
+      GST_DEBUG_FUNCPTR (gst_spice_video_src_decide_allocation);
+  basesrc_class->query = GST_DEBUG_FUNCPTR (gst_spice_video_src_query);
+  pushsrc_class->create = GST_DEBUG_FUNCPTR (gst_spice_video_src_create);
+}
+
+static void
+gst_spice_video_src_init (GstSpiceVideoSrc * self)
+{
+  self->settings.channel_id = DEFAULT_CHANNEL_ID;
+  self->settings.show_cursor = DEFAULT_SHOW_CURSOR;
+  self->settings.connect_timeout = DEFAULT_CONNECT_TIMEOUT;
+  self->settings.reconnect = DEFAULT_RECONNECT;
+  self->settings.repeat_interval = DEFAULT_REPEAT_INTERVAL;
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
+  gst_base_src_set_live (GST_BASE_SRC (self), TRUE);
+  gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
+}
+
+static void
+gst_spice_video_src_finalize (GObject * object)
+{
+  GstSpiceVideoSrc *self = GST_SPICE_VIDEO_SRC (object);
+
+  settings_clear (&self->settings);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+/**
+ * gst_spice_video_src_check_uri:
+ *
+ * Posts an error and returns FALSE when @uri is missing or malformed.
+ */
+gboolean
+gst_spice_video_src_check_uri (GstElement * element, const gchar * uri)
+{
+  GstSpiceSessionParams params = { NULL, };
+  GError *err = NULL;
+
+  if (gst_spice_session_params_parse (uri, &params, &err)) {
+    gst_spice_session_params_clear (&params);
+    return TRUE;
+  }
+  if (!uri || !*uri)
+    GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND,
+        ("No SPICE server given: set the uri property (spice://HOST:PORT, "
+            "spice+tls://HOST:PORT or spice+unix:///PATH)"), (NULL));
+  else
+    GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND, ("%s", err->message),
+        (NULL));
+  g_clear_error (&err);
+  return FALSE;
+}
+
+static GstStateChangeReturn
+gst_spice_video_src_change_state (GstElement * element,
+    GstStateChange transition)
+{
+  GstSpiceVideoSrc *self = GST_SPICE_VIDEO_SRC (element);
+
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
+    gchar *uri;
+    gboolean ok;
+
+    GST_OBJECT_LOCK (self);
+    uri = g_strdup (self->settings.uri);
+    GST_OBJECT_UNLOCK (self);
+    ok = gst_spice_video_src_check_uri (element, uri);
+    g_free (uri);
+    if (!ok)
+      return GST_STATE_CHANGE_FAILURE;
+  }
+  return GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Copying (spice thread, self->lock held)                                */
+
+static FrameAge *
+frame_age_get (GstBuffer * buf)
+{
+  FrameAge *age = gst_mini_object_get_qdata (GST_MINI_OBJECT (buf),
+      frame_age_quark);
+
+  if (!age) {
+    age = g_new0 (FrameAge, 1);
+    gst_mini_object_set_qdata (GST_MINI_OBJECT (buf), frame_age_quark, age,
+        g_free);
+  }
+  return age;
+}
+
+static void
+copy_rect_locked (GstSpiceVideoSrc * self, const GstVideoRectangle * r)
+{
+  GstVideoFrame *f = &self->st.back_frame;
+  guint bpp = GST_VIDEO_FRAME_COMP_PSTRIDE (f, 0);
+  gint dstride = GST_VIDEO_FRAME_PLANE_STRIDE (f, 0);
+  guint8 *dst = GST_VIDEO_FRAME_PLANE_DATA (f, 0);
+  const guint8 *src = self->st.surface;
+  gint x = CLAMP (r->x, 0, (gint) self->st.width);
+  gint y = CLAMP (r->y, 0, (gint) self->st.height);
+  gint x2 = CLAMP (r->x + r->w, 0, (gint) self->st.width);
+  gint y2 = CLAMP (r->y + r->h, 0, (gint) self->st.height);
+  gsize len;
+  gint row;
+
+  if (x2 <= x || y2 <= y)
+    return;
+  len = (gsize) (x2 - x) * bpp;
+  for (row = y; row < y2; row++)
+    memcpy (dst + (gsize) row * dstride + (gsize) x * bpp,
+        src + (gsize) row * self->st.stride + (gsize) x * bpp, len);
+  self->st.bytes_copied += len * (y2 - y);
+}
+
+/* Makes sure a back buffer exists and holds the current surface, copying
+ * only what changed since it last held a frame.  Returns FALSE when there
+ * is none to be had (no pool for this surface yet). */
+static gboolean
+ensure_back_locked (GstSpiceVideoSrc * self)
+{
+  GstBufferPoolAcquireParams params = { 0, };
+  GstBuffer *buf = NULL;
+  FrameAge *age;
+  GArray *rects;
+  guint i;
+
+  if (self->st.back)
+    return TRUE;
+  if (!self->st.surface || !self->st.pool
+      || self->st.pool_cookie != self->st.surface_cookie)
+    return FALSE;
+
+  params.flags = GST_BUFFER_POOL_ACQUIRE_FLAG_DONTWAIT;
+  if (gst_buffer_pool_acquire_buffer (self->st.pool, &buf, &params) !=
+      GST_FLOW_OK)
+    return FALSE;
+
+  /* only we hold it now: drop the read-only mark set when it was pushed */
+  for (i = 0; i < gst_buffer_n_memory (buf); i++)
+    GST_MINI_OBJECT_FLAG_UNSET (gst_buffer_peek_memory (buf, i),
+        GST_MEMORY_FLAG_READONLY);
+  if (!gst_video_frame_map (&self->st.back_frame, &self->st.pool_info, buf,
+          GST_MAP_WRITE)) {
+    GST_WARNING_OBJECT (self, "could not map a pool buffer");
+    gst_buffer_unref (buf);
+    return FALSE;
+  }
+  self->st.back = buf;
+
+  age = frame_age_get (buf);
+  rects = g_array_new (FALSE, FALSE, sizeof (GstVideoRectangle));
+  if (age->has_extra)
+    gst_damage_rects_add (rects, &age->extra, 16);
+  if (gst_damage_history_collect (self->st.damage, age->complete_through,
+          rects)) {
+    for (i = 0; i < rects->len; i++)
+      copy_rect_locked (self, &g_array_index (rects, GstVideoRectangle, i));
+  } else {
+    GstVideoRectangle all = { 0, 0, self->st.width, self->st.height };
+    copy_rect_locked (self, &all);
+  }
+  g_array_free (rects, TRUE);
+  age->has_extra = FALSE;
+  return TRUE;
+}
+
+static void
+drop_back_locked (GstSpiceVideoSrc * self)
+{
+  if (!self->st.back)
+    return;
+  gst_video_frame_unmap (&self->st.back_frame);
+  gst_buffer_unref (self->st.back);
+  self->st.back = NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Session callbacks (the thread that dispatches the default context)     */
+
+static void
+on_primary_create (gpointer user_data, GstVideoFormat format,
+    gint spice_format, guint width, guint height, guint stride,
+    const guint8 * data)
+{
+  GstSpiceVideoSrc *self = user_data;
+
+  GST_INFO_OBJECT (self, "surface %ux%u %s (SPICE format %d)", width, height,
+      gst_video_format_to_string (format), spice_format);
+  g_mutex_lock (&self->lock);
+  if (self->st.attached) {
+    drop_back_locked (self);
+    self->st.surface = data;
+    self->st.format = format;
+    self->st.spice_format = spice_format;
+    self->st.width = width;
+    self->st.height = height;
+    self->st.stride = stride;
+    self->st.surface_cookie++;
+    gst_damage_history_reset (self->st.damage, width, height);
+    g_cond_broadcast (&self->cond);
+  }
+  g_mutex_unlock (&self->lock);
+}
+
+static void
+on_primary_destroy (gpointer user_data)
+{
+  GstSpiceVideoSrc *self = user_data;
+
+  GST_DEBUG_OBJECT (self, "surface destroyed");
+  g_mutex_lock (&self->lock);
+  drop_back_locked (self);
+  self->st.surface = NULL;
+  g_mutex_unlock (&self->lock);
+}
+
+static void
+on_invalidate (gpointer user_data, gint x, gint y, gint w, gint h)
+{
+  GstSpiceVideoSrc *self = user_data;
+  GstVideoRectangle r = { x, y, w, h };
+  gboolean had_back;
+
+  g_mutex_lock (&self->lock);
+  if (!self->st.surface || self->st.format == GST_VIDEO_FORMAT_UNKNOWN) {
+    g_mutex_unlock (&self->lock);
+    return;
+  }
+  self->st.damage_events++;
+  gst_damage_history_add (self->st.damage, &r);
+  had_back = self->st.back != NULL;
+  /* a new back buffer is caught up including this rectangle */
+  if (ensure_back_locked (self) && had_back)
+    copy_rect_locked (self, &r);
+  self->st.dirty = TRUE;
+  self->st.damage_time = g_get_monotonic_time ();
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+static void
+on_cursor (gpointer user_data, const GstSpiceCursor * c)
+{
+  GstSpiceVideoSrc *self = user_data;
+  gboolean show;
+
+  GST_OBJECT_LOCK (self);
+  show = self->settings.show_cursor;
+  GST_OBJECT_UNLOCK (self);
+
+  g_mutex_lock (&self->lock);
+  self->st.cursor_visible = c->visible;
+  self->st.cursor_x = c->x;
+  self->st.cursor_y = c->y;
+  self->st.cursor_w = c->width;
+  self->st.cursor_h = c->height;
+  self->st.cursor_hot_x = c->hot_x;
+  self->st.cursor_hot_y = c->hot_y;
+  if (self->st.cursor_rgba != c->rgba) {
+    g_clear_pointer (&self->st.cursor_rgba, g_bytes_unref);
+    if (c->rgba)
+      self->st.cursor_rgba = g_bytes_ref (c->rgba);
+  }
+  /* the frame changes although the surface does not */
+  if (show && self->st.surface) {
+    self->st.dirty = TRUE;
+    self->st.damage_time = g_get_monotonic_time ();
+    ensure_back_locked (self);
+  }
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+static void
+on_state (gpointer user_data, GstSpiceSessionState state,
+    const GError * error, const gchar * debug)
+{
+  GstSpiceVideoSrc *self = user_data;
+  GstStructure *msg = NULL;
+
+  g_mutex_lock (&self->lock);
+  switch (state) {
+    case GST_SPICE_SESSION_CONNECTED:
+      self->st.connected = TRUE;
+      break;
+    case GST_SPICE_SESSION_LOST:
+      self->st.lost = TRUE;
+      msg = gst_structure_new ("spice-disconnected",
+          "address", G_TYPE_STRING, self->address,
+          "reason", G_TYPE_STRING, error ? error->message : "",
+          "debug", G_TYPE_STRING, debug ? debug : "", NULL);
+      break;
+    case GST_SPICE_SESSION_RECONNECTED:
+      self->st.lost = FALSE;
+      self->st.connected = TRUE;
+      self->st.reconnects++;
+      msg = gst_structure_new ("spice-reconnected",
+          "address", G_TYPE_STRING, self->address,
+          "reconnects", G_TYPE_UINT64, self->st.reconnects, NULL);
+      break;
+    case GST_SPICE_SESSION_FAILED:
+      if (!self->st.error && error) {
+        self->st.error = g_error_copy (error);
+        self->st.error_debug = g_strdup (debug);
+      }
+      break;
+  }
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+
+  if (msg)
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_element (GST_OBJECT (self), msg));
+}
+
+static const GstSpiceDisplayCallbacks display_callbacks = {
+  on_primary_create,
+  on_primary_destroy,
+  on_invalidate,
+  on_cursor,
+  on_state,
+};
+
+/* Asked by the streaming thread when a frame is due but no back buffer
+ * could be prepared at damage time (no pool yet for a new surface). */
+static gboolean
+kick_idle (gpointer data)
+{
+  GstSpiceVideoSrc *self = data;
+
+  g_mutex_lock (&self->lock);
+  self->st.kick_pending = FALSE;
+  if (self->st.attached && ensure_back_locked (self))
+    g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  return G_SOURCE_REMOVE;
+}
+
+/* ---------------------------------------------------------------------- */
+/* GstBaseSrc                                                             */
+
+static gboolean
+gst_spice_video_src_start (GstBaseSrc * src)
+{
+  GstSpiceVideoSrc *self = GST_SPICE_VIDEO_SRC (src);
+  GstSpiceSessionParams params = { NULL, };
+  GError *err = NULL;
+
+  GST_OBJECT_LOCK (self);
+  settings_clear (&self->active);
+  settings_copy (&self->active, &self->settings);
+  GST_OBJECT_UNLOCK (self);
+
+  params.password = g_strdup (self->active.password);
+  params.ca_file = g_strdup (self->active.ca_file);
+  params.cert_subject = g_strdup (self->active.cert_subject);
+  if (!gst_spice_session_params_parse (self->active.uri, &params, &err)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("%s", err->message),
+        (NULL));
+    g_clear_error (&err);
+    gst_spice_session_params_clear (&params);
+    return FALSE;
+  }
+  g_free (self->address);
+  self->address = gst_spice_session_params_describe (&params);
+
+  g_mutex_lock (&self->lock);
+  memset (&self->st, 0, sizeof (self->st));
+  self->st.attached = TRUE;
+  self->st.damage = gst_damage_history_new (DAMAGE_HISTORY_DEPTH);
+  g_mutex_unlock (&self->lock);
+
+  self->last_pts = GST_CLOCK_TIME_NONE;
+  self->last_push_us = 0;
+  self->next_slot_us = 0;
+  self->negotiated_cookie = 0;
+  self->fps_n = DEFAULT_FPS_N;
+  self->fps_d = DEFAULT_FPS_D;
+  self->start_us = g_get_monotonic_time ();
+  self->discont = TRUE;
+
+  GST_INFO_OBJECT (self, "connecting to %s", self->address);
+  self->session = gst_spice_session_acquire (&params, self->active.reconnect);
+  gst_spice_session_params_clear (&params);
+  self->listener_id = gst_spice_session_add_display_listener (self->session,
+      self->active.channel_id, &display_callbacks, gst_object_ref (self),
+      gst_object_unref);
+  return TRUE;
+}
+
+static gboolean
+gst_spice_video_src_stop (GstBaseSrc * src)
+{
+  GstSpiceVideoSrc *self = GST_SPICE_VIDEO_SRC (src);
+  GstBufferPool *pool;
+
+  if (self->session) {
+    gst_spice_session_remove_listener (self->session, self->listener_id);
+    g_mutex_lock (&self->lock);
+    self->st.attached = FALSE;
+    self->st.surface = NULL;
+    g_mutex_unlock (&self->lock);
+    gst_spice_session_release (self->session);
+    self->session = NULL;
+  }
+
+  g_mutex_lock (&self->lock);
+  drop_back_locked (self);
+  pool = self->st.pool;
+  self->st.pool = NULL;
+  g_clear_pointer (&self->st.damage, gst_damage_history_free);
+  g_clear_pointer (&self->st.cursor_rgba, g_bytes_unref);
+  g_clear_error (&self->st.error);
+  g_clear_pointer (&self->st.error_debug, g_free);
+  g_mutex_unlock (&self->lock);
+
+  if (pool) {
+    gst_buffer_pool_set_active (pool, FALSE);
+    gst_object_unref (pool);
+  }
+  gst_clear_buffer (&self->last);
+  settings_clear (&self->active);
+  return TRUE;
+}
+
+static gboolean
+gst_spice_video_src_unlock (GstBaseSrc * src)
+{
+  GstSpiceVideoSrc *self = GST_SPICE_VIDEO_SRC (src);
+
+  g_mutex_lock (&self->lock);
+  self->st.flushing = TRUE;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  return TRUE;
+}
+
+static gboolean
+gst_spice_video_src_unlock_stop (GstBaseSrc * src)
+{
+  GstSpiceVideoSrc *self = GST_SPICE_VIDEO_SRC (src);
+
+  g_mutex_lock (&self->lock);
+  self->st.flushing = FALSE;
+  g_mutex_unlock (&self->lock);
+  return TRUE;
+}
+
+/* self->lock held */
+static GstCaps *
+surface_caps_locked (GstSpiceVideoSrc * self)
+{
+  if (!self->st.surface || self->st.format == GST_VIDEO_FORMAT_UNKNOWN)
+    return NULL;
+  return gst_caps_new_simple ("video/x-raw",
+      "format", G_TYPE_STRING, gst_video_format_to_string (self->st.format),
+      "width", G_TYPE_INT, (gint) self->st.width,
+      "height", G_TYPE_INT, (gint) self->st.height,
+      "framerate", GST_TYPE_FRACTION_RANGE, 1, 1, G_MAXINT, 1,
+      "pixel-aspect-ratio", GST_TYPE_FRACTION, 1, 1, NULL);
+}
+
+static GstCaps *
+gst_spice_video_src_get_caps (GstBaseSrc * src, GstCaps * filter)
+{
+  GstSpiceVideoSrc *self = GST_SPICE_VIDEO_SRC (src);
+  GstCaps *caps;
+
+  g_mutex_lock (&self->lock);
+  caps = surface_caps_locked (self);
+  g_mutex_unlock (&self->lock);
+  if (!caps)
+    caps = gst_pad_get_pad_template_caps (GST_BASE_SRC_PAD (src));
+  if (filter) {
+    GstCaps *tmp = gst_caps_intersect_full (filter, caps,
+        GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref (caps);
+    caps = tmp;
+  }
+  return caps;
+}
+
+static GstCaps *
+gst_spice_video_src_fixate (GstBaseSrc * src, GstCaps * caps)
+{
+  GstStructure *s;
+
+  caps = gst_caps_make_writable (caps);
+  caps = gst_caps_truncate (caps);
+  s = gst_caps_get_structure (caps, 0);
+  gst_structure_fixate_field_nearest_fraction (s, "framerate", DEFAULT_FPS_N,
+      DEFAULT_FPS_D);
+  return GST_BASE_SRC_CLASS (parent_class)->fixate (src, caps);
+}
+
+/* Own pool, whatever downstream proposes: its buffers keep their content
+ * from frame to frame, which is what makes damage-only copies possible. */
+static gboolean
+gst_spice_video_src_decide_allocation (GstBaseSrc * src, GstQuery * query)
+{
+  while (gst_query_get_n_allocation_pools (query) > 0)
+    gst_query_remove_nth_allocation_pool (query, 0);
+  return TRUE;
+}
+
+/* Negotiates caps for the current surface and makes a pool for them.
+ * Streaming thread, no lock held. */
+static gboolean
+negotiate_surface (GstSpiceVideoSrc * self)
+{
+  GstBaseSrc *bsrc = GST_BASE_SRC (self);
+  GstCaps *ours, *peer, *caps, *current;
+  GstBufferPool *pool, *old_pool = NULL;
+  GstStructure *config;
+  GstVideoInfo info;
+  guint cookie;
+  gboolean same;
+
+  g_mutex_lock (&self->lock);
+  ours = surface_caps_locked (self);
+  cookie = self->st.surface_cookie;
+  g_mutex_unlock (&self->lock);
+  if (!ours)
+    return TRUE;                /* nothing to negotiate yet */
+
+  peer = gst_pad_peer_query_caps (GST_BASE_SRC_PAD (bsrc), ours);
+  gst_caps_unref (ours);
+  if (gst_caps_is_empty (peer)) {
+    gst_caps_unref (peer);
+    goto not_negotiated;
+  }
+  caps = gst_spice_video_src_fixate (bsrc, peer);
+  if (!gst_video_info_from_caps (&info, caps)) {
+    gst_caps_unref (caps);
+    goto not_negotiated;
+  }
+
+  current = gst_pad_get_current_caps (GST_BASE_SRC_PAD (bsrc));
+  same = current && gst_caps_is_equal (current, caps);
+  if (current)
+    gst_caps_unref (current);
+  if (!same && !gst_base_src_set_caps (bsrc, caps)) {
+    gst_caps_unref (caps);
+    goto not_negotiated;
+  }
+  GST_INFO_OBJECT (self, "negotiated %" GST_PTR_FORMAT, caps);
+
+  self->fps_n = info.fps_n > 0 ? info.fps_n : DEFAULT_FPS_N;
+  self->fps_d = info.fps_n > 0 ? info.fps_d : DEFAULT_FPS_D;
+
+  pool = gst_video_buffer_pool_new ();
+  config = gst_buffer_pool_get_config (pool);
+  gst_buffer_pool_config_set_params (config, caps, info.size, 0, 0);
+  gst_buffer_pool_config_add_option (config,
+      GST_BUFFER_POOL_OPTION_VIDEO_META);
+  gst_caps_unref (caps);
+  if (!gst_buffer_pool_set_config (pool, config)
+      || !gst_buffer_pool_set_active (pool, TRUE)) {
+    gst_object_unref (pool);
+    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+        ("Could not allocate video frames of %ux%u", info.width, info.height),
+        (NULL));
+    return FALSE;
+  }
+
+  g_mutex_lock (&self->lock);
+  drop_back_locked (self);
+  old_pool = self->st.pool;
+  self->st.pool = pool;
+  self->st.pool_info = info;
+  self->st.pool_cookie = cookie;
+  /* whatever the old buffers hold is of no use in the new pool */
+  gst_damage_history_reset (self->st.damage, self->st.width,
+      self->st.height);
+  self->st.dirty = TRUE;
+  g_mutex_unlock (&self->lock);
+
+  if (old_pool) {
+    gst_buffer_pool_set_active (old_pool, FALSE);
+    gst_object_unref (old_pool);
+  }
+  /* never repeat a frame of the old size after new caps */
+  gst_clear_buffer (&self->last);
+  self->negotiated_cookie = cookie;
+  return TRUE;
+
+not_negotiated:
+  GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+      ("Downstream cannot take the SPICE display as raw video"),
+      ("no common caps with the peer for the surface format"));
+  return FALSE;
+}
+
+static gboolean
+gst_spice_video_src_negotiate (GstBaseSrc * src)
+{
+  return negotiate_surface (GST_SPICE_VIDEO_SRC (src));
+}
+
+static gboolean
+gst_spice_video_src_query (GstBaseSrc * src, GstQuery * query)
+{
+  GstSpiceVideoSrc *self = GST_SPICE_VIDEO_SRC (src);
+
+  if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
+    GstClockTime min;
+
+    /* a frame is taken and pushed at once, but may wait up to one frame
+     * interval for its slot when damage comes faster than the framerate */
+    min = gst_util_uint64_scale_int (GST_SECOND, self->fps_d, self->fps_n);
+    gst_query_set_latency (query, TRUE, min, GST_CLOCK_TIME_NONE);
+    GST_DEBUG_OBJECT (self, "latency min %" GST_TIME_FORMAT,
+        GST_TIME_ARGS (min));
+    return TRUE;
+  }
+  return GST_BASE_SRC_CLASS (parent_class)->query (src, query);
+}
+
+/* Running time now, minus how long ago @event_us (monotonic) was. */
+static GstClockTime
+running_time_of (GstSpiceVideoSrc * self, gint64 event_us)
+{
+  GstClock *clock = gst_element_get_clock (GST_ELEMENT (self));
+  GstClockTime base, now, age;
+
+  if (!clock)
+    return GST_CLOCK_TIME_NONE;
+  now = gst_clock_get_time (clock);
+  gst_object_unref (clock);
+  base = gst_element_get_base_time (GST_ELEMENT (self));
+  age = event_us > 0 ? (g_get_monotonic_time () - event_us) * GST_USECOND : 0;
+  if (now < base + age)
+    return 0;
+  return now - base - age;
+}
+
+static void
+blend_cursor (GstSpiceVideoSrc * self, GstBuffer * buf, const GstVideoInfo *
+    info, GBytes * rgba, gint cx, gint cy, guint cw, guint ch,
+    GstVideoRectangle * drawn)
+{
+  const GstVideoFormatInfo *finfo = info->finfo;
+  GstVideoFrame frame;
+  const guint8 *src = g_bytes_get_data (rgba, NULL);
+  gint ro, go, bo, stride;
+  gint x0 = MAX (cx, 0), y0 = MAX (cy, 0);
+  gint x1 = MIN (cx + (gint) cw, GST_VIDEO_INFO_WIDTH (info));
+  gint y1 = MIN (cy + (gint) ch, GST_VIDEO_INFO_HEIGHT (info));
+  gint x, y;
+  guint8 *data;
+
+  drawn->w = drawn->h = 0;
+  /* 16-bit surfaces are rare (old guests); the cursor is not drawn there */
+  if (GST_VIDEO_FORMAT_INFO_PSTRIDE (finfo, 0) != 4 || x1 <= x0 || y1 <= y0)
+    return;
+  if (!gst_video_frame_map (&frame, info, buf, GST_MAP_WRITE))
+    return;
+  ro = GST_VIDEO_FORMAT_INFO_POFFSET (finfo, GST_VIDEO_COMP_R);
+  go = GST_VIDEO_FORMAT_INFO_POFFSET (finfo, GST_VIDEO_COMP_G);
+  bo = GST_VIDEO_FORMAT_INFO_POFFSET (finfo, GST_VIDEO_COMP_B);
+  stride = GST_VIDEO_FRAME_PLANE_STRIDE (&frame, 0);
+  data = GST_VIDEO_FRAME_PLANE_DATA (&frame, 0);
+  for (y = y0; y < y1; y++) {
+    const guint8 *s = src + ((gsize) (y - cy) * cw + (x0 - cx)) * 4;
+    guint8 *d = data + (gsize) y * stride + (gsize) x0 * 4;
+    for (x = x0; x < x1; x++, s += 4, d += 4) {
+      guint a = s[3];
+      if (a == 0)
+        continue;
+      d[ro] = (s[0] * a + d[ro] * (255 - a) + 127) / 255;
+      d[go] = (s[1] * a + d[go] * (255 - a) + 127) / 255;
+      d[bo] = (s[2] * a + d[bo] * (255 - a) + 127) / 255;
+    }
+  }
+  gst_video_frame_unmap (&frame);
+  drawn->x = x0;
+  drawn->y = y0;
+  drawn->w = x1 - x0;
+  drawn->h = y1 - y0;
+}
+
+static void
+mark_readonly (GstBuffer * buf)
+{
+  guint i;
+
+  /* downstream elements that write in place get a copy instead of
+   * scribbling over content we reuse for the next frames */
+  for (i = 0; i < gst_buffer_n_memory (buf); i++)
+    GST_MINI_OBJECT_FLAG_SET (gst_buffer_peek_memory (buf, i),
+        GST_MEMORY_FLAG_READONLY);
+}
+
+static GstFlowReturn
+gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
+{
+  GstSpiceVideoSrc *self = GST_SPICE_VIDEO_SRC (psrc);
+  GstBuffer *buf = NULL;
+  gboolean repeat = FALSE;
+  gint64 capture_us = 0;
+  gboolean draw_cursor = FALSE;
+  GBytes *cursor = NULL;
+  gint cx = 0, cy = 0;
+  guint cw = 0, ch = 0;
+  GstVideoInfo info;
+  guint repeat_ms, repeat_setting;
+  gboolean show_cursor;
+  guint64 frame_no = 0;
+
+  GST_OBJECT_LOCK (self);
+  show_cursor = self->settings.show_cursor;
+  repeat_setting = self->settings.repeat_interval;
+  GST_OBJECT_UNLOCK (self);
+
+  g_mutex_lock (&self->lock);
+  for (;;) {
+    gint64 now, deadline, interval_us;
+    guint timeout_ms = self->active.connect_timeout;
+
+    if (self->st.flushing)
+      goto flushing;
+    if (self->st.error)
+      goto session_error;
+    if (self->st.surface && self->st.format == GST_VIDEO_FORMAT_UNKNOWN)
+      goto unsupported;
+
+    if (self->st.surface && self->st.surface_cookie != self->negotiated_cookie) {
+      gboolean ok;
+
+      g_mutex_unlock (&self->lock);
+      ok = negotiate_surface (self);
+      g_mutex_lock (&self->lock);
+      if (!ok)
+        goto not_negotiated;
+      continue;
+    }
+
+    now = g_get_monotonic_time ();
+    interval_us = gst_util_uint64_scale_int (G_USEC_PER_SEC, self->fps_d,
+        self->fps_n);
+    repeat_ms = repeat_setting;
+    if (self->st.lost && (repeat_ms == 0 || repeat_ms >
+            LOST_REPEAT_INTERVAL_MS))
+      repeat_ms = LOST_REPEAT_INTERVAL_MS;
+
+    if (self->st.dirty && self->st.back && now >= self->next_slot_us) {
+      FrameAge *age;
+
+      buf = self->st.back;
+      gst_video_frame_unmap (&self->st.back_frame);
+      self->st.back = NULL;
+      age = frame_age_get (buf);
+      age->complete_through = gst_damage_history_close (self->st.damage);
+      self->st.dirty = FALSE;
+      capture_us = self->st.damage_time;
+      info = self->st.pool_info;
+      frame_no = self->st.frames++;
+      if (show_cursor && self->st.cursor_visible &&
+          self->st.cursor_rgba) {
+        draw_cursor = TRUE;
+        cursor = g_bytes_ref (self->st.cursor_rgba);
+        cx = self->st.cursor_x - (gint) self->st.cursor_hot_x;
+        cy = self->st.cursor_y - (gint) self->st.cursor_hot_y;
+        cw = self->st.cursor_w;
+        ch = self->st.cursor_h;
+      }
+      self->next_slot_us = MAX (self->next_slot_us + interval_us,
+          now - interval_us / 2);
+      break;
+    }
+    if (self->last && repeat_ms > 0 &&
+        now >= self->last_push_us + (gint64) repeat_ms * 1000) {
+      buf = gst_buffer_copy (self->last);
+      repeat = TRUE;
+      self->st.repeats++;
+      break;
+    }
+    if (self->st.dirty && !self->st.back && self->st.pool &&
+        self->st.pool_cookie == self->st.surface_cookie &&
+        !self->st.kick_pending) {
+      self->st.kick_pending = TRUE;
+      gst_spice_session_invoke (self->session, kick_idle,
+          gst_object_ref (self), gst_object_unref);
+    }
+
+    deadline = G_MAXINT64;
+    if (self->st.dirty && self->st.back)
+      deadline = self->next_slot_us;
+    if (self->last && repeat_ms > 0)
+      deadline = MIN (deadline, self->last_push_us + (gint64) repeat_ms *
+          1000);
+    if (!self->last && !self->st.surface) {
+      gint64 limit = self->start_us + (gint64) timeout_ms * 1000;
+      if (now >= limit)
+        goto timed_out;
+      deadline = MIN (deadline, limit);
+    }
+    if (deadline == G_MAXINT64)
+      g_cond_wait (&self->cond, &self->lock);
+    else
+      g_cond_wait_until (&self->cond, &self->lock, deadline);
+  }
+  g_mutex_unlock (&self->lock);
+
+  if (repeat) {
+    GST_BUFFER_PTS (buf) = running_time_of (self, 0);
+    GST_LOG_OBJECT (self, "repeating the last frame");
+  } else {
+    FrameAge *age = frame_age_get (buf);
+
+    if (draw_cursor) {
+      GstVideoRectangle drawn;
+      blend_cursor (self, buf, &info, cursor, cx, cy, cw, ch, &drawn);
+      age->has_extra = drawn.w > 0;
+      age->extra = drawn;
+      g_bytes_unref (cursor);
+    }
+    mark_readonly (buf);
+    GST_BUFFER_PTS (buf) = running_time_of (self, capture_us);
+    GST_BUFFER_OFFSET (buf) = frame_no;
+    gst_clear_buffer (&self->last);
+    self->last = gst_buffer_ref (buf);
+  }
+  if (GST_CLOCK_TIME_IS_VALID (self->last_pts) &&
+      GST_CLOCK_TIME_IS_VALID (GST_BUFFER_PTS (buf)) &&
+      GST_BUFFER_PTS (buf) <= self->last_pts)
+    GST_BUFFER_PTS (buf) = self->last_pts + 1;
+  self->last_pts = GST_BUFFER_PTS (buf);
+  GST_BUFFER_DTS (buf) = GST_CLOCK_TIME_NONE;
+  GST_BUFFER_DURATION (buf) = GST_CLOCK_TIME_NONE;
+  if (self->discont) {
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+    self->discont = FALSE;
+  } else {
+    GST_BUFFER_FLAG_UNSET (buf, GST_BUFFER_FLAG_DISCONT);
+  }
+  self->last_push_us = g_get_monotonic_time ();
+  *outbuf = buf;
+  return GST_FLOW_OK;
+
+  /* ERRORS */
+flushing:
+  {
+    g_mutex_unlock (&self->lock);
+    return GST_FLOW_FLUSHING;
+  }
+session_error:
+  {
+    GError *err = g_error_copy (self->st.error);
+    gchar *debug = g_strdup (self->st.error_debug);
+
+    g_mutex_unlock (&self->lock);
+    gst_element_message_full (GST_ELEMENT (self), GST_MESSAGE_ERROR,
+        err->domain, err->code, g_strdup (err->message), debug, __FILE__,
+        GST_FUNCTION, __LINE__);
+    g_error_free (err);
+    return GST_FLOW_ERROR;
+  }
+unsupported:
+  {
+    gint fmt = self->st.spice_format;
+
+    g_mutex_unlock (&self->lock);
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("The SPICE server's display uses a surface format this element "
+            "cannot output (SPICE format %d)", fmt),
+        ("supported: 32-bit xRGB/ARGB, 16-bit 565/555"));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+not_negotiated:
+  {
+    g_mutex_unlock (&self->lock);
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+timed_out:
+  {
+    gboolean connected = self->st.connected;
+    guint ms = self->active.connect_timeout;
+
+    g_mutex_unlock (&self->lock);
+    if (connected)
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
+          ("SPICE server %s sent no display within %u ms", self->address, ms),
+          ("connected, but no primary surface on display channel %d",
+              self->active.channel_id));
+    else
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
+          ("Could not connect to SPICE server %s: no answer within %u ms",
+              self->address, ms), ("connect-timeout expired"));
+    return GST_FLOW_ERROR;
+  }
+}

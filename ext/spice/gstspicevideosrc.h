@@ -1,0 +1,46 @@
+/* GStreamer SPICE plugins
+ * Copyright (C) 2026 gst-spice developers
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2 of the License, or (at your option) any later version.
+ */
+#ifndef __GST_SPICE_VIDEO_SRC_H__
+#define __GST_SPICE_VIDEO_SRC_H__
+
+#include <gst/gst.h>
+#include <gst/base/gstpushsrc.h>
+#include <gst/video/video.h>
+
+G_BEGIN_DECLS
+
+#define GST_TYPE_SPICE_VIDEO_SRC (gst_spice_video_src_get_type ())
+G_DECLARE_FINAL_TYPE (GstSpiceVideoSrc, gst_spice_video_src, GST,
+    SPICE_VIDEO_SRC, GstPushSrc)
+
+/* Property ids shared with spicesrc, which forwards them */
+enum
+{
+  GST_SPICE_SRC_PROP_0,
+  GST_SPICE_SRC_PROP_URI,
+  GST_SPICE_SRC_PROP_PASSWORD,
+  GST_SPICE_SRC_PROP_CA_FILE,
+  GST_SPICE_SRC_PROP_CERT_SUBJECT,
+  GST_SPICE_SRC_PROP_CHANNEL_ID,
+  GST_SPICE_SRC_PROP_SHOW_CURSOR,
+  GST_SPICE_SRC_PROP_CONNECT_TIMEOUT,
+  GST_SPICE_SRC_PROP_RECONNECT,
+  GST_SPICE_SRC_PROP_REPEAT_INTERVAL,
+  GST_SPICE_SRC_PROP_STATS,
+  GST_SPICE_SRC_PROP_LAST
+};
+
+void gst_spice_video_src_install_properties (GObjectClass * klass);
+gboolean gst_spice_video_src_check_uri (GstElement * element, const gchar * uri);
+
+GST_ELEMENT_REGISTER_DECLARE (spicevideosrc);
+
+G_END_DECLS
+
+#endif /* __GST_SPICE_VIDEO_SRC_H__ */
