@@ -52,6 +52,7 @@ typedef struct
 {
   gint id;
   gboolean visible;
+  gboolean placed;              /* a cursor-move told the position */
   gint x, y;
   guint width, height, hot_x, hot_y;
   GBytes *rgba;
@@ -620,7 +621,9 @@ cursor_dispatch (GstSpiceSession * s, CursorState * c)
 {
   GstSpiceCursor cur = { 0, };
 
-  cur.visible = c->visible && c->rgba != NULL;
+  /* spice-client-glib reports the position only through cursor-move (it
+   * ignores the one in the server's INIT and SET) */
+  cur.visible = c->visible && c->placed && c->rgba != NULL;
   cur.x = c->x;
   cur.y = c->y;
   cur.width = c->width;
@@ -652,6 +655,7 @@ on_cursor_shape (GObject * obj, GParamSpec * pspec, gpointer user_data)
     c->rgba = g_bytes_new (shape->data, (gsize) shape->width *
         shape->height * 4);
     c->visible = TRUE;
+    GST_LOG ("%s cursor shape %ux%u", s->address, c->width, c->height);
   }
   if (shape)
     g_boxed_free (SPICE_TYPE_CURSOR_SHAPE, shape);
@@ -664,8 +668,10 @@ on_cursor_move (SpiceCursorChannel * ch, gint x, gint y, gpointer user_data)
   GstSpiceSession *s = user_data;
   CursorState *c = cursor_state_get (s, SPICE_CHANNEL (ch));
 
+  GST_LOG ("%s cursor at %d,%d", s->address, x, y);
   c->x = x;
   c->y = y;
+  c->placed = TRUE;
   c->visible = TRUE;
   cursor_dispatch (s, c);
 }
@@ -1130,7 +1136,8 @@ attach_idle (gpointer data)
     }
     c = g_hash_table_lookup (s->cursors, GINT_TO_POINTER (li->channel_id));
     if (c && li->cb.cursor) {
-      GstSpiceCursor cur = { c->visible && c->rgba, c->x, c->y, c->width,
+      GstSpiceCursor cur = { c->visible && c->placed && c->rgba, c->x, c->y,
+        c->width,
         c->height, c->hot_x, c->hot_y, c->rgba
       };
       li->cb.cursor (li->user_data, &cur);

@@ -105,6 +105,7 @@ struct _GstSpiceVideoSrc
     gint spice_format;
     guint width, height, stride;
     guint surface_cookie;
+    gboolean surface_drawn;     /* an invalidate came since primary_create */
     GstDamageHistory *damage;
     gboolean dirty;
     gint64 damage_time;         /* monotonic us of the newest damage */
@@ -618,6 +619,8 @@ on_primary_create (gpointer user_data, GstVideoFormat format,
     self->st.height = height;
     self->st.stride = stride;
     self->st.surface_cookie++;
+    self->st.surface_drawn = FALSE;
+    self->st.dirty = FALSE;
     gst_damage_history_reset (self->st.damage, width, height);
     g_cond_broadcast (&self->cond);
   }
@@ -655,6 +658,7 @@ on_invalidate (gpointer user_data, gint x, gint y, gint w, gint h)
   if (ensure_back_locked (self) && had_back)
     copy_rect_locked (self, &r);
   self->st.dirty = TRUE;
+  self->st.surface_drawn = TRUE;
   self->st.damage_time = g_get_monotonic_time ();
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
@@ -684,7 +688,7 @@ on_cursor (gpointer user_data, const GstSpiceCursor * c)
       self->st.cursor_rgba = g_bytes_ref (c->rgba);
   }
   /* the frame changes although the surface does not */
-  if (show && self->st.surface) {
+  if (show && self->st.surface_drawn) {
     self->st.dirty = TRUE;
     self->st.damage_time = g_get_monotonic_time ();
     ensure_back_locked (self);
@@ -994,7 +998,9 @@ negotiate_surface (GstSpiceVideoSrc * self)
   /* whatever the old buffers hold is of no use in the new pool */
   gst_damage_history_reset (self->st.damage, self->st.width,
       self->st.height);
-  self->st.dirty = TRUE;
+  /* the first frame in the new caps; a blank surface waits for its first
+   * draw */
+  self->st.dirty = self->st.surface_drawn;
   g_mutex_unlock (&self->lock);
 
   if (old_pool) {
@@ -1113,6 +1119,21 @@ mark_readonly (GstBuffer * buf)
         GST_MEMORY_FLAG_READONLY);
 }
 
+/* A new buffer on the same memory: no pixel is copied, whatever flags the
+ * pool's allocator put on the memory (gst_buffer_copy() deep-copies
+ * NO_SHARE memory). */
+static GstBuffer *
+make_repeat (GstBuffer * last)
+{
+  GstBuffer *buf = gst_buffer_new ();
+  guint i;
+
+  for (i = 0; i < gst_buffer_n_memory (last); i++)
+    gst_buffer_append_memory (buf, gst_buffer_get_memory (last, i));
+  gst_buffer_copy_into (buf, last, GST_BUFFER_COPY_METADATA, 0, -1);
+  return buf;
+}
+
 static GstFlowReturn
 gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
 {
@@ -1192,7 +1213,7 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     }
     if (self->last && repeat_ms > 0 &&
         now >= self->last_push_us + (gint64) repeat_ms * 1000) {
-      buf = gst_buffer_copy (self->last);
+      buf = make_repeat (self->last);
       repeat = TRUE;
       self->st.repeats++;
       break;

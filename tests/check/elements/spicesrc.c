@@ -1,0 +1,1112 @@
+/* GStreamer SPICE plugins
+ * Copyright (C) 2026 gst-spice developers
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2 of the License, or (at your option) any later version.
+ *
+ * spicesrc against the project's real SPICE test server (libspice-server),
+ * over loopback TCP and unix sockets.  Most tests never run a main loop
+ * (they pop the bus and pull from appsink), so the plugin's own spice
+ * thread does the SPICE work; test_default_main_loop runs the default loop
+ * the way gst-launch-1.0 does.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <gst/check/gstcheck.h>
+#include <gst/app/gstappsink.h>
+#include <gst/video/video.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include "testserver.h"
+#include "test-pattern.h"
+
+#define PULL_TIMEOUT (5 * GST_SECOND)
+
+/* ---------------------------------------------------------------------- */
+/* helpers                                                                */
+
+static TestServer *
+start_server (TestServerTransport transport, const gchar * first, ...)
+{
+  GPtrArray *args = g_ptr_array_new ();
+  const gchar *a;
+  va_list ap;
+  TestServer *ts;
+
+  va_start (ap, first);
+  for (a = first; a; a = va_arg (ap, const gchar *))
+    g_ptr_array_add (args, (gpointer) a);
+  va_end (ap);
+  g_ptr_array_add (args, NULL);
+  ts = test_server_start (transport, (const gchar * const *) args->pdata);
+  g_ptr_array_free (args, TRUE);
+  return ts;
+}
+
+static GstElement *
+launch (const gchar * fmt, ...)
+{
+  GError *err = NULL;
+  GstElement *p;
+  gchar *desc;
+  va_list ap;
+
+  va_start (ap, fmt);
+  desc = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  GST_INFO ("pipeline: %s", desc);
+  p = gst_parse_launch (desc, &err);
+  fail_unless (p != NULL && err == NULL, "could not build '%s': %s", desc,
+      err ? err->message : "?");
+  g_free (desc);
+  return p;
+}
+
+static GstElement *
+get (GstElement * pipeline, const gchar * name)
+{
+  GstElement *e = gst_bin_get_by_name (GST_BIN (pipeline), name);
+  fail_unless (e != NULL, "no element %s", name);
+  return e;
+}
+
+static void
+stop_pipeline (GstElement * p)
+{
+  fail_unless_equals_int (gst_element_set_state (p, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (p);
+}
+
+/* Fails the test on an error message while waiting. */
+static GstSample *
+pull (GstElement * pipeline, GstElement * sink)
+{
+  GstSample *s = gst_app_sink_try_pull_sample (GST_APP_SINK (sink),
+      PULL_TIMEOUT);
+
+  if (!s) {
+    GstMessage *m = gst_bus_pop_filtered (GST_ELEMENT_BUS (pipeline),
+        GST_MESSAGE_ERROR);
+    if (m) {
+      GError *e;
+      gchar *dbg;
+      gst_message_parse_error (m, &e, &dbg);
+      fail ("error instead of a frame: %s (%s)", e->message, dbg);
+    }
+    fail ("no frame within %" GST_TIME_FORMAT, GST_TIME_ARGS (PULL_TIMEOUT));
+  }
+  return s;
+}
+
+/* Waits for an error message and returns it (caller unrefs). */
+static GstMessage *
+wait_error (GstElement * pipeline, GstClockTime timeout)
+{
+  GstMessage *m = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (pipeline),
+      timeout, GST_MESSAGE_ERROR);
+  fail_unless (m != NULL, "no error message within %" GST_TIME_FORMAT,
+      GST_TIME_ARGS (timeout));
+  return m;
+}
+
+static void
+assert_error (GstMessage * m, GQuark domain, gint code, const gchar * needle)
+{
+  GError *e = NULL;
+  gchar *dbg = NULL;
+
+  gst_message_parse_error (m, &e, &dbg);
+  GST_INFO ("error: %s (%s)", e->message, dbg);
+  fail_unless (e->domain == domain && e->code == code,
+      "unexpected error %s:%d '%s'", g_quark_to_string (e->domain), e->code,
+      e->message);
+  if (needle)
+    fail_unless (strstr (e->message, needle) != NULL,
+        "error '%s' does not mention '%s'", e->message, needle);
+  g_error_free (e);
+  g_free (dbg);
+  gst_message_unref (m);
+}
+
+/* Compares a BGRx sample with what the server's surface held at the frame
+ * in its strip.  In partial mode a frame is two draws (rectangle, then
+ * strip) and SPICE has no frame boundaries, so a frame may be taken between
+ * them: "rectangles through N+1, strip N" is accepted, and so is "strip N,
+ * rectangles through N-1" (libspice-server may send a strip ahead of its
+ * rectangle, see tests/server/README.md).  Returns the frame number. */
+static guint32
+check_frame (GstSample * sample, guint w, guint h, guint dw, guint dh)
+{
+  GstBuffer *buf = gst_sample_get_buffer (sample);
+  GstVideoInfo info;
+  GstVideoFrame f;
+  guint32 frame;
+  guint64 t;
+  guint8 *exp;
+  gint estride = w * 4, y;
+  gboolean ok = TRUE;
+  guint attempt;
+
+  fail_unless (gst_video_info_from_caps (&info, gst_sample_get_caps (sample)));
+  fail_unless_equals_int (GST_VIDEO_INFO_WIDTH (&info), w);
+  fail_unless_equals_int (GST_VIDEO_INFO_HEIGHT (&info), h);
+  fail_unless_equals_int (GST_VIDEO_INFO_FORMAT (&info),
+      GST_VIDEO_FORMAT_BGRx);
+  fail_unless (gst_video_frame_map (&f, &info, buf, GST_MAP_READ));
+  fail_unless (tp_read_strip (GST_VIDEO_FRAME_PLANE_DATA (&f, 0),
+          GST_VIDEO_FRAME_PLANE_STRIDE (&f, 0), &frame, &t),
+      "no readable code strip");
+
+  exp = g_malloc ((gsize) estride * h);
+  for (attempt = 0; attempt < 3; attempt++) {
+    if (attempt == 0) {
+      tp_render_expected (exp, estride, frame, t, w, h, dw, dh);
+    } else if (dw == 0) {
+      break;
+    } else if (attempt == 1) {
+      tp_render_expected (exp, estride, frame + 1, t, w, h, dw, dh);
+      tp_paint_strip (exp, estride, frame, t);
+    } else {
+      if (frame == 0)
+        break;
+      tp_render_expected (exp, estride, frame - 1, t, w, h, dw, dh);
+      tp_paint_strip (exp, estride, frame, t);
+    }
+    ok = TRUE;
+    for (y = 0; y < (gint) h && ok; y++) {
+      const guint32 *a = (const guint32 *) ((guint8 *)
+          GST_VIDEO_FRAME_PLANE_DATA (&f, 0) +
+          y * GST_VIDEO_FRAME_PLANE_STRIDE (&f, 0));
+      const guint32 *b = (const guint32 *) (exp + y * estride);
+      guint x;
+      for (x = 0; x < w; x++) {
+        if ((a[x] & 0xffffff) != (b[x] & 0xffffff)) {
+          GST_ERROR ("frame %u (attempt %u) differs at %u,%u: %06x "
+              "expected %06x", frame, attempt, x, y, a[x] & 0xffffff,
+              b[x] & 0xffffff);
+          ok = FALSE;
+          break;
+        }
+      }
+    }
+    if (ok)
+      break;
+  }
+  g_free (exp);
+  gst_video_frame_unmap (&f);
+  fail_unless (ok, "frame %u does not match the server's surface", frame);
+  return frame;
+}
+
+static GstStructure *
+get_stats (GstElement * pipeline)
+{
+  GstElement *src = get (pipeline, "src");
+  GstStructure *s = NULL;
+
+  g_object_get (src, "stats", &s, NULL);
+  gst_object_unref (src);
+  fail_unless (s != NULL);
+  return s;
+}
+
+static guint64
+stat_u64 (GstStructure * s, const gchar * field)
+{
+  guint64 v = 0;
+  fail_unless (gst_structure_get_uint64 (s, field, &v), "no %s", field);
+  return v;
+}
+
+#define APPSINK "appsink name=sink sync=false max-buffers=4 drop=false"
+
+/* ---------------------------------------------------------------------- */
+/* content                                                                */
+
+static void
+run_content (TestServerTransport transport, guint dw, guint dh)
+{
+  gchar *damage = g_strdup_printf ("%ux%u", dw, dh);
+  TestServer *ts = dw ? start_server (transport, "--size", "320x240",
+      "--fps", "30", "--damage", damage, NULL) :
+      start_server (transport, "--size", "320x240", "--fps", "30", NULL);
+  GstElement *p, *sink;
+  guint32 first = 0, last = 0;
+  guint i, distinct = 0;
+  GstStructure *st;
+  guint64 frames0 = 0, bytes0 = 0;
+
+  p = launch ("spicesrc name=src uri=%s ! " APPSINK, test_server_get_uri (ts));
+  sink = get (p, "sink");
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  for (i = 0; i < 30; i++) {
+    GstSample *s = pull (p, sink);
+    guint32 n = check_frame (s, 320, 240, dw, dh);
+
+    if (i == 10) {
+      /* by now every buffer in rotation had its first, full copy */
+      st = get_stats (p);
+      frames0 = stat_u64 (st, "frames");
+      bytes0 = stat_u64 (st, "bytes-copied");
+      gst_structure_free (st);
+    }
+    if (i == 0)
+      first = n;
+    else if (n != last)
+      distinct++;
+    last = n;
+    gst_sample_unref (s);
+  }
+  fail_unless (distinct >= 15, "only %u new frames", distinct);
+  fail_unless (last > first);
+
+  st = get_stats (p);
+  GST_INFO ("stats %" GST_PTR_FORMAT, st);
+  if (dw) {
+    /* only damage is copied: far less than a full frame per frame */
+    guint64 frames = stat_u64 (st, "frames") - frames0;
+    guint64 bytes = stat_u64 (st, "bytes-copied") - bytes0;
+    fail_unless (frames >= 10);
+    fail_unless (bytes < frames * 320 * 240 * 4 / 4,
+        "copied %" G_GUINT64_FORMAT " bytes for %" G_GUINT64_FORMAT
+        " frames", bytes, frames);
+  }
+  gst_structure_free (st);
+  gst_object_unref (sink);
+  stop_pipeline (p);
+  test_server_stop (ts);
+  g_free (damage);
+}
+
+GST_START_TEST (test_content_full_tcp)
+{
+  run_content (TEST_SERVER_TCP, 0, 0);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_content_full_unix)
+{
+  run_content (TEST_SERVER_UNIX, 0, 0);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_content_partial_damage)
+{
+  run_content (TEST_SERVER_TCP, 64, 64);
+}
+
+GST_END_TEST;
+
+/* buffers of the pipeline never change size behind the caps' back, and the
+ * new size comes without a restart */
+GST_START_TEST (test_resolution_change)
+{
+  TestServer *ts = start_server (TEST_SERVER_UNIX, "--size", "320x240",
+      "--fps", "30", NULL);
+  GstElement *p, *sink;
+  guint i, big = 0, small = 0;
+  gchar *reply;
+
+  p = launch ("spicesrc name=src uri=%s ! " APPSINK, test_server_get_uri (ts));
+  sink = get (p, "sink");
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  for (i = 0; i < 5; i++) {
+    GstSample *s = pull (p, sink);
+    check_frame (s, 320, 240, 0, 0);
+    small++;
+    gst_sample_unref (s);
+  }
+  reply = test_server_command (ts, "resize 640 360", 5000);
+  fail_unless (reply != NULL);
+  g_free (reply);
+
+  for (i = 0; i < 60 && big < 10; i++) {
+    GstSample *s = pull (p, sink);
+    GstVideoInfo info;
+
+    fail_unless (gst_video_info_from_caps (&info, gst_sample_get_caps (s)));
+    fail_unless_equals_int (gst_buffer_get_size (gst_sample_get_buffer (s)),
+        GST_VIDEO_INFO_SIZE (&info));
+    if (GST_VIDEO_INFO_WIDTH (&info) == 640) {
+      check_frame (s, 640, 360, 0, 0);
+      big++;
+    } else {
+      /* frames taken before the server's resize reached us */
+      fail_unless (big == 0, "a 320x240 frame after the 640x360 ones");
+      check_frame (s, 320, 240, 0, 0);
+    }
+    gst_sample_unref (s);
+  }
+  fail_unless (big >= 10, "no frames at the new size");
+  gst_object_unref (sink);
+  stop_pipeline (p);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
+/* nothing drawn: the last frame comes again at repeat-interval, as a new
+ * reference to the same memory */
+GST_START_TEST (test_repeat_last_frame)
+{
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--size", "320x240",
+      "--fps", "0", NULL);
+  GstElement *p, *sink;
+  GstSample *prev = NULL;
+  GstClockTime prev_pts = GST_CLOCK_TIME_NONE;
+  guint64 copied = 0;
+  guint i;
+
+  p = launch ("spicesrc name=src repeat-interval=100 uri=%s ! " APPSINK,
+      test_server_get_uri (ts));
+  sink = get (p, "sink");
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  for (i = 0; i < 6; i++) {
+    GstSample *s = pull (p, sink);
+    GstBuffer *b = gst_sample_get_buffer (s);
+    GstStructure *st;
+
+    fail_unless_equals_int (check_frame (s, 320, 240, 0, 0), 0);
+    st = get_stats (p);
+    if (i == 0) {
+      copied = stat_u64 (st, "bytes-copied");
+      fail_unless (copied >= 320 * 240 * 4);
+    } else {
+      GstBuffer *pb = gst_sample_get_buffer (prev);
+      fail_unless (gst_buffer_peek_memory (b, 0) ==
+          gst_buffer_peek_memory (pb, 0), "a repeat with new memory");
+      fail_unless_equals_uint64 (stat_u64 (st, "bytes-copied"), copied);
+      fail_unless (GST_BUFFER_PTS (b) > prev_pts);
+      /* 100 ms apart, give or take scheduling */
+      fail_unless (GST_BUFFER_PTS (b) - prev_pts >= 80 * GST_MSECOND);
+    }
+    if (i == 5)
+      fail_unless (stat_u64 (st, "repeats") >= 5);
+    gst_structure_free (st);
+    prev_pts = GST_BUFFER_PTS (b);
+    if (prev)
+      gst_sample_unref (prev);
+    prev = s;
+  }
+  gst_sample_unref (prev);
+  gst_object_unref (sink);
+  stop_pipeline (p);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
+/* 60 fps of damage into a 10/1 caps: frames are coalesced, timestamps rise */
+GST_START_TEST (test_framerate_coalescing)
+{
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--size", "160x120",
+      "--fps", "60", NULL);
+  GstElement *p, *sink;
+  GstClockTime first = GST_CLOCK_TIME_NONE, last = 0;
+  guint n = 0;
+  guint32 f0 = 0, f1 = 0;
+
+  p = launch ("spicesrc name=src uri=%s ! video/x-raw,framerate=10/1 ! "
+      APPSINK, test_server_get_uri (ts));
+  sink = get (p, "sink");
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  while (n < 21) {
+    GstSample *s = pull (p, sink);
+    GstBuffer *b = gst_sample_get_buffer (s);
+    GstStructure *cs = gst_caps_get_structure (gst_sample_get_caps (s), 0);
+    gint fn, fd;
+    guint32 f = check_frame (s, 160, 120, 0, 0);
+
+    fail_unless (gst_structure_get_fraction (cs, "framerate", &fn, &fd));
+    fail_unless (fn == 10 && fd == 1);
+    if (!GST_CLOCK_TIME_IS_VALID (first)) {
+      first = GST_BUFFER_PTS (b);
+      f0 = f;
+    } else {
+      fail_unless (GST_BUFFER_PTS (b) > last);
+    }
+    last = GST_BUFFER_PTS (b);
+    f1 = f;
+    n++;
+    gst_sample_unref (s);
+  }
+  /* 20 intervals at 10/1 take about 2 s, at least 1.5 s whatever the
+   * jitter allowance; the server drew several frames per output frame */
+  fail_unless (last - first >= 1500 * GST_MSECOND,
+      "21 frames within %" GST_TIME_FORMAT, GST_TIME_ARGS (last - first));
+  fail_unless (f1 - f0 > 2 * 20, "server frames %u..%u not coalesced", f0, f1);
+  gst_object_unref (sink);
+  stop_pipeline (p);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_framerate_60_negotiable)
+{
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--size", "160x120",
+      "--fps", "60", NULL);
+  GstElement *p, *sink;
+  GstSample *s;
+  GstStructure *cs;
+  gint fn, fd;
+
+  p = launch ("spicesrc name=src uri=%s ! video/x-raw,framerate=60/1 ! "
+      APPSINK, test_server_get_uri (ts));
+  sink = get (p, "sink");
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  s = pull (p, sink);
+  cs = gst_caps_get_structure (gst_sample_get_caps (s), 0);
+  fail_unless (gst_structure_get_fraction (cs, "framerate", &fn, &fd));
+  fail_unless (fn == 60 && fd == 1);
+  gst_sample_unref (s);
+
+  /* without a preference it is 30/1 */
+  gst_object_unref (sink);
+  stop_pipeline (p);
+  p = launch ("spicesrc name=src uri=%s ! " APPSINK, test_server_get_uri (ts));
+  sink = get (p, "sink");
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  s = pull (p, sink);
+  cs = gst_caps_get_structure (gst_sample_get_caps (s), 0);
+  fail_unless (gst_structure_get_fraction (cs, "framerate", &fn, &fd));
+  fail_unless (fn == 30 && fd == 1);
+  gst_sample_unref (s);
+  gst_object_unref (sink);
+  stop_pipeline (p);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_latency_query)
+{
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--size", "160x120", NULL);
+  GstElement *p, *sink;
+  GstPad *pad;
+  GstQuery *q;
+  gboolean live;
+  GstClockTime min, max;
+
+  p = launch ("spicesrc name=src uri=%s ! " APPSINK, test_server_get_uri (ts));
+  sink = get (p, "sink");
+  fail_unless_equals_int (gst_element_set_state (p, GST_STATE_PLAYING),
+      GST_STATE_CHANGE_ASYNC);
+  gst_sample_unref (pull (p, sink));
+  /* what the source answers upstream of any sink */
+  q = gst_query_new_latency ();
+  pad = gst_element_get_static_pad (sink, "sink");
+  fail_unless (gst_pad_peer_query (pad, q));
+  gst_object_unref (pad);
+  gst_query_parse_latency (q, &live, &min, &max);
+  fail_unless (live);
+  fail_unless (min > 0 && min <= GST_SECOND / 10);
+  gst_query_unref (q);
+  gst_object_unref (sink);
+  stop_pipeline (p);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
+/* ARGB surfaces come out as BGRA, 16-bit 555 ones as RGB15 */
+GST_START_TEST (test_surface_formats)
+{
+  const gchar *fmts[][2] = { {"argb", "BGRA"}, {"16_555", "RGB15"} };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (fmts); i++) {
+    TestServer *ts = start_server (TEST_SERVER_TCP, "--size", "160x120",
+        "--format", fmts[i][0], NULL);
+    GstElement *p, *sink;
+    GstSample *s;
+    GstVideoInfo info;
+
+    p = launch ("spicesrc name=src uri=%s ! " APPSINK,
+        test_server_get_uri (ts));
+    sink = get (p, "sink");
+    fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+        GST_STATE_CHANGE_FAILURE);
+    s = pull (p, sink);
+    fail_unless (gst_video_info_from_caps (&info, gst_sample_get_caps (s)));
+    fail_unless_equals_string (gst_video_format_to_string
+        (GST_VIDEO_INFO_FORMAT (&info)), fmts[i][1]);
+    fail_unless_equals_int (GST_VIDEO_INFO_WIDTH (&info), 160);
+    if (i == 0) {
+      GstVideoFrame f;
+      guint32 n;
+      fail_unless (gst_video_frame_map (&f, &info, gst_sample_get_buffer (s),
+              GST_MAP_READ));
+      fail_unless (tp_read_strip (GST_VIDEO_FRAME_PLANE_DATA (&f, 0),
+              GST_VIDEO_FRAME_PLANE_STRIDE (&f, 0), &n, NULL));
+      gst_video_frame_unmap (&f);
+    }
+    gst_sample_unref (s);
+    gst_object_unref (sink);
+    stop_pipeline (p);
+    test_server_stop (ts);
+  }
+}
+
+GST_END_TEST;
+
+/* the server's cursor (16x16 at 16,16: left half opaque red, right half
+ * blue at alpha 0x80) is drawn on the copy when show-cursor is set */
+GST_START_TEST (test_show_cursor)
+{
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--size", "160x120",
+      "--fps", "0", "--cursor", NULL);
+  gboolean show;
+
+  for (show = 0; show <= 1; show++) {
+    GstElement *p, *sink;
+    GstSample *s = NULL;
+    GstMapInfo map;
+    guint i;
+    const guint32 *px = NULL;
+    guint32 red, blue, pat_red, pat_blue;
+
+    p = launch ("spicesrc name=src show-cursor=%d repeat-interval=50 uri=%s ! "
+        APPSINK, show, test_server_get_uri (ts));
+    sink = get (p, "sink");
+    fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+        GST_STATE_CHANGE_FAILURE);
+    /* the cursor arrives on its own channel, shortly after the display */
+    for (i = 0; i < 10; i++) {
+      if (s)
+        gst_sample_unref (s);
+      s = pull (p, sink);
+    }
+    fail_unless (gst_buffer_map (gst_sample_get_buffer (s), &map,
+            GST_MAP_READ));
+    px = (const guint32 *) map.data;
+    red = px[20 * 160 + 18] & 0xffffff;
+    blue = px[20 * 160 + 28] & 0xffffff;
+    pat_red = tp_pixel (18, 20, 0) & 0xffffff;
+    pat_blue = tp_pixel (28, 20, 0) & 0xffffff;
+    if (show) {
+      guint32 pb = pat_blue & 0xff, pr = (pat_blue >> 16) & 0xff;
+      fail_unless_equals_int (red, 0xff0000);
+      /* half blue over the pattern */
+      fail_unless (ABS ((gint) (blue & 0xff) - (gint) ((0xff * 0x80 +
+                      pb * 0x7f) / 0xff)) <= 1, "blue %06x", blue);
+      fail_unless (ABS ((gint) ((blue >> 16) & 0xff) - (gint) (pr * 0x7f /
+                  0xff)) <= 1, "blue %06x", blue);
+    } else {
+      fail_unless_equals_int (red, pat_red);
+      fail_unless_equals_int (blue, pat_blue);
+    }
+    gst_buffer_unmap (gst_sample_get_buffer (s), &map);
+    gst_sample_unref (s);
+    gst_object_unref (sink);
+    stop_pipeline (p);
+  }
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
+/* ---------------------------------------------------------------------- */
+/* errors                                                                 */
+
+GST_START_TEST (test_bad_uri)
+{
+  const gchar *uris[] = { "", "http://127.0.0.1:5900", "spice://127.0.0.1",
+    "spice://:5900", "spice+unix://relative/path", "spice+unix:///",
+    "spice://127.0.0.1:99999", "spice://127.0.0.1:5900?tls-port=1",
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (uris); i++) {
+    GstElement *src = gst_element_factory_make ("spicesrc", NULL);
+    GstBus *bus = gst_bus_new ();
+    GstMessage *m;
+
+    gst_element_set_bus (src, bus);
+    if (*uris[i])
+      g_object_set (src, "uri", uris[i], NULL);
+    fail_unless_equals_int (gst_element_set_state (src, GST_STATE_READY),
+        GST_STATE_CHANGE_FAILURE);
+    m = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+    fail_unless (m != NULL, "no error for '%s'", uris[i]);
+    assert_error (m, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND,
+        *uris[i] ? "URI" : "uri");
+    gst_element_set_state (src, GST_STATE_NULL);
+    gst_element_set_bus (src, NULL);
+    gst_object_unref (bus);
+    gst_object_unref (src);
+  }
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_uri_handler)
+{
+  GError *err = NULL;
+  GstElement *src = gst_element_make_from_uri (GST_URI_SRC,
+      "spice://127.0.0.1:5930", NULL, &err);
+  gchar *uri;
+
+  fail_unless (src != NULL, "%s", err ? err->message : "");
+  fail_unless_equals_string (GST_OBJECT_NAME (gst_element_get_factory (src)),
+      "spicesrc");
+  uri = gst_uri_handler_get_uri (GST_URI_HANDLER (src));
+  fail_unless_equals_string (uri, "spice://127.0.0.1:5930");
+  g_free (uri);
+  fail_unless (gst_uri_handler_set_uri (GST_URI_HANDLER (src),
+          "spice+unix:///run/vm/spice.sock", NULL));
+  fail_if (gst_uri_handler_set_uri (GST_URI_HANDLER (src),
+          "http://example.com/", &err));
+  g_clear_error (&err);
+  fail_unless (gst_element_get_static_pad (src, "video") != NULL);
+  gst_object_unref (gst_element_get_static_pad (src, "video"));
+  gst_object_unref (src);
+}
+
+GST_END_TEST;
+
+static guint16
+free_port (void)
+{
+  struct sockaddr_in a = { 0, };
+  socklen_t len = sizeof (a);
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  fail_unless (bind (fd, (struct sockaddr *) &a, sizeof (a)) == 0);
+  fail_unless (getsockname (fd, (struct sockaddr *) &a, &len) == 0);
+  close (fd);
+  return ntohs (a.sin_port);
+}
+
+static void
+expect_connect_error (const gchar * uri, const gchar * extra, gint code,
+    const gchar * needle, GstClockTime within)
+{
+  GstElement *p;
+  gint64 t0 = g_get_monotonic_time ();
+
+  p = launch ("spicesrc name=src connect-timeout=2000 %s uri=%s ! fakesink",
+      extra ? extra : "", uri);
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  assert_error (wait_error (p, within), GST_RESOURCE_ERROR, code, needle);
+  GST_INFO ("error after %" G_GINT64_FORMAT " ms",
+      (g_get_monotonic_time () - t0) / 1000);
+  stop_pipeline (p);
+}
+
+GST_START_TEST (test_connection_refused)
+{
+  guint16 port = free_port ();
+  gchar *uri = g_strdup_printf ("spice://127.0.0.1:%u", port);
+  gchar *needle = g_strdup_printf ("127.0.0.1:%u", port);
+
+  expect_connect_error (uri, NULL, GST_RESOURCE_ERROR_OPEN_READ, needle,
+      3 * GST_SECOND);
+  g_free (uri);
+  g_free (needle);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_missing_unix_socket)
+{
+  gchar *dir = g_dir_make_tmp ("spicesrc-XXXXXX", NULL);
+  gchar *uri = g_strdup_printf ("spice+unix://%s/none.sock", dir);
+  gchar *needle = g_strdup_printf ("%s/none.sock", dir);
+
+  expect_connect_error (uri, NULL, GST_RESOURCE_ERROR_OPEN_READ, needle,
+      3 * GST_SECOND);
+  g_rmdir (dir);
+  g_free (dir);
+  g_free (uri);
+  g_free (needle);
+}
+
+GST_END_TEST;
+
+/* A loopback listener that never accepts: the TCP handshake completes in
+ * the kernel, the SPICE link never does.  Stands for an unreachable host
+ * without sending a packet off this machine. */
+GST_START_TEST (test_unresponsive_host_times_out)
+{
+  struct sockaddr_in a = { 0, };
+  socklen_t len = sizeof (a);
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+  gchar *uri, *needle;
+
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  fail_unless (bind (fd, (struct sockaddr *) &a, sizeof (a)) == 0);
+  fail_unless (listen (fd, 16) == 0);
+  fail_unless (getsockname (fd, (struct sockaddr *) &a, &len) == 0);
+  uri = g_strdup_printf ("spice://127.0.0.1:%u", ntohs (a.sin_port));
+  needle = g_strdup_printf ("127.0.0.1:%u", ntohs (a.sin_port));
+
+  expect_connect_error (uri, NULL, GST_RESOURCE_ERROR_OPEN_READ, needle,
+      4 * GST_SECOND);
+  close (fd);
+  g_free (uri);
+  g_free (needle);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_wrong_password)
+{
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--size", "160x120",
+      "--password", "s3cret", NULL);
+  GstElement *p, *sink;
+
+  expect_connect_error (test_server_get_uri (ts), "password=wrong",
+      GST_RESOURCE_ERROR_NOT_AUTHORIZED, "password", 3 * GST_SECOND);
+  expect_connect_error (test_server_get_uri (ts), NULL,
+      GST_RESOURCE_ERROR_NOT_AUTHORIZED, "password", 3 * GST_SECOND);
+
+  /* the right one works, given as a property or in the URI */
+  p = launch ("spicesrc name=src password=s3cret uri=%s ! " APPSINK,
+      test_server_get_uri (ts));
+  sink = get (p, "sink");
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  gst_sample_unref (pull (p, sink));
+  gst_object_unref (sink);
+  stop_pipeline (p);
+  p = launch ("spicesrc name=src uri=%s?password=s3cret ! " APPSINK,
+      test_server_get_uri (ts));
+  sink = get (p, "sink");
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  gst_sample_unref (pull (p, sink));
+  gst_object_unref (sink);
+  stop_pipeline (p);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_server_gone)
+{
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--size", "160x120", NULL);
+  GstElement *p, *sink;
+  gchar *needle = g_strdup_printf ("127.0.0.1:%u", test_server_get_port (ts));
+
+  p = launch ("spicesrc name=src uri=%s ! " APPSINK, test_server_get_uri (ts));
+  sink = get (p, "sink");
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  gst_sample_unref (pull (p, sink));
+  test_server_stop (ts);
+  assert_error (wait_error (p, 5 * GST_SECOND), GST_RESOURCE_ERROR,
+      GST_RESOURCE_ERROR_READ, needle);
+  gst_object_unref (sink);
+  stop_pipeline (p);
+  g_free (needle);
+}
+
+GST_END_TEST;
+
+static gboolean
+pop_element_message (GstElement * p, const gchar * name, GstClockTime timeout)
+{
+  GstBus *bus = GST_ELEMENT_BUS (p);
+  gint64 end = g_get_monotonic_time () + timeout / GST_USECOND;
+
+  while (g_get_monotonic_time () < end) {
+    GstMessage *m = gst_bus_timed_pop_filtered (bus, 100 * GST_MSECOND,
+        GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR);
+    if (!m)
+      continue;
+    fail_if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR,
+        "error while reconnecting");
+    if (gst_message_has_name (m, name)) {
+      gst_message_unref (m);
+      return TRUE;
+    }
+    gst_message_unref (m);
+  }
+  return FALSE;
+}
+
+/* reconnect=true: the server drops us, frames keep coming (repeats of the
+ * last one), messages announce both events, and new frames resume */
+GST_START_TEST (test_reconnect)
+{
+  TestServer *ts = start_server (TEST_SERVER_UNIX, "--size", "160x120",
+      "--fps", "20", NULL);
+  GstElement *p, *sink;
+  GstStructure *st;
+  gchar *reply;
+  guint32 before, after = 0;
+  guint i;
+
+  p = launch ("spicesrc name=src reconnect=true repeat-interval=100 uri=%s ! "
+      APPSINK, test_server_get_uri (ts));
+  sink = get (p, "sink");
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  for (i = 0; i < 3; i++) {
+    GstSample *s = pull (p, sink);
+    before = check_frame (s, 160, 120, 0, 0);
+    gst_sample_unref (s);
+  }
+  reply = test_server_command (ts, "drop", 5000);
+  fail_unless (reply != NULL);
+  g_free (reply);
+  fail_unless (pop_element_message (p, "spice-disconnected", 5 * GST_SECOND));
+  fail_unless (pop_element_message (p, "spice-reconnected", 10 * GST_SECOND));
+
+  /* frames never stopped; new ones come from the new connection */
+  for (i = 0; i < 40; i++) {
+    GstSample *s = pull (p, sink);
+    after = check_frame (s, 160, 120, 0, 0);
+    gst_sample_unref (s);
+    if (after > before + 5)
+      break;
+  }
+  fail_unless (after > before + 5, "no new frames after reconnecting");
+  st = get_stats (p);
+  fail_unless (stat_u64 (st, "reconnects") >= 1);
+  gst_structure_free (st);
+  gst_object_unref (sink);
+  stop_pipeline (p);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
+/* ---------------------------------------------------------------------- */
+/* threads, sessions, lifecycle                                           */
+
+static guint
+count_dir (const gchar * path)
+{
+  GDir *d = g_dir_open (path, 0, NULL);
+  guint n = 0;
+
+  fail_unless (d != NULL);
+  while (g_dir_read_name (d))
+    n++;
+  g_dir_close (d);
+  return n;
+}
+
+/* 20 cycles NULL -> PLAYING -> NULL leave no thread or fd behind (memory:
+ * the valgrind test setup runs this test too) */
+GST_START_TEST (test_state_cycles_leave_nothing)
+{
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--size", "160x120", NULL);
+  GstElement *p, *sink;
+  guint i, threads0 = 0, fds0 = 0;
+
+  p = launch ("spicesrc name=src uri=%s ! " APPSINK, test_server_get_uri (ts));
+  sink = get (p, "sink");
+  for (i = 0; i < 21; i++) {
+    fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+        GST_STATE_CHANGE_FAILURE);
+    gst_sample_unref (pull (p, sink));
+    fail_unless_equals_int (gst_element_set_state (p, GST_STATE_NULL),
+        GST_STATE_CHANGE_SUCCESS);
+    if (i == 0) {
+      /* after a first cycle: GLib's and GStreamer's lazy threads exist */
+      threads0 = count_dir ("/proc/self/task");
+      fds0 = count_dir ("/proc/self/fd");
+    }
+  }
+  fail_unless_equals_int (count_dir ("/proc/self/task"), threads0);
+  fail_unless_equals_int (count_dir ("/proc/self/fd"), fds0);
+  gst_object_unref (sink);
+  gst_object_unref (p);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
+/* Two elements naming the same server share one connection: with two they
+ * would kick each other off (a SPICE server takes one client). */
+GST_START_TEST (test_shared_session)
+{
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--size", "160x120",
+      "--fps", "30", NULL);
+  GstElement *p, *s1, *s2;
+  gchar *reply;
+  guint i;
+
+  p = launch ("spicesrc name=src uri=%s ! appsink name=a sync=false "
+      "max-buffers=2 drop=true  spicevideosrc uri=%s ! appsink name=b "
+      "sync=false max-buffers=2 drop=true", test_server_get_uri (ts),
+      test_server_get_uri (ts));
+  s1 = get (p, "a");
+  s2 = get (p, "b");
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  for (i = 0; i < 10; i++) {
+    GstSample *a = pull (p, s1), *b = pull (p, s2);
+    check_frame (a, 160, 120, 0, 0);
+    check_frame (b, 160, 120, 0, 0);
+    gst_sample_unref (a);
+    gst_sample_unref (b);
+  }
+  fail_if (gst_bus_pop_filtered (GST_ELEMENT_BUS (p), GST_MESSAGE_ERROR));
+  /* one client connected during all this, and stayed */
+  reply = test_server_wait_event (ts, "CLIENT connected", 1000);
+  fail_unless (reply != NULL);
+  g_free (reply);
+  fail_if (test_server_wait_event (ts, "CLIENT connected", 0) != NULL);
+  fail_if (test_server_wait_event (ts, "CLIENT disconnected", 0) != NULL);
+  gst_object_unref (s1);
+  gst_object_unref (s2);
+  stop_pipeline (p);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
+typedef struct
+{
+  GMainLoop *loop;
+  GstElement *pipeline;
+  guint frames;
+  gboolean error;
+} LoopCtx;
+
+static GstFlowReturn
+on_new_sample (GstAppSink * sink, gpointer data)
+{
+  LoopCtx *c = data;
+  GstSample *s = gst_app_sink_pull_sample (sink);
+
+  check_frame (s, 160, 120, 0, 0);
+  gst_sample_unref (s);
+  if (g_atomic_int_add (&c->frames, 1) == 9)
+    g_main_loop_quit (c->loop);
+  return GST_FLOW_OK;
+}
+
+static gboolean
+on_bus (GstBus * bus, GstMessage * m, gpointer data)
+{
+  LoopCtx *c = data;
+
+  if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR) {
+    c->error = TRUE;
+    g_main_loop_quit (c->loop);
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+play_from_loop (gpointer data)
+{
+  LoopCtx *c = data;
+
+  /* as gst-launch-1.0 does: state changes from inside the default loop */
+  gst_element_set_state (c->pipeline, GST_STATE_PLAYING);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+loop_timeout (gpointer data)
+{
+  LoopCtx *c = data;
+  c->error = TRUE;
+  g_main_loop_quit (c->loop);
+  return G_SOURCE_REMOVE;
+}
+
+/* The application runs the default main loop (gst-launch-1.0 style): the
+ * SPICE work is dispatched there, and stopping from inside it must not
+ * deadlock. */
+GST_START_TEST (test_default_main_loop)
+{
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--size", "160x120",
+      "--fps", "30", NULL);
+  LoopCtx c = { 0, };
+  GstElement *sink;
+  GstAppSinkCallbacks cb = { NULL, NULL, on_new_sample, };
+  GstBus *bus;
+  guint watch, timeout;
+
+  c.loop = g_main_loop_new (NULL, FALSE);
+  c.pipeline = launch ("spicesrc name=src uri=%s ! " APPSINK,
+      test_server_get_uri (ts));
+  sink = get (c.pipeline, "sink");
+  gst_app_sink_set_callbacks (GST_APP_SINK (sink), &cb, &c, NULL);
+  bus = gst_element_get_bus (c.pipeline);
+  watch = gst_bus_add_watch (bus, on_bus, &c);
+  g_idle_add (play_from_loop, &c);
+  timeout = g_timeout_add_seconds (10, loop_timeout, &c);
+  g_main_loop_run (c.loop);
+  fail_if (c.error, "error or timeout with the default loop running");
+  fail_unless (c.frames >= 10);
+
+  /* stop while this thread owns the default context */
+  g_main_context_acquire (NULL);
+  fail_unless_equals_int (gst_element_set_state (c.pipeline, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  g_main_context_release (NULL);
+
+  g_source_remove (timeout);
+  g_source_remove (watch);
+  gst_object_unref (bus);
+  gst_object_unref (sink);
+  gst_object_unref (c.pipeline);
+  g_main_loop_unref (c.loop);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
+static Suite *
+spicesrc_suite (void)
+{
+  Suite *s = suite_create ("spicesrc");
+  TCase *tc = tcase_create ("general");
+
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_content_full_tcp);
+  tcase_add_test (tc, test_content_full_unix);
+  tcase_add_test (tc, test_content_partial_damage);
+  tcase_add_test (tc, test_resolution_change);
+  tcase_add_test (tc, test_repeat_last_frame);
+  tcase_add_test (tc, test_framerate_coalescing);
+  tcase_add_test (tc, test_framerate_60_negotiable);
+  tcase_add_test (tc, test_latency_query);
+  tcase_add_test (tc, test_surface_formats);
+  tcase_add_test (tc, test_show_cursor);
+  tcase_add_test (tc, test_bad_uri);
+  tcase_add_test (tc, test_uri_handler);
+  tcase_add_test (tc, test_connection_refused);
+  tcase_add_test (tc, test_missing_unix_socket);
+  tcase_add_test (tc, test_unresponsive_host_times_out);
+  tcase_add_test (tc, test_wrong_password);
+  tcase_add_test (tc, test_server_gone);
+  tcase_add_test (tc, test_reconnect);
+  tcase_add_test (tc, test_state_cycles_leave_nothing);
+  tcase_add_test (tc, test_shared_session);
+  tcase_add_test (tc, test_default_main_loop);
+  return s;
+}
+
+GST_CHECK_MAIN (spicesrc);

@@ -1,0 +1,127 @@
+/* GStreamer SPICE plugins
+ * Copyright (C) 2026 gst-spice developers
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2 of the License, or (at your option) any later version.
+ *
+ * Every element of the plugin, cycled through all states against a live
+ * test server (as gstreamer's generic/states does for stock elements).
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <gst/check/gstcheck.h>
+
+#include "testserver.h"
+
+static const GstState order[] = {
+  GST_STATE_READY, GST_STATE_PAUSED, GST_STATE_PLAYING, GST_STATE_PAUSED,
+  GST_STATE_READY, GST_STATE_NULL, GST_STATE_PLAYING, GST_STATE_READY,
+  GST_STATE_PLAYING, GST_STATE_NULL, GST_STATE_PAUSED, GST_STATE_NULL,
+};
+
+static GList *
+plugin_elements (void)
+{
+  GList *features = gst_registry_get_feature_list_by_plugin
+      (gst_registry_get (), "spice");
+  GList *names = NULL, *l;
+
+  for (l = features; l; l = l->next)
+    if (GST_IS_ELEMENT_FACTORY (l->data))
+      names = g_list_prepend (names,
+          g_strdup (GST_OBJECT_NAME (l->data)));
+  gst_plugin_feature_list_free (features);
+  return names;
+}
+
+static void
+configure (GstElement * e, const gchar * uri)
+{
+  if (g_object_class_find_property (G_OBJECT_GET_CLASS (e), "uri"))
+    g_object_set (e, "uri", uri, NULL);
+}
+
+GST_START_TEST (test_state_changes_up_and_down)
+{
+  const gchar *args[] = { "--size", "160x120", NULL };
+  TestServer *ts = test_server_start (TEST_SERVER_TCP, args);
+  GList *names = plugin_elements (), *l;
+
+  fail_unless (names != NULL, "the spice plugin has no elements");
+  for (l = names; l; l = l->next) {
+    GstElement *pipeline = gst_pipeline_new (NULL);
+    GstElement *e = gst_element_factory_make (l->data, NULL);
+    GstElement *sink = gst_element_factory_make ("fakesink", NULL);
+    guint i;
+
+    GST_INFO ("element %s", (gchar *) l->data);
+    fail_unless (e != NULL);
+    configure (e, test_server_get_uri (ts));
+    gst_bin_add_many (GST_BIN (pipeline), e, sink, NULL);
+    fail_unless (gst_element_link (e, sink));
+    for (i = 0; i < G_N_ELEMENTS (order); i++) {
+      GstStateChangeReturn r = gst_element_set_state (pipeline, order[i]);
+      fail_if (r == GST_STATE_CHANGE_FAILURE, "%s to %s failed",
+          (gchar *) l->data, gst_element_state_get_name (order[i]));
+      r = gst_element_get_state (pipeline, NULL, NULL, 5 * GST_SECOND);
+      fail_if (r == GST_STATE_CHANGE_FAILURE || r == GST_STATE_CHANGE_ASYNC,
+          "%s stuck going to %s", (gchar *) l->data,
+          gst_element_state_get_name (order[i]));
+    }
+    fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_NULL),
+        GST_STATE_CHANGE_SUCCESS);
+    fail_if (gst_bus_pop_filtered (GST_ELEMENT_BUS (pipeline),
+            GST_MESSAGE_ERROR), "error from %s", (gchar *) l->data);
+    gst_object_unref (pipeline);
+  }
+  g_list_free_full (names, g_free);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
+/* Without configuration every element refuses READY with an error
+ * message, rather than crashing or hanging. */
+GST_START_TEST (test_unconfigured_elements_refuse_ready)
+{
+  GList *names = plugin_elements (), *l;
+
+  for (l = names; l; l = l->next) {
+    GstElement *e = gst_element_factory_make (l->data, NULL);
+    GstBus *bus = gst_bus_new ();
+    GstMessage *m;
+
+    gst_element_set_bus (e, bus);
+    fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY),
+        GST_STATE_CHANGE_FAILURE);
+    m = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+    fail_unless (m != NULL, "%s failed without saying why",
+        (gchar *) l->data);
+    gst_message_unref (m);
+    gst_element_set_state (e, GST_STATE_NULL);
+    gst_element_set_bus (e, NULL);
+    gst_object_unref (bus);
+    gst_object_unref (e);
+  }
+  g_list_free_full (names, g_free);
+}
+
+GST_END_TEST;
+
+static Suite *
+states_suite (void)
+{
+  Suite *s = suite_create ("states");
+  TCase *tc = tcase_create ("general");
+
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_state_changes_up_and_down);
+  tcase_add_test (tc, test_unconfigured_elements_refuse_ready);
+  return s;
+}
+
+GST_CHECK_MAIN (states);

@@ -1,0 +1,1224 @@
+/* spice-test-server: a small SPICE server on libspice-server for the
+ * gst-spice tests, examples and benchmarks.
+ *
+ * It owns one QXL device whose primary surface shows the deterministic
+ * pattern of test-pattern.h, drawn as lossless QXL_DRAW_COPY bitmaps at a
+ * configurable rate, and is scripted through stdin lines (see README.md for
+ * the options, the control commands and the stdout protocol).
+ *
+ * Threads: everything here runs in the main thread on a private
+ * GMainContext (the "core" thread for libspice-server), except the QXL
+ * callbacks get_command, req_cmd_notification, release_resource and
+ * friends, which libspice-server calls from its display worker thread; they
+ * only touch the command queue and the counters under Server.lock.
+ */
+#define _GNU_SOURCE             /* accept4 */
+#include <errno.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <glib-unix.h>
+#include <gio/gio.h>
+#include <spice.h>
+#include <spice/protocol.h>
+
+#include "test-pattern.h"
+
+#define MEMSLOT_GROUP 0
+#define MAX_SURFACE_DIM 8192
+/* Unreleased draw memory above which a tick is skipped (see draw_dispatch) */
+#define MIN_BUDGET_BYTES (64u << 20)
+#define CURSOR_SIZE 16
+
+typedef struct _Server Server;
+
+typedef struct
+{
+  const gchar *name;
+  guint32 surface_format;       /* SPICE_SURFACE_FMT_* */
+  guint8 bitmap_format;         /* SPICE_BITMAP_FMT_* of our draws */
+  guint bpp;                    /* bytes per pixel of the primary */
+} FormatInfo;
+
+/* *INDENT-OFF* */
+static const FormatInfo formats[] = {
+  { "xrgb",   SPICE_SURFACE_FMT_32_xRGB, SPICE_BITMAP_FMT_32BIT, 4 },
+  { "argb",   SPICE_SURFACE_FMT_32_ARGB, SPICE_BITMAP_FMT_RGBA,  4 },
+  { "16_555", SPICE_SURFACE_FMT_16_555,  SPICE_BITMAP_FMT_32BIT, 2 },
+};
+/* *INDENT-ON* */
+
+/* One QXL command and everything it points to, in one allocation, so that
+ * release_resource can free it with one g_free. */
+typedef struct
+{
+  QXLCommandExt ext;
+  union
+  {
+    struct
+    {
+      QXLDrawable drawable;
+      QXLImage image;
+    } draw;
+    struct
+    {
+      QXLCursorCmd cmd;
+      QXLCursor shape;
+      /* must follow shape directly: it is shape.chunk.data */
+      guint8 data[CURSOR_SIZE * CURSOR_SIZE * 4];
+    } cursor;
+  } u;
+  gsize size;                   /* bytes, for the memory budget */
+  guint32 pixels[];             /* a draw's bitmap */
+} Command;
+
+struct _Server
+{
+  GMainContext *context;
+  GMainLoop *loop;
+
+  SpiceServer *spice;
+  QXLInstance qxl;
+
+  /* options */
+  const FormatInfo *format;
+  gboolean exit_on_disconnect;
+  gboolean cursor;
+  gchar *password;              /* NULL or "" = no auth */
+  GString *input;               /* partial stdin line */
+
+  int listen_fd;
+
+  /* primary surface: main thread only */
+  guint width, height;
+  guint8 *surface_mem;
+  guint8 *old_surface_mem;      /* kept one resize longer, see create_primary */
+
+  /* drawing state: main thread only */
+  guint dw, dh;                 /* partial damage size, 0 = full frames */
+  guint fps;
+  gboolean started;             /* not stopped by the "stop" command */
+  gint64 max_frames;            /* -1 = unlimited */
+  gint64 frame;                 /* last drawn frame, -1 = none yet */
+  guint64 unique;
+  GSource *draw_source;
+  gint64 next_tick;             /* monotonic us */
+  guint n_displays;             /* display channels linked */
+  guint n_mains;                /* main channels linked */
+  guint64 skipped_ticks;
+
+  /* shared with the QXL worker thread */
+  GMutex lock;
+  GQueue commands;              /* Command *, under lock */
+  GQueue cursor_commands;       /* Command *, under lock */
+  guint queued_draws;           /* pushed, not yet fetched; under lock */
+  gsize unreleased_bytes;       /* pushed, not yet released; under lock */
+};
+
+/* SpiceCoreInterface callbacks carry no user data, so the core's context
+ * and the server they report to have to be reachable from file scope. */
+static Server *the_server;
+
+static void
+emit (const gchar * format, ...) G_GNUC_PRINTF (1, 2);
+
+/* One line on stdout; stdout is line buffered so every line is flushed. */
+static void
+emit (const gchar * format, ...)
+{
+  va_list args;
+
+  va_start (args, format);
+  vprintf (format, args);
+  va_end (args);
+  putchar ('\n');
+  fflush (stdout);
+}
+
+/* ------------------------------------------------------------------------ */
+/* SpiceCoreInterface on a GLib main context                                */
+/* libspice-server 0.15 calls these from the main thread only (its display
+ * worker runs its own internal event loop), so no locking here. */
+
+struct SpiceTimer
+{
+  GSource *source;
+  SpiceTimerFunc func;
+  void *opaque;
+};
+
+struct SpiceWatch
+{
+  GSource *source;
+  int fd;
+  int mask;
+  SpiceWatchFunc func;
+  void *opaque;
+};
+
+static SpiceTimer *
+core_timer_add (SpiceTimerFunc func, void *opaque)
+{
+  SpiceTimer *timer = g_new0 (SpiceTimer, 1);
+
+  timer->func = func;
+  timer->opaque = opaque;
+  return timer;
+}
+
+static void
+core_timer_cancel (SpiceTimer * timer)
+{
+  if (timer->source) {
+    g_source_destroy (timer->source);
+    g_source_unref (timer->source);
+    timer->source = NULL;
+  }
+}
+
+static gboolean
+core_timer_fired (gpointer data)
+{
+  SpiceTimer *timer = data;
+
+  /* one-shot: the library re-arms it from func when it wants more */
+  g_source_unref (timer->source);
+  timer->source = NULL;
+  timer->func (timer->opaque);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+core_timer_start (SpiceTimer * timer, uint32_t ms)
+{
+  core_timer_cancel (timer);
+  timer->source = g_timeout_source_new (ms);
+  g_source_set_callback (timer->source, core_timer_fired, timer, NULL);
+  g_source_attach (timer->source, the_server->context);
+}
+
+static void
+core_timer_remove (SpiceTimer * timer)
+{
+  core_timer_cancel (timer);
+  g_free (timer);
+}
+
+static gboolean
+core_watch_fired (gint fd, GIOCondition condition, gpointer data)
+{
+  SpiceWatch *watch = data;
+  int events = 0;
+
+  if (condition & G_IO_IN)
+    events |= SPICE_WATCH_EVENT_READ;
+  if (condition & G_IO_OUT)
+    events |= SPICE_WATCH_EVENT_WRITE;
+  /* hang-ups and errors are reported to whichever handler is interested,
+   * so the library notices them through its read or write */
+  if (condition & (G_IO_HUP | G_IO_ERR | G_IO_NVAL))
+    events |= SPICE_WATCH_EVENT_READ | SPICE_WATCH_EVENT_WRITE;
+  events &= watch->mask;
+  /* func may remove or update this watch: touch nothing after it */
+  if (events)
+    watch->func (watch->fd, events, watch->opaque);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+core_watch_update_mask (SpiceWatch * watch, int mask)
+{
+  GIOCondition condition = 0;
+
+  if (watch->source) {
+    g_source_destroy (watch->source);
+    g_source_unref (watch->source);
+    watch->source = NULL;
+  }
+  watch->mask = mask;
+  if (mask & SPICE_WATCH_EVENT_READ)
+    condition |= G_IO_IN | G_IO_HUP | G_IO_ERR;
+  if (mask & SPICE_WATCH_EVENT_WRITE)
+    condition |= G_IO_OUT | G_IO_ERR;
+  if (!condition)
+    return;
+  watch->source = g_unix_fd_source_new (watch->fd, condition);
+  g_source_set_callback (watch->source, G_SOURCE_FUNC (core_watch_fired),
+      watch, NULL);
+  g_source_attach (watch->source, the_server->context);
+}
+
+static SpiceWatch *
+core_watch_add (int fd, int mask, SpiceWatchFunc func, void *opaque)
+{
+  SpiceWatch *watch = g_new0 (SpiceWatch, 1);
+
+  watch->fd = fd;
+  watch->func = func;
+  watch->opaque = opaque;
+  core_watch_update_mask (watch, mask);
+  return watch;
+}
+
+static void
+core_watch_remove (SpiceWatch * watch)
+{
+  core_watch_update_mask (watch, 0);
+  g_free (watch);
+}
+
+static void schedule_draw (Server * srv);
+static void push_cursor (Server * srv);
+
+static gboolean
+resend_cursor (gpointer data)
+{
+  push_cursor (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* Called in the main thread (libspice-server 0.15 funnels channel events
+ * through its main dispatcher).  The channel type is only filled in once a
+ * channel has linked and authenticated (INITIALIZED), so a failed link
+ * (wrong password) reports neither connected nor disconnected. */
+static void
+core_channel_event (int event, SpiceChannelEventInfo * info)
+{
+  Server *srv = the_server;
+
+  if (info->type == SPICE_CHANNEL_MAIN) {
+    if (event == SPICE_CHANNEL_EVENT_INITIALIZED) {
+      srv->n_mains++;
+      emit ("CLIENT connected");
+    } else if (event == SPICE_CHANNEL_EVENT_DISCONNECTED && srv->n_mains > 0) {
+      srv->n_mains--;
+      emit ("CLIENT disconnected");
+      if (srv->exit_on_disconnect)
+        g_main_loop_quit (srv->loop);
+    }
+  } else if (info->type == SPICE_CHANNEL_DISPLAY) {
+    if (event == SPICE_CHANNEL_EVENT_INITIALIZED) {
+      srv->n_displays++;
+      emit ("DISPLAY connected");
+      schedule_draw (srv);
+    } else if (event == SPICE_CHANNEL_EVENT_DISCONNECTED
+        && srv->n_displays > 0) {
+      srv->n_displays--;
+      emit ("DISPLAY disconnected");
+    }
+  } else if (info->type == SPICE_CHANNEL_CURSOR && srv->cursor
+      && event == SPICE_CHANNEL_EVENT_INITIALIZED) {
+    /* The client ignores the position in the INIT it gets on connect, and
+     * the worker may not have attached the channel yet: send the cursor
+     * again a little later so it sees a MOVE. */
+    GSource *t = g_timeout_source_new (200);
+    g_source_set_callback (t, resend_cursor, srv, NULL);
+    g_source_attach (t, srv->context);
+    g_source_unref (t);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* QXL device                                                               */
+
+static void
+qxl_attached_worker (QXLInstance * qin)
+{
+  /* an identity memslot: QXL "physical" addresses are our pointers */
+  QXLDevMemSlot slot = {
+    .slot_group_id = MEMSLOT_GROUP,
+    .slot_id = 0,
+    .generation = 0,
+    .virt_start = 0,
+    .virt_end = ~0ull,
+    .addr_delta = 0,
+    .qxl_ram_size = ~0u,
+  };
+
+  spice_qxl_add_memslot (qin, &slot);
+}
+
+static void
+qxl_set_compression_level (QXLInstance * qin, int level)
+{
+}
+
+static void
+qxl_get_init_info (QXLInstance * qin, QXLDevInitInfo * info)
+{
+  memset (info, 0, sizeof (*info));
+  info->num_memslots = 1;
+  info->num_memslots_groups = 1;
+  info->memslot_id_bits = 1;
+  info->memslot_gen_bits = 1;
+  info->n_surfaces = 1;
+}
+
+static int
+pop_command (Server * srv, GQueue * queue, QXLCommandExt * ext)
+{
+  Command *cmd;
+
+  g_mutex_lock (&srv->lock);
+  cmd = g_queue_pop_head (queue);
+  if (cmd && cmd->ext.cmd.type == QXL_CMD_DRAW && srv->queued_draws > 0)
+    srv->queued_draws--;
+  g_mutex_unlock (&srv->lock);
+  if (!cmd)
+    return 0;
+  *ext = cmd->ext;
+  return 1;
+}
+
+static int
+qxl_get_command (QXLInstance * qin, QXLCommandExt * ext)
+{
+  Server *srv = SPICE_CONTAINEROF (qin, Server, qxl);
+
+  return pop_command (srv, &srv->commands, ext);
+}
+
+static int
+queue_is_empty (Server * srv, GQueue * queue)
+{
+  int empty;
+
+  g_mutex_lock (&srv->lock);
+  empty = g_queue_is_empty (queue);
+  g_mutex_unlock (&srv->lock);
+  return empty;
+}
+
+/* Returning 1 promises a spice_qxl_wakeup() after the next push, which
+ * push_command always does. */
+static int
+qxl_req_cmd_notification (QXLInstance * qin)
+{
+  Server *srv = SPICE_CONTAINEROF (qin, Server, qxl);
+
+  return queue_is_empty (srv, &srv->commands);
+}
+
+static int
+qxl_get_cursor_command (QXLInstance * qin, QXLCommandExt * ext)
+{
+  Server *srv = SPICE_CONTAINEROF (qin, Server, qxl);
+
+  return pop_command (srv, &srv->cursor_commands, ext);
+}
+
+static int
+qxl_req_cursor_notification (QXLInstance * qin)
+{
+  Server *srv = SPICE_CONTAINEROF (qin, Server, qxl);
+
+  return queue_is_empty (srv, &srv->cursor_commands);
+}
+
+static void
+qxl_release_resource (QXLInstance * qin, QXLReleaseInfoExt release_info)
+{
+  Server *srv = SPICE_CONTAINEROF (qin, Server, qxl);
+  Command *cmd = (Command *) (uintptr_t) release_info.info->id;
+
+  g_mutex_lock (&srv->lock);
+  srv->unreleased_bytes -= cmd->size;
+  g_mutex_unlock (&srv->lock);
+  g_free (cmd);
+}
+
+static void
+qxl_notify_update (QXLInstance * qin, uint32_t update_id)
+{
+}
+
+static int
+qxl_flush_resources (QXLInstance * qin)
+{
+  return 0;
+}
+
+static void
+qxl_async_complete (QXLInstance * qin, uint64_t cookie)
+{
+}
+
+static void
+qxl_set_client_capabilities (QXLInstance * qin, uint8_t client_present,
+    uint8_t caps[SPICE_CAPABILITIES_SIZE])
+{
+}
+
+static int
+qxl_client_monitors_config (QXLInstance * qin,
+    VDAgentMonitorsConfig * monitors_config)
+{
+  return 0;
+}
+
+static const QXLInterface qxl_interface = {
+  .base = {
+        .type = SPICE_INTERFACE_QXL,
+        .description = "gst-spice test qxl",
+        .major_version = SPICE_INTERFACE_QXL_MAJOR,
+        .minor_version = SPICE_INTERFACE_QXL_MINOR,
+      },
+  .attached_worker = qxl_attached_worker,
+  .set_compression_level = qxl_set_compression_level,
+  .get_init_info = qxl_get_init_info,
+  .get_command = qxl_get_command,
+  .req_cmd_notification = qxl_req_cmd_notification,
+  .release_resource = qxl_release_resource,
+  .get_cursor_command = qxl_get_cursor_command,
+  .req_cursor_notification = qxl_req_cursor_notification,
+  .notify_update = qxl_notify_update,
+  .flush_resources = qxl_flush_resources,
+  .async_complete = qxl_async_complete,
+  .set_client_capabilities = qxl_set_client_capabilities,
+  .client_monitors_config = qxl_client_monitors_config,
+};
+
+static Command *
+command_new (guint32 type, gsize data_size)
+{
+  Command *cmd = g_malloc0 (sizeof (Command) + data_size);
+
+  cmd->size = sizeof (Command) + data_size;
+  cmd->ext.cmd.type = type;
+  cmd->ext.group_id = MEMSLOT_GROUP;
+  return cmd;
+}
+
+static void
+push_command (Server * srv, GQueue * queue, Command * cmd)
+{
+  g_mutex_lock (&srv->lock);
+  g_queue_push_tail (queue, cmd);
+  if (cmd->ext.cmd.type == QXL_CMD_DRAW)
+    srv->queued_draws++;
+  srv->unreleased_bytes += cmd->size;
+  g_mutex_unlock (&srv->lock);
+}
+
+/* A QXL_DRAW_COPY of a w x h bitmap at (x, y) on the primary; the caller
+ * fills cmd->pixels (xRGB, top-down, stride w * 4). */
+static Command *
+draw_command_new (Server * srv, guint x, guint y, guint w, guint h)
+{
+  Command *cmd = command_new (QXL_CMD_DRAW, (gsize) w * h * 4);
+  QXLDrawable *drawable = &cmd->u.draw.drawable;
+  QXLImage *image = &cmd->u.draw.image;
+
+  cmd->ext.cmd.data = (uintptr_t) drawable;
+  drawable->release_info.id = (uintptr_t) cmd;
+  drawable->surface_id = 0;
+  drawable->effect = QXL_EFFECT_OPAQUE;
+  drawable->type = QXL_DRAW_COPY;
+  drawable->bbox.left = x;
+  drawable->bbox.top = y;
+  drawable->bbox.right = x + w;
+  drawable->bbox.bottom = y + h;
+  drawable->clip.type = SPICE_CLIP_TYPE_NONE;
+  drawable->surfaces_dest[0] = drawable->surfaces_dest[1] =
+      drawable->surfaces_dest[2] = -1;
+  drawable->u.copy.src_bitmap = (uintptr_t) image;
+  drawable->u.copy.src_area.right = w;
+  drawable->u.copy.src_area.bottom = h;
+  drawable->u.copy.rop_descriptor = SPICE_ROPD_OP_PUT;
+
+  image->descriptor.type = SPICE_IMAGE_TYPE_BITMAP;
+  image->descriptor.width = w;
+  image->descriptor.height = h;
+  /* a fresh id per image and no QXL_IMAGE_CACHE flag: never cached */
+  QXL_SET_IMAGE_ID (image, QXL_IMAGE_GROUP_DEVICE, ++srv->unique);
+  image->bitmap.format = srv->format->bitmap_format;
+  image->bitmap.flags = QXL_BITMAP_DIRECT | QXL_BITMAP_TOP_DOWN;
+  image->bitmap.x = w;
+  image->bitmap.y = h;
+  image->bitmap.stride = w * 4;
+  image->bitmap.data = (uintptr_t) cmd->pixels;
+  return cmd;
+}
+
+static void
+fill_pattern (guint32 * pixels, guint x0, guint y0, guint w, guint h,
+    guint32 frame)
+{
+  guint x, y;
+
+  for (y = 0; y < h; y++)
+    for (x = 0; x < w; x++)
+      pixels[(gsize) y * w + x] = tp_pixel (x0 + x, y0 + y, frame);
+}
+
+/* Pushes frame srv->frame + 1 (or frame 0 after a reset). */
+static void
+draw_frame (Server * srv)
+{
+  guint32 f = (guint32) (srv->frame + 1);
+  Command *area = NULL, *strip = NULL;
+  gboolean full = srv->dw == 0 || srv->dh == 0 || f == 0;
+  guint x = 0, y = 0, w = srv->width, h = srv->height;
+  gboolean has_strip = srv->width >= TP_STRIP_W && srv->height >= TP_STRIP_H;
+  gint64 now;
+
+  if (!full) {
+    /* clipped to the surface, as tp_render_expected does; on a surface
+     * no taller than the strip the rectangle falls off entirely */
+    tp_damage_rect (f, srv->width, srv->height, srv->dw, srv->dh, &x, &y);
+    w = x < srv->width ? MIN (srv->dw, srv->width - x) : 0;
+    h = y < srv->height ? MIN (srv->dh, srv->height - y) : 0;
+  }
+  if (w > 0 && h > 0) {
+    area = draw_command_new (srv, x, y, w, h);
+    fill_pattern (area->pixels, x, y, w, h, f);
+  }
+  if (!full && has_strip)
+    strip = draw_command_new (srv, 0, 0, TP_STRIP_W, TP_STRIP_H);
+
+  /* the send time is taken after the pattern is rendered, just before the
+   * commands are handed to the worker */
+  now = g_get_monotonic_time ();
+  if (strip)
+    tp_paint_strip ((guint8 *) strip->pixels, TP_STRIP_W * 4, f, now);
+  else if (has_strip)
+    tp_paint_strip ((guint8 *) area->pixels, w * 4, f, now);
+
+  if (area)
+    push_command (srv, &srv->commands, area);
+  if (strip)
+    push_command (srv, &srv->commands, strip);
+  spice_qxl_wakeup (&srv->qxl);
+  srv->frame = f;
+}
+
+/* --cursor: one 16x16 alpha cursor at (16, 16), left half opaque red, right
+ * half half-transparent blue, hot spot (0, 0). */
+static void
+push_cursor (Server * srv)
+{
+  Command *cmd = command_new (QXL_CMD_CURSOR, 0);
+  QXLCursorCmd *cc = &cmd->u.cursor.cmd;
+  QXLCursor *shape = &cmd->u.cursor.shape;
+  guint i;
+
+  cmd->ext.cmd.data = (uintptr_t) cc;
+  cc->release_info.id = (uintptr_t) cmd;
+  cc->type = QXL_CURSOR_SET;
+  cc->u.set.position.x = 16;
+  cc->u.set.position.y = 16;
+  cc->u.set.visible = 1;
+  cc->u.set.shape = (uintptr_t) shape;
+  shape->header.type = SPICE_CURSOR_TYPE_ALPHA;
+  shape->header.width = CURSOR_SIZE;
+  shape->header.height = CURSOR_SIZE;
+  shape->data_size = sizeof (cmd->u.cursor.data);
+  shape->chunk.data_size = shape->data_size;
+  for (i = 0; i < CURSOR_SIZE * CURSOR_SIZE; i++) {
+    guint32 v = (i % CURSOR_SIZE) < CURSOR_SIZE / 2 ?
+        0xffff0000u : 0x800000ffu;
+    memcpy (cmd->u.cursor.data + 4 * i, &v, 4);
+  }
+  push_command (srv, &srv->cursor_commands, cmd);
+
+  /* spice-client-glib ignores the position of a SET (it only reports
+   * shapes); a MOVE is what gives clients the position */
+  cmd = command_new (QXL_CMD_CURSOR, 0);
+  cc = &cmd->u.cursor.cmd;
+  cmd->ext.cmd.data = (uintptr_t) cc;
+  cc->release_info.id = (uintptr_t) cmd;
+  cc->type = QXL_CURSOR_MOVE;
+  cc->u.position.x = 16;
+  cc->u.position.y = 16;
+  push_command (srv, &srv->cursor_commands, cmd);
+  spice_qxl_wakeup (&srv->qxl);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Primary surface and the draw clock                                       */
+
+static void
+create_primary (Server * srv, guint width, guint height)
+{
+  QXLDevSurfaceCreate surface = { 0, };
+  guint stride = (width * srv->format->bpp + 3) & ~3u;
+
+  /* the worker may still hold pointers into the previous surface's memory
+   * for a moment after the destroy returns (pipe items being flushed), so
+   * free it one resize later rather than now */
+  g_free (srv->old_surface_mem);
+  srv->old_surface_mem = srv->surface_mem;
+  srv->surface_mem = g_malloc0 ((gsize) stride * height);
+  srv->width = width;
+  srv->height = height;
+
+  surface.width = width;
+  surface.height = height;
+  surface.stride = stride;      /* positive: top-down */
+  surface.format = srv->format->surface_format;
+  surface.mouse_mode = 1;
+  surface.mem = (uintptr_t) srv->surface_mem;
+  surface.group_id = MEMSLOT_GROUP;
+  spice_qxl_create_primary_surface (&srv->qxl, 0, &surface);
+}
+
+static gint64
+frame_period (Server * srv)
+{
+  return G_USEC_PER_SEC / MAX (srv->fps, 1);
+}
+
+static gboolean
+should_tick (Server * srv)
+{
+  return srv->started && srv->fps > 0 && srv->n_displays > 0 &&
+      (srv->max_frames < 0 || srv->frame + 1 < srv->max_frames);
+}
+
+/* Starts frame 0 again: a full frame, drawn at once so that the surface
+ * always holds a known frame (tp_render_expected from frame 0 on). */
+static void
+restart_frames (Server * srv)
+{
+  srv->frame = -1;
+  draw_frame (srv);
+  srv->next_tick = g_get_monotonic_time () + frame_period (srv);
+  schedule_draw (srv);
+}
+
+/* One tick of the draw clock.  Memory stays bounded two ways: a tick is
+ * skipped (not queued) while the worker has not yet fetched the previous
+ * frame's commands, which happens when a slow client fills the server's
+ * pipe; and while the draws the server still holds (in its drawable tree,
+ * or in a client pipe) exceed a budget, the tick is skipped and
+ * spice_qxl_oom() asks the worker to render and release old drawables, as
+ * QEMU's QXL device does.  Skipped ticks do not advance the frame number. */
+static gboolean
+draw_dispatch (GSource * source, GSourceFunc callback, gpointer data)
+{
+  Server *srv = the_server;
+  gint64 now = g_get_monotonic_time ();
+  gsize budget = MAX (MIN_BUDGET_BYTES, 4 * (gsize) srv->width *
+      srv->height * 4);
+  gboolean busy, oom;
+
+  if (!should_tick (srv)) {
+    g_source_set_ready_time (source, -1);
+    return G_SOURCE_CONTINUE;
+  }
+
+  g_mutex_lock (&srv->lock);
+  oom = srv->unreleased_bytes > budget;
+  busy = srv->queued_draws > 0 || oom;
+  g_mutex_unlock (&srv->lock);
+  if (oom)
+    spice_qxl_oom (&srv->qxl);
+  if (busy)
+    srv->skipped_ticks++;
+  else
+    draw_frame (srv);
+
+  /* keep the phase, but never burst to catch up after a stall */
+  srv->next_tick += frame_period (srv);
+  if (srv->next_tick < now)
+    srv->next_tick = now;
+  g_source_set_ready_time (source, should_tick (srv) ? srv->next_tick : -1);
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs draw_source_funcs = {
+  .dispatch = draw_dispatch,
+};
+
+static void
+schedule_draw (Server * srv)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  if (!should_tick (srv)) {
+    g_source_set_ready_time (srv->draw_source, -1);
+    return;
+  }
+  if (srv->next_tick < now)
+    srv->next_tick = now;
+  g_source_set_ready_time (srv->draw_source, srv->next_tick);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Control channel (stdin)                                                  */
+
+static gboolean
+parse_size (const gchar * str, guint * w, guint * h, gboolean allow_zero)
+{
+  gchar *end;
+  guint64 a, b;
+
+  a = g_ascii_strtoull (str, &end, 10);
+  if (end == str || (*end != 'x' && *end != 'X' && *end != ' '))
+    return FALSE;
+  str = end + 1;
+  b = g_ascii_strtoull (str, &end, 10);
+  if (end == str || *end != '\0')
+    return FALSE;
+  if (a > MAX_SURFACE_DIM || b > MAX_SURFACE_DIM)
+    return FALSE;
+  if (!allow_zero && (a == 0 || b == 0))
+    return FALSE;
+  *w = a;
+  *h = b;
+  return TRUE;
+}
+
+static gboolean
+parse_uint (const gchar * str, guint max, guint * out)
+{
+  guint64 v;
+
+  if (!g_ascii_string_to_unsigned (str, 10, 0, max, &v, NULL))
+    return FALSE;
+  *out = v;
+  return TRUE;
+}
+
+static void
+set_password (Server * srv, const gchar * password)
+{
+  if (password && *password)
+    spice_server_set_ticket (srv->spice, password, 0, 0, 0);
+  else
+    spice_server_set_noauth (srv->spice);
+}
+
+static void
+handle_command (Server * srv, gchar * line)
+{
+  gchar *cmd = g_strstrip (line);
+  gchar *arg = strchr (cmd, ' ');
+  guint a, b;
+
+  if (arg) {
+    *arg++ = '\0';
+    arg = g_strstrip (arg);
+  } else {
+    arg = (gchar *) "";
+  }
+
+  if (*cmd == '\0')
+    return;
+
+  if (g_str_equal (cmd, "resize")) {
+    if (!parse_size (arg, &a, &b, FALSE)) {
+      emit ("ERR resize needs W H (1..%d)", MAX_SURFACE_DIM);
+      return;
+    }
+    spice_qxl_destroy_primary_surface (&srv->qxl, 0);
+    create_primary (srv, a, b);
+    if (srv->cursor)
+      push_cursor (srv);
+    restart_frames (srv);
+    emit ("OK resize %u %u", a, b);
+  } else if (g_str_equal (cmd, "fps")) {
+    if (!parse_uint (arg, 1000, &a)) {
+      emit ("ERR fps needs N (0..1000)");
+      return;
+    }
+    srv->fps = a;
+    srv->next_tick = g_get_monotonic_time () + frame_period (srv);
+    schedule_draw (srv);
+    emit ("OK fps %u", a);
+  } else if (g_str_equal (cmd, "stop")) {
+    srv->started = FALSE;
+    schedule_draw (srv);
+    emit ("OK stop");
+  } else if (g_str_equal (cmd, "start")) {
+    srv->started = TRUE;
+    schedule_draw (srv);
+    emit ("OK start");
+  } else if (g_str_equal (cmd, "damage")) {
+    if (!parse_size (arg, &a, &b, TRUE)) {
+      emit ("ERR damage needs W H (0 0 = full frames)");
+      return;
+    }
+    srv->dw = a && b ? a : 0;
+    srv->dh = a && b ? b : 0;
+    restart_frames (srv);
+    emit ("OK damage %u %u", srv->dw, srv->dh);
+  } else if (g_str_equal (cmd, "drop")) {
+    gboolean had_client = srv->n_mains > 0;
+
+    /* the only public way to kick a client: set a ticket with
+     * disconnect_if_connected, then restore the previous auth mode */
+    spice_server_set_ticket (srv->spice, NULL, 0, 0, 1);
+    set_password (srv, srv->password);
+    emit ("OK drop%s", had_client ? "" : " no-client");
+  } else if (g_str_equal (cmd, "password")) {
+    if (strlen (arg) > SPICE_MAX_PASSWORD_LENGTH) {
+      emit ("ERR password longer than %d", SPICE_MAX_PASSWORD_LENGTH);
+      return;
+    }
+    g_free (srv->password);
+    srv->password = g_strdup (arg);
+    set_password (srv, srv->password);
+    emit ("OK password");
+  } else if (g_str_equal (cmd, "frame")) {
+    emit ("OK frame %" G_GINT64_FORMAT, srv->frame);
+  } else if (g_str_equal (cmd, "stats")) {
+    emit ("OK stats frame=%" G_GINT64_FORMAT " skipped=%" G_GUINT64_FORMAT
+        " size=%ux%u damage=%ux%u fps=%u running=%d", srv->frame,
+        srv->skipped_ticks, srv->width, srv->height, srv->dw, srv->dh,
+        srv->fps, should_tick (srv));
+  } else if (g_str_equal (cmd, "quit")) {
+    emit ("OK quit");
+    g_main_loop_quit (srv->loop);
+  } else {
+    emit ("ERR unknown command '%s'", cmd);
+  }
+}
+
+static gboolean
+stdin_readable (gint fd, GIOCondition condition, gpointer data)
+{
+  Server *srv = data;
+  gchar buf[4096];
+  gssize n;
+  gchar *nl;
+
+  n = read (fd, buf, sizeof (buf));
+  if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    return G_SOURCE_CONTINUE;
+  if (n <= 0) {
+    /* the test that drove us is gone: never outlive it */
+    g_main_loop_quit (srv->loop);
+    return G_SOURCE_REMOVE;
+  }
+  g_string_append_len (srv->input, buf, n);
+  while ((nl = memchr (srv->input->str, '\n', srv->input->len))) {
+    gsize len = nl - srv->input->str;
+    gchar *line = g_strndup (srv->input->str, len);
+
+    g_string_erase (srv->input, 0, len + 1);
+    handle_command (srv, line);
+    g_free (line);
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Listening: our own socket, each accepted connection handed to
+ * spice_server_add_client(), so the port can be chosen by the kernel
+ * (port 0) and read back before anyone connects: no race for a free port. */
+
+static gboolean
+listen_readable (gint fd, GIOCondition condition, gpointer data)
+{
+  Server *srv = data;
+  int client = accept4 (fd, NULL, NULL, SOCK_CLOEXEC);
+
+  if (client < 0) {
+    if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
+      g_printerr ("spice-test-server: accept: %s\n", g_strerror (errno));
+    return G_SOURCE_CONTINUE;
+  }
+  /* the server owns the fd from here on, unless it refuses it outright */
+  if (spice_server_add_client (srv->spice, client, 0) < 0)
+    close (client);
+  return G_SOURCE_CONTINUE;
+}
+
+static int
+listen_tcp (guint port, guint * bound_port, GError ** error)
+{
+  struct sockaddr_in addr = { 0, };
+  socklen_t len = sizeof (addr);
+  int one = 1;
+  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+  if (fd < 0)
+    goto failed;
+  setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof (one));
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons (port);
+  addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  if (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0 ||
+      listen (fd, 16) < 0 ||
+      getsockname (fd, (struct sockaddr *) &addr, &len) < 0)
+    goto failed;
+  *bound_port = ntohs (addr.sin_port);
+  return fd;
+
+failed:
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+      "cannot listen on 127.0.0.1:%u: %s", port, g_strerror (errno));
+  if (fd >= 0)
+    close (fd);
+  return -1;
+}
+
+static int
+listen_unix (const gchar * path, GError ** error)
+{
+  struct sockaddr_un addr = { 0, };
+  int fd;
+
+  if (strlen (path) >= sizeof (addr.sun_path)) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        "unix socket path too long: %s", path);
+    return -1;
+  }
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    goto failed;
+  addr.sun_family = AF_UNIX;
+  strcpy (addr.sun_path, path);
+  /* a stale socket from a crashed run would make bind fail */
+  unlink (path);
+  if (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0 ||
+      listen (fd, 16) < 0)
+    goto failed;
+  return fd;
+
+failed:
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+      "cannot listen on unix socket %s: %s", path, g_strerror (errno));
+  if (fd >= 0)
+    close (fd);
+  return -1;
+}
+
+static gboolean
+on_terminate (gpointer data)
+{
+  Server *srv = data;
+
+  g_main_loop_quit (srv->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+attach_fd_source (Server * srv, int fd, GUnixFDSourceFunc func)
+{
+  GSource *source = g_unix_fd_source_new (fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
+
+  g_source_set_callback (source, G_SOURCE_FUNC (func), srv, NULL);
+  g_source_attach (source, srv->context);
+  g_source_unref (source);
+}
+
+static void
+attach_signal_source (Server * srv, int signum)
+{
+  GSource *source = g_unix_signal_source_new (signum);
+
+  g_source_set_callback (source, on_terminate, srv, NULL);
+  g_source_attach (source, srv->context);
+  g_source_unref (source);
+}
+
+/* ------------------------------------------------------------------------ */
+
+static SpiceCoreInterface core_interface = {
+  .base = {
+        .type = SPICE_INTERFACE_CORE,
+        .description = "gst-spice test core (GLib)",
+        .major_version = SPICE_INTERFACE_CORE_MAJOR,
+        .minor_version = SPICE_INTERFACE_CORE_MINOR,
+      },
+  .timer_add = core_timer_add,
+  .timer_start = core_timer_start,
+  .timer_cancel = core_timer_cancel,
+  .timer_remove = core_timer_remove,
+  .watch_add = core_watch_add,
+  .watch_update_mask = core_watch_update_mask,
+  .watch_remove = core_watch_remove,
+  .channel_event = core_channel_event,
+};
+
+static const FormatInfo *
+find_format (const gchar * name)
+{
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (formats); i++)
+    if (g_str_equal (formats[i].name, name))
+      return &formats[i];
+  return NULL;
+}
+
+int
+main (int argc, char **argv)
+{
+  Server srv = { 0, };
+  gchar *size = NULL, *damage = NULL, *format = NULL, *unix_path = NULL;
+  gint port = 0, fps = 30, frames = -1;
+  gboolean cursor = FALSE, exit_on_disconnect = FALSE;
+  GOptionEntry entries[] = {
+    {"port", 0, 0, G_OPTION_ARG_INT, &port,
+        "TCP port on 127.0.0.1 (default 0: chosen by the kernel)", "N"},
+    {"unix", 0, 0, G_OPTION_ARG_FILENAME, &unix_path,
+        "Listen on a unix socket instead of TCP", "PATH"},
+    {"size", 0, 0, G_OPTION_ARG_STRING, &size,
+        "Primary surface size (default 640x480)", "WxH"},
+    {"fps", 0, 0, G_OPTION_ARG_INT, &fps,
+        "Draw rate (default 30; 0: only frame 0)", "N"},
+    {"damage", 0, 0, G_OPTION_ARG_STRING, &damage,
+        "Partial damage: one WxH rectangle per frame (default: full frames)",
+        "WxH"},
+    {"frames", 0, 0, G_OPTION_ARG_INT, &frames,
+        "Stop drawing after N frames (default: never)", "N"},
+    {"password", 0, 0, G_OPTION_ARG_STRING, &srv.password,
+        "Ticket a client must give (default: no auth)", "PW"},
+    {"format", 0, 0, G_OPTION_ARG_STRING, &format,
+        "Primary surface format: xrgb (default), argb, 16_555", "F"},
+    {"cursor", 0, 0, G_OPTION_ARG_NONE, &cursor,
+        "Send a 16x16 cursor shape at (16, 16)", NULL},
+    {"exit-on-disconnect", 0, 0, G_OPTION_ARG_NONE, &exit_on_disconnect,
+        "Exit when the client disconnects", NULL},
+    {NULL}
+  };
+  GOptionContext *octx;
+  GError *error = NULL;
+  guint w = 640, h = 480, bound_port = 0;
+
+  setvbuf (stdout, NULL, _IOLBF, 0);
+  /* a client that vanishes mid-write must not kill us */
+  signal (SIGPIPE, SIG_IGN);
+  /* and neither must we outlive a test that crashed */
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
+
+  octx = g_option_context_new ("- SPICE test server for gst-spice");
+  g_option_context_add_main_entries (octx, entries, NULL);
+  if (!g_option_context_parse (octx, &argc, &argv, &error))
+    goto bad_option;
+  g_option_context_free (octx);
+
+  if (size && !parse_size (size, &w, &h, FALSE)) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--size wants WxH, 1..%d each, not '%s'", MAX_SURFACE_DIM, size);
+    goto bad_option;
+  }
+  if (damage && !parse_size (damage, &srv.dw, &srv.dh, TRUE)) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--damage wants WxH, not '%s'", damage);
+    goto bad_option;
+  }
+  if (!srv.dw || !srv.dh)
+    srv.dw = srv.dh = 0;
+  if (format && g_str_equal (format, "16_565")) {
+    /* the worker accepts such a primary, but cannot send it to a client:
+     * spice_bitmap_from_surface_type() has no 16-bit 565 bitmap format, so
+     * the client never gets a surface */
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--format 16_565 is not supported: libspice-server 0.15.1 cannot "
+        "send a 16_565 primary surface to a client (use 16_555)");
+    goto bad_option;
+  }
+  srv.format = find_format (format ? format : "xrgb");
+  if (!srv.format) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--format wants xrgb, argb or 16_555, not '%s'", format);
+    goto bad_option;
+  }
+  if (fps < 0 || fps > 1000 || port < 0 || port > 65535) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--fps wants 0..1000, --port 0..65535");
+    goto bad_option;
+  }
+  if (srv.password && strlen (srv.password) > SPICE_MAX_PASSWORD_LENGTH) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--password is longer than %d characters", SPICE_MAX_PASSWORD_LENGTH);
+    goto bad_option;
+  }
+
+  the_server = &srv;
+  srv.fps = fps;
+  srv.max_frames = frames;
+  srv.started = TRUE;
+  srv.frame = -1;
+  srv.cursor = cursor;
+  srv.exit_on_disconnect = exit_on_disconnect;
+  srv.input = g_string_new (NULL);
+  g_mutex_init (&srv.lock);
+  g_queue_init (&srv.commands);
+  g_queue_init (&srv.cursor_commands);
+  srv.context = g_main_context_new ();
+  srv.loop = g_main_loop_new (srv.context, FALSE);
+  srv.draw_source = g_source_new (&draw_source_funcs, sizeof (GSource));
+  g_source_attach (srv.draw_source, srv.context);
+
+  if (unix_path)
+    srv.listen_fd = listen_unix (unix_path, &error);
+  else
+    srv.listen_fd = listen_tcp (port, &bound_port, &error);
+  if (srv.listen_fd < 0)
+    goto failed;
+
+  srv.spice = spice_server_new ();
+  set_password (&srv, srv.password);
+  /* lossless and deterministic: no video streams, raw bitmaps, no audio
+   * codec (see docs/SPICE.md §0.5) */
+  spice_server_set_streaming_video (srv.spice, SPICE_STREAM_VIDEO_OFF);
+  spice_server_set_image_compression (srv.spice, SPICE_IMAGE_COMPRESSION_OFF);
+  spice_server_set_jpeg_compression (srv.spice, SPICE_WAN_COMPRESSION_NEVER);
+  spice_server_set_zlib_glz_compression (srv.spice,
+      SPICE_WAN_COMPRESSION_NEVER);
+  spice_server_set_playback_compression (srv.spice, 0);
+  spice_server_set_name (srv.spice, "gst-spice test server");
+  if (spice_server_init (srv.spice, &core_interface) != 0) {
+    g_set_error (&error, G_IO_ERROR, G_IO_ERROR_FAILED,
+        "spice_server_init failed");
+    goto failed;
+  }
+  srv.qxl.base.sif = &qxl_interface.base;
+  srv.qxl.id = 0;
+  if (spice_server_add_interface (srv.spice, &srv.qxl.base) != 0) {
+    g_set_error (&error, G_IO_ERROR, G_IO_ERROR_FAILED,
+        "spice_server_add_interface (qxl) failed");
+    goto failed;
+  }
+  spice_server_vm_start (srv.spice);
+  create_primary (&srv, w, h);
+  if (srv.cursor)
+    push_cursor (&srv);
+  restart_frames (&srv);
+
+  attach_fd_source (&srv, srv.listen_fd, listen_readable);
+  attach_fd_source (&srv, STDIN_FILENO, stdin_readable);
+  attach_signal_source (&srv, SIGTERM);
+  attach_signal_source (&srv, SIGINT);
+
+  if (unix_path)
+    emit ("LISTENING unix %s", unix_path);
+  else
+    emit ("LISTENING tcp 127.0.0.1 %u", bound_port);
+
+  g_main_loop_run (srv.loop);
+
+  close (srv.listen_fd);
+  if (unix_path)
+    unlink (unix_path);
+  fflush (stdout);
+  /* No spice_server_vm_stop()/spice_server_destroy(): with a client that
+   * stopped reading, both block in the worker until the library's client
+   * timeouts (tens of seconds) while it waits for the display pipe to
+   * drain, and the tests want us gone at once.  _exit() rather than exit()
+   * because the worker threads are still running. */
+  _exit (0);
+
+bad_option:
+  g_printerr ("spice-test-server: %s\n", error->message);
+  g_printerr ("Try --help.\n");
+  return 2;
+
+failed:
+  g_printerr ("spice-test-server: %s\n", error->message);
+  return 1;
+}
