@@ -147,7 +147,8 @@ gst_spice_src_init (GstSpiceSrc * self)
 
   target = gst_element_get_static_pad (self->video, "src");
   ghost = gst_ghost_pad_new_from_template ("video", target,
-      gst_static_pad_template_get (&video_template));
+      gst_element_class_get_pad_template (GST_ELEMENT_GET_CLASS (self),
+          "video"));
   gst_object_unref (target);
   gst_element_add_pad (GST_ELEMENT (self), ghost);
 

@@ -442,6 +442,7 @@ gst_spice_video_src_finalize (GObject * object)
   GstSpiceVideoSrc *self = GST_SPICE_VIDEO_SRC (object);
 
   settings_clear (&self->settings);
+  g_free (self->address);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
   G_OBJECT_CLASS (parent_class)->finalize (object);
