@@ -74,8 +74,11 @@ typedef struct
   guint64 stale;                /* deliveries repeating the previous number */
   guint64 bad;                  /* deliveries whose strip did not decode */
   guint32 first_no, last_no;    /* frame numbers, first and last in window */
+  /* pending timeouts, 0 once fired or removed */
+  guint timeout_id, warmup_id, window_id;
 
-  /* main thread only */
+  /* set in the window callbacks, which the default context runs one at a
+   * time (for spicesrc in this thread or in the plugin's spice thread) */
   gint64 t0, t1;
   struct rusage r0, r1;
   guint64 bytes0, bytes1;
@@ -89,6 +92,7 @@ window_end (gpointer data)
   Meter *m = data;
 
   g_mutex_lock (&m->lock);
+  m->window_id = 0;
   m->measuring = FALSE;
   m->t1 = g_get_monotonic_time ();
   g_mutex_unlock (&m->lock);
@@ -106,10 +110,11 @@ window_start (gpointer data)
   m->bytes0 = m->get_bytes (m->get_bytes_data);
   getrusage (RUSAGE_SELF, &m->r0);
   g_mutex_lock (&m->lock);
+  m->warmup_id = 0;
   m->measuring = TRUE;
   m->t0 = g_get_monotonic_time ();
+  m->window_id = g_timeout_add (m->window_ms, window_end, m);
   g_mutex_unlock (&m->lock);
-  g_timeout_add (m->window_ms, window_end, m);
   return G_SOURCE_REMOVE;
 }
 
@@ -120,6 +125,7 @@ first_frame_timeout (gpointer data)
   gboolean seen;
 
   g_mutex_lock (&m->lock);
+  m->timeout_id = 0;
   seen = m->first_seen;
   g_mutex_unlock (&m->lock);
   if (!seen) {
@@ -153,7 +159,7 @@ meter_deliver (Meter * m, const guint8 * data, gint stride)
   if (!m->first_seen) {
     m->first_seen = TRUE;
     /* g_timeout_add attaches to the default context from any thread */
-    g_timeout_add (m->warmup_ms, window_start, m);
+    m->warmup_id = g_timeout_add (m->warmup_ms, window_start, m);
   }
   is_new = !m->have_last || frame != m->last_frame;
   m->have_last = TRUE;
@@ -217,10 +223,11 @@ meter_print_result (Meter * m, const gchar * mode)
       G_GUINT64_FORMAT " bad=%" G_GUINT64_FORMAT " window_us=%"
       G_GINT64_FORMAT " cpu_us=%" G_GINT64_FORMAT " p50_us=%" G_GINT64_FORMAT
       " p99_us=%" G_GINT64_FORMAT " max_us=%" G_GINT64_FORMAT " first=%u"
-      " last=%u bytes=%" G_GUINT64_FORMAT "\n", mode, m->frames, m->stale,
+      " last=%u bytes=%" G_GUINT64_FORMAT " csw=%ld\n", mode, m->frames, m->stale,
       m->bad, m->t1 - m->t0, cpu_us, percentile (lat, 50),
       percentile (lat, 99), percentile (lat, 100), m->first_no,
-      m->last_no, m->bytes1 - m->bytes0);
+      m->last_no, m->bytes1 - m->bytes0,
+      (m->r1.ru_nvcsw + m->r1.ru_nivcsw) - (m->r0.ru_nvcsw + m->r0.ru_nivcsw));
   g_mutex_unlock (&m->lock);
   fflush (stdout);
 }
@@ -234,6 +241,27 @@ meter_init (Meter * m, guint warmup_ms, guint window_ms)
   m->warmup_ms = warmup_ms;
   m->window_ms = window_ms;
   m->latency = g_array_new (FALSE, FALSE, sizeof (gint64));
+  m->timeout_id = g_timeout_add (FIRST_FRAME_TIMEOUT_MS, first_frame_timeout,
+      m);
+}
+
+/* No callback may run on the meter after this: call it before tearing
+ * down, as the teardown may still dispatch the default context. */
+static void
+meter_stop (Meter * m)
+{
+  guint *ids[] = { &m->timeout_id, &m->warmup_id, &m->window_id };
+  guint i;
+
+  g_mutex_lock (&m->lock);
+  m->measuring = FALSE;
+  m->first_seen = TRUE;         /* no new warm-up timer either */
+  for (i = 0; i < G_N_ELEMENTS (ids); i++) {
+    if (*ids[i])
+      g_source_remove (*ids[i]);
+    *ids[i] = 0;
+  }
+  g_mutex_unlock (&m->lock);
 }
 
 static void
@@ -386,7 +414,6 @@ run_baseline (const gchar * uri, guint warmup_ms, guint window_ms)
       &b);
   g_signal_connect (b.session, "disconnected", G_CALLBACK (bl_disconnected),
       &b);
-  g_timeout_add (FIRST_FRAME_TIMEOUT_MS, first_frame_timeout, &b.meter);
   if (!spice_session_connect (b.session)) {
     g_printerr ("spice-bench: baseline: cannot connect to %s\n", uri);
     b.meter.failed = TRUE;
@@ -397,6 +424,7 @@ run_baseline (const gchar * uri, guint warmup_ms, guint window_ms)
   if (!b.meter.failed)
     meter_print_result (&b.meter, "baseline");
   ok = !b.meter.failed && b.meter.frames > 0;
+  meter_stop (&b.meter);
 
   b.finishing = TRUE;
   b.surface = NULL;
@@ -423,7 +451,10 @@ typedef struct
   Meter meter;
   GstElement *pipeline;
   GstElement *src;
-  gint default_stride;          /* streaming thread */
+  /* streaming thread */
+  gint default_stride;
+  gconstpointer seen_data[64];  /* distinct memories pushed in the window */
+  guint n_seen_data;
 } SrcRun;
 
 static guint64
@@ -465,6 +496,16 @@ src_probe (GstPad * pad, GstPadProbeInfo * info, SrcRun * r)
   }
   if (stride > 0 && gst_buffer_map (buf, &map, GST_MAP_READ)) {
     gsize offset = vmeta ? vmeta->offset[0] : 0;
+    gboolean measuring;
+    guint i;
+
+    g_mutex_lock (&r->meter.lock);
+    measuring = r->meter.measuring;
+    g_mutex_unlock (&r->meter.lock);
+    for (i = 0; i < r->n_seen_data && r->seen_data[i] != map.data; i++);
+    if (measuring && i == r->n_seen_data
+        && i < G_N_ELEMENTS (r->seen_data))
+      r->seen_data[r->n_seen_data++] = map.data;
 
     if (map.size >= offset + (gsize) stride * TP_STRIP_H)
       meter_deliver (&r->meter, map.data + offset, stride);
@@ -534,12 +575,12 @@ run_spicesrc (const gchar * uri, guint warmup_ms, guint window_ms,
       (GstPadProbeCallback) src_probe, &r, NULL);
   gst_object_unref (pad);
 
-  /* the default main loop runs in this thread, as in gst-launch-1.0, so
-   * spice-client-glib is dispatched here, not in the plugin's own thread */
+  /* the default main loop runs in this thread, as in gst-launch-1.0: then
+   * this thread and the plugin's spice thread take turns at the default
+   * context, and whichever holds it dispatches spice-client-glib */
   bus = gst_element_get_bus (r.pipeline);
   watch = gst_bus_add_watch (bus, (GstBusFunc) src_bus, &r);
   gst_object_unref (bus);
-  g_timeout_add (FIRST_FRAME_TIMEOUT_MS, first_frame_timeout, &r.meter);
 
   if (gst_element_set_state (r.pipeline, GST_STATE_PLAYING) ==
       GST_STATE_CHANGE_FAILURE) {
@@ -549,9 +590,14 @@ run_spicesrc (const gchar * uri, guint warmup_ms, guint window_ms,
     g_main_loop_run (r.meter.loop);
   }
 
-  if (!r.meter.failed)
+  if (!r.meter.failed) {
+    /* how many pool buffers take turns: each one catches up on the damage
+     * of the frames it missed, so this multiplies the bytes copied */
+    printf ("BUFFERS %u\n", r.n_seen_data);
     meter_print_result (&r.meter, "spicesrc");
+  }
   ok = !r.meter.failed && r.meter.frames > 0;
+  meter_stop (&r.meter);
 
   gst_element_set_state (r.pipeline, GST_STATE_NULL);
   g_source_remove (watch);
@@ -597,6 +643,8 @@ typedef enum
   M_BYTES,                      /* KiB copied per frame */
   M_SEEN,                       /* % of the server's frames in the window */
   M_STALE,                      /* pushes repeating the previous frame */
+  M_CSW,                        /* context switches per frame */
+  M_BUFFERS,                    /* distinct buffers pushed (spicesrc) */
   N_METRICS
 } Metric;
 
@@ -706,8 +754,11 @@ run_child (const gchar * self_exe, Mode mode, const gchar * uri,
     res->ok = TRUE;
   g_object_unref (proc);
 
-  if (w.out)
-    line = strstr (w.out, "RESULT ");
+  if (w.out && (line = strstr (w.out, "BUFFERS ")))
+    res->v[M_BUFFERS] = g_ascii_strtod (line + 8, NULL);
+  else
+    res->v[M_BUFFERS] = 1;
+  line = w.out ? strstr (w.out, "RESULT ") : NULL;
   if (!line) {
     g_printerr ("spice-bench: %s child printed no result\n",
         mode_names[mode]);
@@ -731,6 +782,7 @@ run_child (const gchar * self_exe, Mode mode, const gchar * uri,
     res->v[M_BYTES] = kv_double (kv, "bytes") / 1024.0 / frames;
     res->v[M_SEEN] = span > 0 ? 100.0 * frames / span : 0;
     res->v[M_STALE] = kv_double (kv, "stale");
+    res->v[M_CSW] = kv_double (kv, "csw") / frames;
   } else {
     g_printerr ("spice-bench: %s child delivered no frames in its window\n",
         mode_names[mode]);
@@ -849,10 +901,11 @@ run_workload (const gchar * self_exe, const Workload * wl, guint rounds,
       }
       printf ("  round %u %-8s  %5" G_GUINT64_FORMAT " frames %6.2f/s  "
           "cpu %.3f ms/frame  latency p50 %.2f p99 %.2f max %.2f ms  "
-          "seen %.1f%% of server frames  stale %.0f  server skipped %"
-          G_GUINT64_FORMAT "\n", round + 1, mode_names[mode], r.frames,
-          r.v[M_FPS], r.v[M_CPU], r.v[M_P50], r.v[M_P99], r.v[M_MAX],
-          r.v[M_SEEN], r.v[M_STALE], r.skipped);
+          "copied %.1f KiB/frame  seen %.1f%% of server frames  stale %.0f  "
+          "buffers %.0f  server skipped %" G_GUINT64_FORMAT "\n", round + 1,
+          mode_names[mode], r.frames, r.v[M_FPS], r.v[M_CPU], r.v[M_P50],
+          r.v[M_P99], r.v[M_MAX], r.v[M_BYTES], r.v[M_SEEN], r.v[M_STALE],
+          r.v[M_BUFFERS], r.skipped);
       fflush (stdout);
       for (k = 0; k < N_METRICS; k++)
         vals[mode][k][n[mode]] = r.v[k];
@@ -900,8 +953,12 @@ run_workload (const gchar * self_exe, const Workload * wl, guint rounds,
         b[M_BYTES], s[M_BYTES], s[M_BYTES] / b[M_BYTES]);
     printf ("  %-26s %9.1f%% %9.1f%%\n", "server frames seen", b[M_SEEN],
         s[M_SEEN]);
+    printf ("  %-26s %10.1f %10.1f %7.2fx\n", "context switches/frame",
+        b[M_CSW], s[M_CSW], s[M_CSW] / b[M_CSW]);
     printf ("  %-26s %10.0f %10.0f\n", "stale pushes (per run)",
         b[M_STALE], s[M_STALE]);
+    printf ("  %-26s %10.0f %10.1f\n", "buffers in rotation",
+        b[M_BUFFERS], s[M_BUFFERS]);
     fflush (stdout);
   }
   return ok;

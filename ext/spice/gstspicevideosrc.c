@@ -129,7 +129,8 @@ struct _GstSpiceVideoSrc
   GstBuffer *last;
   GstClockTime last_pts;
   gint64 last_push_us;
-  gint64 next_slot_us;
+  gint64 credit_us;              /* frame-rate token bucket */
+  gint64 credit_time_us;
   guint negotiated_cookie;
   gint fps_n, fps_d;
   gint64 start_us;
@@ -799,7 +800,8 @@ gst_spice_video_src_start (GstBaseSrc * src)
 
   self->last_pts = GST_CLOCK_TIME_NONE;
   self->last_push_us = 0;
-  self->next_slot_us = 0;
+  self->credit_us = 0;
+  self->credit_time_us = 0;
   self->negotiated_cookie = 0;
   self->fps_n = DEFAULT_FPS_N;
   self->fps_d = DEFAULT_FPS_D;
@@ -1182,12 +1184,18 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     now = g_get_monotonic_time ();
     interval_us = gst_util_uint64_scale_int (G_USEC_PER_SEC, self->fps_d,
         self->fps_n);
+    /* A token bucket keeps the long-run rate at the framerate; holding up
+     * to 1.25 frames of credit lets a frame that arrives a little early
+     * (jitter) go at once instead of locking onto a late phase. */
+    self->credit_us = MIN (self->credit_us + (now - self->credit_time_us),
+        interval_us + interval_us / 4);
+    self->credit_time_us = now;
     repeat_ms = repeat_setting;
     if (self->st.lost && (repeat_ms == 0 || repeat_ms >
             LOST_REPEAT_INTERVAL_MS))
       repeat_ms = LOST_REPEAT_INTERVAL_MS;
 
-    if (self->st.dirty && self->st.back && now >= self->next_slot_us) {
+    if (self->st.dirty && self->st.back && self->credit_us >= interval_us) {
       FrameAge *age;
 
       buf = self->st.back;
@@ -1208,8 +1216,7 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
         cw = self->st.cursor_w;
         ch = self->st.cursor_h;
       }
-      self->next_slot_us = MAX (self->next_slot_us + interval_us,
-          now - interval_us / 2);
+      self->credit_us -= interval_us;
       break;
     }
     if (self->last && repeat_ms > 0 &&
@@ -1229,7 +1236,7 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
 
     deadline = G_MAXINT64;
     if (self->st.dirty && self->st.back)
-      deadline = self->next_slot_us;
+      deadline = now + (interval_us - self->credit_us);
     if (self->last && repeat_ms > 0)
       deadline = MIN (deadline, self->last_push_us + (gint64) repeat_ms *
           1000);
