@@ -1184,9 +1184,12 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     now = g_get_monotonic_time ();
     interval_us = gst_util_uint64_scale_int (G_USEC_PER_SEC, self->fps_d,
         self->fps_n);
-    /* A token bucket keeps the long-run rate at the framerate; holding up
-     * to 1.25 frames of credit lets a frame that arrives a little early
-     * (jitter) go at once instead of locking onto a late phase. */
+    /* A token bucket keeps the long-run rate at the framerate: each frame
+     * costs one interval of credit, which grows with time up to 1.25
+     * intervals.  A frame may go with 3/4 of an interval of credit (the
+     * balance may dip to -1/4), so damage arriving at the framerate never
+     * waits, whatever its phase; waiting until a whole interval of credit
+     * is there would keep any delay a frame once had, for good. */
     self->credit_us = MIN (self->credit_us + (now - self->credit_time_us),
         interval_us + interval_us / 4);
     self->credit_time_us = now;
@@ -1195,7 +1198,8 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
             LOST_REPEAT_INTERVAL_MS))
       repeat_ms = LOST_REPEAT_INTERVAL_MS;
 
-    if (self->st.dirty && self->st.back && self->credit_us >= interval_us) {
+    if (self->st.dirty && self->st.back &&
+        self->credit_us >= interval_us - interval_us / 4) {
       FrameAge *age;
 
       buf = self->st.back;
@@ -1236,7 +1240,7 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
 
     deadline = G_MAXINT64;
     if (self->st.dirty && self->st.back)
-      deadline = now + (interval_us - self->credit_us);
+      deadline = now + (interval_us - interval_us / 4 - self->credit_us);
     if (self->last && repeat_ms > 0)
       deadline = MIN (deadline, self->last_push_us + (gint64) repeat_ms *
           1000);
