@@ -550,7 +550,7 @@ run_spicesrc (const gchar * uri, guint warmup_ms, guint window_ms,
   gboolean ok;
 
   desc = g_strdup_printf ("spicesrc name=src uri=\"%s\" ! "
-      "video/x-raw,framerate=%d/1 ! fakesink sync=false", uri, framerate);
+      "video/x-raw,framerate=%d/1 ! fakesink sync=false enable-last-sample=false", uri, framerate);
   r.pipeline = gst_parse_launch (desc, &err);
   g_free (desc);
   if (!r.pipeline) {

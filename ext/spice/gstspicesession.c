@@ -409,12 +409,12 @@ spice_thread_unref (void)
  * Never g_main_context_invoke(): it runs the function at once in the
  * calling thread when the context happens to be free. */
 void
-gst_spice_session_invoke (GstSpiceSession * s, GSourceFunc func,
-    gpointer data, GDestroyNotify notify)
+gst_spice_session_invoke (GstSpiceSession * s, gint priority,
+    GSourceFunc func, gpointer data, GDestroyNotify notify)
 {
   GSource *src = g_idle_source_new ();
 
-  g_source_set_priority (src, G_PRIORITY_DEFAULT);
+  g_source_set_priority (src, priority);
   g_source_set_callback (src, func, data, notify);
   g_source_set_name (src, "gst-spice invoke");
   g_source_attach (src, NULL);
@@ -1007,7 +1007,7 @@ on_disconnected (SpiceSession * spice, gpointer user_data)
   s->spice = NULL;
   s->main = NULL;
   /* not from inside its own signal emission */
-  gst_spice_session_invoke (s, drop_spice_session, spice, NULL);
+  gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, drop_spice_session, spice, NULL);
 
   g_mutex_lock (&s->lock);
   closing = s->closing;
@@ -1221,7 +1221,7 @@ gst_spice_session_acquire (const GstSpiceSessionParams * params,
   parsed_uri_clear (&p);
 
   GST_INFO ("new session %s", s->address);
-  gst_spice_session_invoke (s, connect_idle, s, NULL);
+  gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, connect_idle, s, NULL);
   return s;
 }
 
@@ -1300,12 +1300,12 @@ gst_spice_session_release (GstSpiceSession * s)
   s->closing = TRUE;
   g_mutex_unlock (&s->lock);
 
-  gst_spice_session_invoke (s, close_idle, s, NULL);
+  gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, close_idle, s, NULL);
   g_mutex_lock (&s->lock);
   ok = wait_flag_locked (s, &s->closed, deadline);
   g_mutex_unlock (&s->lock);
   if (ok) {
-    gst_spice_session_invoke (s, finish_idle, s, NULL);
+    gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, finish_idle, s, NULL);
     g_mutex_lock (&s->lock);
     ok = wait_flag_locked (s, &s->finished, deadline);
     g_mutex_unlock (&s->lock);
@@ -1351,7 +1351,7 @@ gst_spice_session_add_display_listener (GstSpiceSession * s,
   s->listeners = g_list_append (s->listeners, li);
   g_mutex_unlock (&s->lock);
 
-  gst_spice_session_invoke (s, attach_idle, listener_ref (li),
+  gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, attach_idle, listener_ref (li),
       (GDestroyNotify) listener_unref);
   return id;
 }

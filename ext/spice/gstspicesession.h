@@ -99,6 +99,7 @@ void              gst_spice_session_remove_listener (GstSpiceSession * session,
                                                   guint id);
 
 void              gst_spice_session_invoke       (GstSpiceSession * session,
+                                                  gint priority,
                                                   GSourceFunc func,
                                                   gpointer data,
                                                   GDestroyNotify notify);
