@@ -96,6 +96,7 @@ static GHashTable *registry;    /* registry_lock: key -> GstSpiceSession */
 static GThread *spice_thread;   /* registry_lock */
 static GMainLoop *spice_loop;   /* registry_lock */
 static guint spice_thread_users;        /* registry_lock */
+static GQuark channel_id_quark;
 
 static void session_connect (GstSpiceSession * s);
 
@@ -107,6 +108,7 @@ debug_init (void)
   if (g_once_init_enter (&done)) {
     GST_DEBUG_CATEGORY_INIT (gst_spice_session_debug, "spicesession", 0,
         "SPICE session registry and spice thread");
+    channel_id_quark = g_quark_from_static_string ("gst-spice-channel-id");
     g_once_init_leave (&done, 1);
   }
 }
@@ -321,20 +323,6 @@ describe_parsed (const ParsedUri * p)
   }
 }
 
-/* A human-readable address ("127.0.0.1:5900", "unix socket /run/x.sock"). */
-gchar *
-gst_spice_session_params_describe (const GstSpiceSessionParams * params)
-{
-  ParsedUri p;
-  gchar *ret;
-
-  if (!parse_uri (params->uri, &p, NULL))
-    return g_strdup (params->uri ? params->uri : "(none)");
-  ret = describe_parsed (&p);
-  parsed_uri_clear (&p);
-  return ret;
-}
-
 static gchar *
 make_key (const GstSpiceSessionParams * params, const ParsedUri * p)
 {
@@ -524,6 +512,15 @@ notify_state (GstSpiceSession * s, gint channel_id,
 /* ---------------------------------------------------------------------- */
 /* spice-client-glib signal handlers (all in the spice thread)            */
 
+/* The channel id, remembered in channel-new: a property lookup per
+ * invalidate would cost more than the lookup of the listener. */
+static gint
+channel_id (SpiceChannel * ch)
+{
+  return GPOINTER_TO_INT (g_object_get_qdata (G_OBJECT (ch),
+          channel_id_quark));
+}
+
 static GstVideoFormat
 surface_format_to_video (gint format)
 {
@@ -550,7 +547,7 @@ on_primary_create (SpiceChannel * ch, gint format, gint width, gint height,
   GstSpiceSession *s = user_data;
   gint id;
 
-  g_object_get (ch, "channel-id", &id, NULL);
+  id = channel_id (ch);
   GST_DEBUG ("%s display:%d primary-create format %d %dx%d stride %d",
       s->address, id, format, width, height, stride);
   FOREACH_LISTENER (s, id, li, {
@@ -568,7 +565,7 @@ on_primary_destroy (SpiceChannel * ch, gpointer user_data)
   GstSpiceSession *s = user_data;
   gint id;
 
-  g_object_get (ch, "channel-id", &id, NULL);
+  id = channel_id (ch);
   GST_DEBUG ("%s display:%d primary-destroy", s->address, id);
   FOREACH_LISTENER (s, id, li, {
         if (li->cb.primary_destroy)
@@ -584,7 +581,7 @@ on_invalidate (SpiceChannel * ch, gint x, gint y, gint w, gint h,
   GstSpiceSession *s = user_data;
   gint id;
 
-  g_object_get (ch, "channel-id", &id, NULL);
+  id = channel_id (ch);
   FOREACH_LISTENER (s, id, li, {
         if (li->cb.invalidate)
           li->cb.invalidate (li->user_data, x, y, w, h);
@@ -606,7 +603,7 @@ cursor_state_get (GstSpiceSession * s, SpiceChannel * ch)
   gint id;
   CursorState *c;
 
-  g_object_get (ch, "channel-id", &id, NULL);
+  id = channel_id (ch);
   c = g_hash_table_lookup (s->cursors, GINT_TO_POINTER (id));
   if (!c) {
     c = g_new0 (CursorState, 1);
@@ -910,7 +907,7 @@ on_display_event (SpiceChannel * ch, SpiceChannelEvent ev, gpointer user_data)
   GstSpiceSession *s = user_data;
   gint id;
 
-  g_object_get (ch, "channel-id", &id, NULL);
+  id = channel_id (ch);
   GST_DEBUG ("%s display:%d event %d", s->address, id, ev);
   /* Losing the whole connection is reported by the main channel; a display
    * channel refused on its own (a GL server over TCP) is fatal for its
@@ -936,6 +933,7 @@ on_channel_new (SpiceSession * spice, SpiceChannel * ch, gpointer user_data)
   gint type, id;
 
   g_object_get (ch, "channel-type", &type, "channel-id", &id, NULL);
+  g_object_set_qdata (G_OBJECT (ch), channel_id_quark, GINT_TO_POINTER (id));
   GST_DEBUG ("%s channel-new %s:%d", s->address,
       spice_channel_type_to_string (type), id);
 
@@ -969,7 +967,7 @@ on_channel_destroy (SpiceSession * spice, SpiceChannel * ch,
   GstSpiceSession *s = user_data;
   gint id;
 
-  g_object_get (ch, "channel-id", &id, NULL);
+  id = channel_id (ch);
   g_signal_handlers_disconnect_by_data (ch, s);
   if (ch == s->main)
     s->main = NULL;

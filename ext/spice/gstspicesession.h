@@ -83,7 +83,6 @@ gboolean          gst_spice_session_params_parse (const gchar * uri,
                                                   GstSpiceSessionParams * params,
                                                   GError ** error);
 void              gst_spice_session_params_clear (GstSpiceSessionParams * params);
-gchar            *gst_spice_session_params_describe (const GstSpiceSessionParams * params);
 
 GstSpiceSession  *gst_spice_session_acquire      (const GstSpiceSessionParams * params,
                                                   gboolean reconnect);

@@ -835,9 +835,6 @@ gst_spice_video_src_start (GstBaseSrc * src)
     gst_spice_session_params_clear (&params);
     return FALSE;
   }
-  g_free (self->address);
-  self->address = gst_spice_session_params_describe (&params);
-
   g_mutex_lock (&self->lock);
   memset (&self->st, 0, sizeof (self->st));
   self->st.attached = TRUE;
@@ -854,9 +851,11 @@ gst_spice_video_src_start (GstBaseSrc * src)
   self->start_us = g_get_monotonic_time ();
   self->discont = TRUE;
 
-  GST_INFO_OBJECT (self, "connecting to %s", self->address);
   self->session = gst_spice_session_acquire (&params, self->active.reconnect);
   gst_spice_session_params_clear (&params);
+  g_free (self->address);
+  self->address = g_strdup (gst_spice_session_get_address (self->session));
+  GST_INFO_OBJECT (self, "connecting to %s", self->address);
   self->listener_id = gst_spice_session_add_display_listener (self->session,
       self->active.channel_id, &display_callbacks, gst_object_ref (self),
       gst_object_unref);

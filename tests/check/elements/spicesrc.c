@@ -80,9 +80,30 @@ get (GstElement * pipeline, const gchar * name)
   return e;
 }
 
-static void
-stop_pipeline (GstElement * p)
+/* launch() + the appsink named "sink" + PLAYING */
+static GstElement *
+play (GstElement ** sink, const gchar * fmt, ...)
 {
+  GstElement *p;
+  gchar *desc;
+  va_list ap;
+
+  va_start (ap, fmt);
+  desc = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  p = launch ("%s", desc);
+  g_free (desc);
+  *sink = get (p, "sink");
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  return p;
+}
+
+static void
+stop_pipeline (GstElement * p, GstElement * sink)
+{
+  if (sink)
+    gst_object_unref (sink);
   fail_unless_equals_int (gst_element_set_state (p, GST_STATE_NULL),
       GST_STATE_CHANGE_SUCCESS);
   gst_object_unref (p);
@@ -247,10 +268,7 @@ run_content (TestServerTransport transport, guint dw, guint dh)
   GstStructure *st;
   guint64 frames0 = 0, bytes0 = 0;
 
-  p = launch ("spicesrc name=src uri=%s ! " APPSINK, test_server_get_uri (ts));
-  sink = get (p, "sink");
-  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
-      GST_STATE_CHANGE_FAILURE);
+  p = play (&sink, "spicesrc name=src uri=%s ! " APPSINK, test_server_get_uri (ts));
   for (i = 0; i < 30; i++) {
     GstSample *s = pull (p, sink);
     guint32 n = check_frame (s, 320, 240, dw, dh);
@@ -284,8 +302,7 @@ run_content (TestServerTransport transport, guint dw, guint dh)
         " frames", bytes, frames);
   }
   gst_structure_free (st);
-  gst_object_unref (sink);
-  stop_pipeline (p);
+  stop_pipeline (p, sink);
   test_server_stop (ts);
   g_free (damage);
 }
@@ -321,10 +338,7 @@ GST_START_TEST (test_resolution_change)
   guint i, big = 0, small = 0;
   gchar *reply;
 
-  p = launch ("spicesrc name=src uri=%s ! " APPSINK, test_server_get_uri (ts));
-  sink = get (p, "sink");
-  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
-      GST_STATE_CHANGE_FAILURE);
+  p = play (&sink, "spicesrc name=src uri=%s ! " APPSINK, test_server_get_uri (ts));
   for (i = 0; i < 5; i++) {
     GstSample *s = pull (p, sink);
     check_frame (s, 320, 240, 0, 0);
@@ -353,8 +367,7 @@ GST_START_TEST (test_resolution_change)
     gst_sample_unref (s);
   }
   fail_unless (big >= 10, "no frames at the new size");
-  gst_object_unref (sink);
-  stop_pipeline (p);
+  stop_pipeline (p, sink);
   test_server_stop (ts);
 }
 
@@ -369,40 +382,30 @@ GST_START_TEST (test_repeat_last_frame)
   GstElement *p, *sink;
   GstSample *prev = NULL;
   GstClockTime prev_pts = GST_CLOCK_TIME_NONE;
-  guint64 copied = 0, frames = 0, repeats = 0;
+  guint64 repeats = 0;
+  GstStructure *st;
   guint i;
 
-  p = launch ("spicesrc name=src repeat-interval=100 uri=%s ! " APPSINK,
+  p = play (&sink, "spicesrc name=src repeat-interval=100 uri=%s ! " APPSINK,
       test_server_get_uri (ts));
-  sink = get (p, "sink");
-  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
-      GST_STATE_CHANGE_FAILURE);
   /* the surface's first draw can come as two damage events (the attach and
    * the server's own draw), so the first pushes may be new frames; after
-   * that only repeats follow */
+   * that only repeats follow.  A repeat keeps its frame's offset. */
   for (i = 0; i < 8; i++) {
     GstSample *s = pull (p, sink);
     GstBuffer *b = gst_sample_get_buffer (s);
-    GstStructure *st;
 
     fail_unless_equals_int (check_frame (s, 320, 240, 0, 0), 0);
-    st = get_stats (p);
-    if (i > 0 && stat_u64 (st, "frames") == frames) {
+    if (prev && GST_BUFFER_OFFSET (b) ==
+        GST_BUFFER_OFFSET (gst_sample_get_buffer (prev))) {
       GstBuffer *pb = gst_sample_get_buffer (prev);
       fail_unless (gst_buffer_peek_memory (b, 0) ==
           gst_buffer_peek_memory (pb, 0), "a repeat with new memory");
-      fail_unless_equals_uint64 (stat_u64 (st, "bytes-copied"), copied);
       fail_unless (GST_BUFFER_PTS (b) > prev_pts);
       /* 100 ms apart, give or take scheduling */
       fail_unless (GST_BUFFER_PTS (b) - prev_pts >= 80 * GST_MSECOND);
       repeats++;
     }
-    frames = stat_u64 (st, "frames");
-    copied = stat_u64 (st, "bytes-copied");
-    fail_unless (copied >= 320 * 240 * 4);
-    fail_unless (frames <= 2, "%" G_GUINT64_FORMAT " new frames of a "
-        "still surface", frames);
-    gst_structure_free (st);
     prev_pts = GST_BUFFER_PTS (b);
     if (prev)
       gst_sample_unref (prev);
@@ -410,8 +413,16 @@ GST_START_TEST (test_repeat_last_frame)
   }
   gst_sample_unref (prev);
   fail_unless (repeats >= 5, "only %" G_GUINT64_FORMAT " repeats", repeats);
-  gst_object_unref (sink);
-  stop_pipeline (p);
+  /* the repeats copied nothing: at most the two first frames were copied */
+  st = get_stats (p);
+  fail_unless (stat_u64 (st, "frames") <= 2, "%" G_GUINT64_FORMAT
+      " new frames of a still surface", stat_u64 (st, "frames"));
+  fail_unless (stat_u64 (st, "repeats") >= repeats);
+  fail_unless (stat_u64 (st, "bytes-copied") >= 320 * 240 * 4);
+  fail_unless (stat_u64 (st, "bytes-copied") <=
+      stat_u64 (st, "frames") * 320 * 240 * 4);
+  gst_structure_free (st);
+  stop_pipeline (p, sink);
   test_server_stop (ts);
 }
 
@@ -427,11 +438,8 @@ GST_START_TEST (test_framerate_coalescing)
   guint n = 0;
   guint32 f0 = 0, f1 = 0;
 
-  p = launch ("spicesrc name=src uri=%s ! video/x-raw,framerate=10/1 ! "
+  p = play (&sink, "spicesrc name=src uri=%s ! video/x-raw,framerate=10/1 ! "
       APPSINK, test_server_get_uri (ts));
-  sink = get (p, "sink");
-  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
-      GST_STATE_CHANGE_FAILURE);
   while (n < 21) {
     GstSample *s = pull (p, sink);
     GstBuffer *b = gst_sample_get_buffer (s);
@@ -457,8 +465,7 @@ GST_START_TEST (test_framerate_coalescing)
   fail_unless (last - first >= 1500 * GST_MSECOND,
       "21 frames within %" GST_TIME_FORMAT, GST_TIME_ARGS (last - first));
   fail_unless (f1 - f0 > 2 * 20, "server frames %u..%u not coalesced", f0, f1);
-  gst_object_unref (sink);
-  stop_pipeline (p);
+  stop_pipeline (p, sink);
   test_server_stop (ts);
 }
 
@@ -473,11 +480,8 @@ GST_START_TEST (test_framerate_60_negotiable)
   GstStructure *cs;
   gint fn, fd;
 
-  p = launch ("spicesrc name=src uri=%s ! video/x-raw,framerate=60/1 ! "
+  p = play (&sink, "spicesrc name=src uri=%s ! video/x-raw,framerate=60/1 ! "
       APPSINK, test_server_get_uri (ts));
-  sink = get (p, "sink");
-  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
-      GST_STATE_CHANGE_FAILURE);
   s = pull (p, sink);
   cs = gst_caps_get_structure (gst_sample_get_caps (s), 0);
   fail_unless (gst_structure_get_fraction (cs, "framerate", &fn, &fd));
@@ -485,19 +489,14 @@ GST_START_TEST (test_framerate_60_negotiable)
   gst_sample_unref (s);
 
   /* without a preference it is 30/1 */
-  gst_object_unref (sink);
-  stop_pipeline (p);
-  p = launch ("spicesrc name=src uri=%s ! " APPSINK, test_server_get_uri (ts));
-  sink = get (p, "sink");
-  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
-      GST_STATE_CHANGE_FAILURE);
+  stop_pipeline (p, sink);
+  p = play (&sink, "spicesrc name=src uri=%s ! " APPSINK, test_server_get_uri (ts));
   s = pull (p, sink);
   cs = gst_caps_get_structure (gst_sample_get_caps (s), 0);
   fail_unless (gst_structure_get_fraction (cs, "framerate", &fn, &fd));
   fail_unless (fn == 30 && fd == 1);
   gst_sample_unref (s);
-  gst_object_unref (sink);
-  stop_pipeline (p);
+  stop_pipeline (p, sink);
   test_server_stop (ts);
 }
 
@@ -526,8 +525,7 @@ GST_START_TEST (test_latency_query)
   fail_unless (live);
   fail_unless (min > 0 && min <= GST_SECOND / 10);
   gst_query_unref (q);
-  gst_object_unref (sink);
-  stop_pipeline (p);
+  stop_pipeline (p, sink);
   test_server_stop (ts);
 }
 
@@ -546,11 +544,8 @@ GST_START_TEST (test_surface_formats)
     GstSample *s;
     GstVideoInfo info;
 
-    p = launch ("spicesrc name=src uri=%s ! " APPSINK,
+    p = play (&sink, "spicesrc name=src uri=%s ! " APPSINK,
         test_server_get_uri (ts));
-    sink = get (p, "sink");
-    fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
-        GST_STATE_CHANGE_FAILURE);
     s = pull (p, sink);
     fail_unless (gst_video_info_from_caps (&info, gst_sample_get_caps (s)));
     fail_unless_equals_string (gst_video_format_to_string
@@ -566,8 +561,7 @@ GST_START_TEST (test_surface_formats)
       gst_video_frame_unmap (&f);
     }
     gst_sample_unref (s);
-    gst_object_unref (sink);
-    stop_pipeline (p);
+    stop_pipeline (p, sink);
     test_server_stop (ts);
   }
 }
@@ -590,11 +584,8 @@ GST_START_TEST (test_show_cursor)
     const guint32 *px = NULL;
     guint32 red, blue, pat_red, pat_blue;
 
-    p = launch ("spicesrc name=src show-cursor=%d repeat-interval=50 uri=%s ! "
+    p = play (&sink, "spicesrc name=src show-cursor=%d repeat-interval=50 uri=%s ! "
         APPSINK, show, test_server_get_uri (ts));
-    sink = get (p, "sink");
-    fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
-        GST_STATE_CHANGE_FAILURE);
     /* the cursor arrives on its own channel, shortly after the display */
     for (i = 0; i < 10; i++) {
       if (s)
@@ -622,8 +613,7 @@ GST_START_TEST (test_show_cursor)
     }
     gst_buffer_unmap (gst_sample_get_buffer (s), &map);
     gst_sample_unref (s);
-    gst_object_unref (sink);
-    stop_pipeline (p);
+    stop_pipeline (p, sink);
   }
   test_server_stop (ts);
 }
@@ -718,7 +708,7 @@ expect_connect_error (const gchar * uri, const gchar * extra, gint code,
   assert_error (wait_error (p, within), GST_RESOURCE_ERROR, code, needle);
   GST_INFO ("error after %" G_GINT64_FORMAT " ms",
       (g_get_monotonic_time () - t0) / 1000);
-  stop_pipeline (p);
+  stop_pipeline (p, NULL);
 }
 
 GST_START_TEST (test_connection_refused)
@@ -790,22 +780,14 @@ GST_START_TEST (test_wrong_password)
       GST_RESOURCE_ERROR_NOT_AUTHORIZED, "password", 3 * GST_SECOND);
 
   /* the right one works, given as a property or in the URI */
-  p = launch ("spicesrc name=src password=s3cret uri=%s ! " APPSINK,
+  p = play (&sink, "spicesrc name=src password=s3cret uri=%s ! " APPSINK,
       test_server_get_uri (ts));
-  sink = get (p, "sink");
-  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
-      GST_STATE_CHANGE_FAILURE);
   gst_sample_unref (pull (p, sink));
-  gst_object_unref (sink);
-  stop_pipeline (p);
-  p = launch ("spicesrc name=src uri=%s?password=s3cret ! " APPSINK,
+  stop_pipeline (p, sink);
+  p = play (&sink, "spicesrc name=src uri=%s?password=s3cret ! " APPSINK,
       test_server_get_uri (ts));
-  sink = get (p, "sink");
-  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
-      GST_STATE_CHANGE_FAILURE);
   gst_sample_unref (pull (p, sink));
-  gst_object_unref (sink);
-  stop_pipeline (p);
+  stop_pipeline (p, sink);
   test_server_stop (ts);
 }
 
@@ -817,17 +799,50 @@ GST_START_TEST (test_server_gone)
   GstElement *p, *sink;
   gchar *needle = g_strdup_printf ("127.0.0.1:%u", test_server_get_port (ts));
 
-  p = launch ("spicesrc name=src uri=%s ! " APPSINK, test_server_get_uri (ts));
-  sink = get (p, "sink");
-  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
-      GST_STATE_CHANGE_FAILURE);
+  p = play (&sink, "spicesrc name=src uri=%s ! " APPSINK, test_server_get_uri (ts));
   gst_sample_unref (pull (p, sink));
   test_server_stop (ts);
   assert_error (wait_error (p, 5 * GST_SECOND), GST_RESOURCE_ERROR,
       GST_RESOURCE_ERROR_READ, needle);
-  gst_object_unref (sink);
-  stop_pipeline (p);
+  stop_pipeline (p, sink);
   g_free (needle);
+}
+
+GST_END_TEST;
+
+/* connected, but the display channel asked for does not exist */
+GST_START_TEST (test_no_display_times_out)
+{
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--size", "160x120", NULL);
+
+  expect_connect_error (test_server_get_uri (ts), "channel-id=1",
+      GST_RESOURCE_ERROR_OPEN_READ, "sent no display", 4 * GST_SECOND);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
+/* downstream takes none of the formats this surface can give */
+GST_START_TEST (test_not_negotiated)
+{
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--size", "160x120", NULL);
+  GstElement *p;
+  GstMessage *m;
+  GError *e = NULL;
+
+  p = launch ("spicesrc name=src uri=%s ! video/x-raw,format=RGB16 ! fakesink",
+      test_server_get_uri (ts));
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  m = wait_error (p, 5 * GST_SECOND);
+  gst_message_parse_error (m, &e, NULL);
+  fail_unless (e->domain == GST_STREAM_ERROR, "%s", e->message);
+  fail_unless (strstr (e->message, "Downstream cannot take") != NULL,
+      "%s", e->message);
+  g_error_free (e);
+  gst_message_unref (m);
+  stop_pipeline (p, NULL);
+  test_server_stop (ts);
 }
 
 GST_END_TEST;
@@ -866,11 +881,8 @@ GST_START_TEST (test_reconnect)
   guint32 before, after = 0;
   guint i;
 
-  p = launch ("spicesrc name=src reconnect=true repeat-interval=100 uri=%s ! "
+  p = play (&sink, "spicesrc name=src reconnect=true repeat-interval=100 uri=%s ! "
       APPSINK, test_server_get_uri (ts));
-  sink = get (p, "sink");
-  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
-      GST_STATE_CHANGE_FAILURE);
   for (i = 0; i < 3; i++) {
     GstSample *s = pull (p, sink);
     before = check_frame (s, 160, 120, 0, 0);
@@ -894,8 +906,7 @@ GST_START_TEST (test_reconnect)
   st = get_stats (p);
   fail_unless (stat_u64 (st, "reconnects") >= 1);
   gst_structure_free (st);
-  gst_object_unref (sink);
-  stop_pipeline (p);
+  stop_pipeline (p, sink);
   test_server_stop (ts);
 }
 
@@ -982,7 +993,7 @@ GST_START_TEST (test_shared_session)
   fail_if (test_server_wait_event (ts, "CLIENT disconnected", 0) != NULL);
   gst_object_unref (s1);
   gst_object_unref (s2);
-  stop_pipeline (p);
+  stop_pipeline (p, NULL);
   test_server_stop (ts);
 }
 
@@ -1107,6 +1118,8 @@ spicesrc_suite (void)
   tcase_add_test (tc, test_unresponsive_host_times_out);
   tcase_add_test (tc, test_wrong_password);
   tcase_add_test (tc, test_server_gone);
+  tcase_add_test (tc, test_no_display_times_out);
+  tcase_add_test (tc, test_not_negotiated);
   tcase_add_test (tc, test_reconnect);
   tcase_add_test (tc, test_state_cycles_leave_nothing);
   tcase_add_test (tc, test_shared_session);
