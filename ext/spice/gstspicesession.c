@@ -83,6 +83,7 @@ struct _GstSpiceSession
   GHashTable *displays;         /* channel id -> SpiceChannel */
   GHashTable *cursors;          /* channel id -> CursorState */
   gboolean was_connected;       /* main channel opened at least once */
+  gboolean close_deferred;
   gboolean lost;                /* reconnecting after a lost connection */
   guint backoff_ms;
   GSource *reconnect_source;
@@ -1228,6 +1229,18 @@ close_idle (gpointer data)
 {
   GstSpiceSession *s = data;
 
+  /* spice-client-glib starts a channel's connection from a g_idle_add()
+   * (G_PRIORITY_DEFAULT_IDLE) in spice_channel_connect().  Disconnecting
+   * before that idle ran removes it and loses the channel reference the
+   * coroutine would have dropped: the channel is never finalized and
+   * "disconnected" never comes (seen when a pipeline goes to NULL right
+   * after PAUSED).  One more trip at a lower priority lets such an idle run
+   * first. */
+  if (s->spice && !s->close_deferred) {
+    s->close_deferred = TRUE;
+    gst_spice_session_invoke (s, G_PRIORITY_LOW, close_idle, s, NULL);
+    return G_SOURCE_REMOVE;
+  }
   if (s->reconnect_source) {
     g_source_destroy (s->reconnect_source);
     g_clear_pointer (&s->reconnect_source, g_source_unref);
@@ -1298,7 +1311,7 @@ gst_spice_session_release (GstSpiceSession * s)
   s->closing = TRUE;
   g_mutex_unlock (&s->lock);
 
-  gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, close_idle, s, NULL);
+  gst_spice_session_invoke (s, G_PRIORITY_LOW, close_idle, s, NULL);
   g_mutex_lock (&s->lock);
   ok = wait_flag_locked (s, &s->closed, deadline);
   g_mutex_unlock (&s->lock);

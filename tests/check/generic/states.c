@@ -64,7 +64,16 @@ GST_START_TEST (test_state_changes_up_and_down)
     gst_bin_add_many (GST_BIN (pipeline), e, sink, NULL);
     fail_unless (gst_element_link (e, sink));
     for (i = 0; i < G_N_ELEMENTS (order); i++) {
+      gint64 t0 = g_get_monotonic_time ();
       GstStateChangeReturn r = gst_element_set_state (pipeline, order[i]);
+
+      /* quick transitions (a connection torn down before it is up) must
+       * not wait for a deadline: the element gives up on a session that
+       * does not close within 5 s */
+      fail_if (g_get_monotonic_time () - t0 > 2 * G_USEC_PER_SEC,
+          "%s took %" G_GINT64_FORMAT " ms to go to %s", (gchar *) l->data,
+          (g_get_monotonic_time () - t0) / 1000,
+          gst_element_state_get_name (order[i]));
       fail_if (r == GST_STATE_CHANGE_FAILURE, "%s to %s failed",
           (gchar *) l->data, gst_element_state_get_name (order[i]));
       r = gst_element_get_state (pipeline, NULL, NULL, 5 * GST_SECOND);
