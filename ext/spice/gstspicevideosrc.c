@@ -45,6 +45,11 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_video_src_debug);
 /* generations of damage remembered: more than the frames a pipeline keeps
  * in flight, or a returning buffer needs a full copy */
 #define DAMAGE_HISTORY_DEPTH 32
+/* A frame is taken this long after its newest damage at the earliest: the
+ * draws of one guest update can reach us a little apart (separate
+ * messages), and a frame taken between them wastes the framerate's credit
+ * on half an update. */
+#define SETTLE_US 250
 /* while reconnecting, the last frame is repeated at least this often */
 #define LOST_REPEAT_INTERVAL_MS 1000
 
@@ -1248,7 +1253,8 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       repeat_ms = LOST_REPEAT_INTERVAL_MS;
 
     if (self->st.dirty && self->st.settled && self->st.back &&
-        self->credit_us >= interval_us) {
+        self->credit_us >= interval_us &&
+        now >= self->st.damage_time + SETTLE_US) {
       FrameAge *age;
 
       buf = self->st.back;
@@ -1292,7 +1298,8 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
 
     deadline = G_MAXINT64;
     if (self->st.dirty && self->st.settled && self->st.back)
-      deadline = now + (interval_us - self->credit_us) * 16 / 17 + 1;
+      deadline = MAX (now + (interval_us - self->credit_us) * 16 / 17 + 1,
+          self->st.damage_time + SETTLE_US);
     if (self->st.last && repeat_ms > 0)
       deadline = MIN (deadline, self->last_push_us + (gint64) repeat_ms *
           1000);
