@@ -1261,7 +1261,7 @@ finish_idle (gpointer data)
 {
   GstSpiceSession *s = data;
 
-  /* runs after drop_spice_session (both are default-priority idles, FIFO) */
+  /* the last idle that touches the session (see gst_spice_session_release) */
   g_mutex_lock (&s->lock);
   s->finished = TRUE;
   g_cond_broadcast (&s->cond);
@@ -1316,7 +1316,9 @@ gst_spice_session_release (GstSpiceSession * s)
   ok = wait_flag_locked (s, &s->closed, deadline);
   g_mutex_unlock (&s->lock);
   if (ok) {
-    gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, finish_idle, s, NULL);
+    /* G_PRIORITY_LOW: after close_idle's own deferred run and after
+     * drop_spice_session, which both still use the session */
+    gst_spice_session_invoke (s, G_PRIORITY_LOW, finish_idle, s, NULL);
     g_mutex_lock (&s->lock);
     ok = wait_flag_locked (s, &s->finished, deadline);
     g_mutex_unlock (&s->lock);
