@@ -713,8 +713,9 @@ on_invalidate (gpointer user_data, gint x, gint y, gint w, gint h)
   if (ensure_back_locked (self) && had_back)
     copy_rect_locked (self, &r);
   self->st.surface_drawn = TRUE;
+  /* no wake-up here: settle_idle wakes the streaming thread once the
+   * update is complete */
   mark_dirty_locked (self);
-  g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
 }
 
