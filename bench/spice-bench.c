@@ -12,7 +12,7 @@
  *             it copies the rectangle out of the primary surface into its
  *             own buffer; an invalidate that covers the code strip delivers
  *             a frame, decoded from that copy.
- *   spicesrc  spicesrc uri=... ! video/x-raw,framerate=60/1 ! fakesink
+ *   spicesrc  spicesrc uri=... ! video/x-raw,framerate=60/1 ! fakesink enable-last-sample=false
  *             sync=false; a buffer probe on spicesrc's video pad decodes
  *             the strip of every buffer pushed.
  *

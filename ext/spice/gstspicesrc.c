@@ -15,8 +15,9 @@
  * its `video` pad: `BGRx` (or `BGRA` for ARGB surfaces, `RGB16`/`RGB15` for
  * 16-bit ones) at the guest's resolution.
  *
- * Frames go out when the guest draws, at most at the negotiated framerate
- * (30/1 unless downstream asks for another); with nothing drawn, the last
+ * Frames go out when the guest draws, coalesced to the negotiated framerate
+ * (30/1 unless downstream asks for another; on average at most 1/16 above
+ * it, to absorb guest/host clock drift); with nothing drawn, the last
  * frame is repeated every #GstSpiceSrc:repeat-interval ms so encoders and
  * live muxers keep going.  Each frame copies only what changed since its
  * buffer last held a frame.  Timestamps are the running time at which the
