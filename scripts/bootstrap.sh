@@ -12,7 +12,7 @@ packages=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-ugly gstreamer1.0-plugins-base-apps
   libspice-client-glib-2.0-dev libspice-server-dev
-  valgrind
+  valgrind openssl
 )
 
 missing=()

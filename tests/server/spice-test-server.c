@@ -277,6 +277,25 @@ core_watch_remove (SpiceWatch * watch)
 }
 
 static void schedule_draw (Server * srv);
+
+/* A TCP port on 127.0.0.1 that nothing listens on right now, or 0. */
+static guint
+free_tcp_port (void)
+{
+  struct sockaddr_in a = { 0, };
+  socklen_t len = sizeof (a);
+  guint port = 0;
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  if (fd >= 0 && bind (fd, (struct sockaddr *) &a, sizeof (a)) == 0 &&
+      getsockname (fd, (struct sockaddr *) &a, &len) == 0)
+    port = ntohs (a.sin_port);
+  if (fd >= 0)
+    close (fd);
+  return port;
+}
 static void push_cursor (Server * srv);
 
 static gboolean
@@ -1059,6 +1078,8 @@ main (int argc, char **argv)
   Server srv = { 0, };
   gchar *size = NULL, *damage = NULL, *format = NULL, *unix_path = NULL;
   gint port = 0, fps = 30, frames = -1;
+  gchar *tls_dir = NULL;
+  guint tls_port = 0;
   gboolean cursor = FALSE, exit_on_disconnect = FALSE;
   GOptionEntry entries[] = {
     {"port", 0, 0, G_OPTION_ARG_INT, &port,
@@ -1080,6 +1101,9 @@ main (int argc, char **argv)
         "Primary surface format: xrgb (default), argb, 16_555", "F"},
     {"cursor", 0, 0, G_OPTION_ARG_NONE, &cursor,
         "Send a 16x16 cursor shape at (16, 16)", NULL},
+    {"tls-dir", 0, 0, G_OPTION_ARG_FILENAME, &tls_dir,
+          "Also listen for TLS on 127.0.0.1 with DIR/ca-cert.pem, "
+          "DIR/server-cert.pem and DIR/server-key.pem", "DIR"},
     {"exit-on-disconnect", 0, 0, G_OPTION_ARG_NONE, &exit_on_disconnect,
         "Exit when the client disconnects", NULL},
     {NULL}
@@ -1172,6 +1196,28 @@ main (int argc, char **argv)
       SPICE_WAN_COMPRESSION_NEVER);
   spice_server_set_playback_compression (srv.spice, 0);
   spice_server_set_name (srv.spice, "gst-spice test server");
+  if (tls_dir) {
+    gchar *ca = g_build_filename (tls_dir, "ca-cert.pem", NULL);
+    gchar *cert = g_build_filename (tls_dir, "server-cert.pem", NULL);
+    gchar *key = g_build_filename (tls_dir, "server-key.pem", NULL);
+
+    /* libspice-server listens on its TLS port itself and wants a port
+     * number: take one the kernel says is free */
+    tls_port = free_tcp_port ();
+    spice_server_set_addr (srv.spice, "127.0.0.1", SPICE_ADDR_FLAG_IPV4_ONLY);
+    if (tls_port == 0 || spice_server_set_tls (srv.spice, tls_port, ca, cert,
+            key, NULL, NULL, NULL) != 0) {
+      g_set_error (&error, G_IO_ERROR, G_IO_ERROR_FAILED,
+          "cannot set up TLS with the files in %s", tls_dir);
+      g_free (ca);
+      g_free (cert);
+      g_free (key);
+      goto failed;
+    }
+    g_free (ca);
+    g_free (cert);
+    g_free (key);
+  }
   if (spice_server_init (srv.spice, &core_interface) != 0) {
     g_set_error (&error, G_IO_ERROR, G_IO_ERROR_FAILED,
         "spice_server_init failed");
@@ -1195,6 +1241,8 @@ main (int argc, char **argv)
   attach_signal_source (&srv, SIGTERM);
   attach_signal_source (&srv, SIGINT);
 
+  if (tls_port)
+    emit ("TLS 127.0.0.1 %u", tls_port);
   if (unix_path)
     emit ("LISTENING unix %s", unix_path);
   else

@@ -847,6 +847,107 @@ GST_START_TEST (test_not_negotiated)
 
 GST_END_TEST;
 
+/* A test server that also listens for TLS, with a fresh CA and server
+ * certificate (tests/server/make-test-certs.sh) in *dir; returns the
+ * spice+tls:// URI. */
+static TestServer *
+start_tls_server (gchar ** dir, gchar ** uri)
+{
+  const gchar *script = g_getenv ("SPICE_TEST_CERTS_SCRIPT");
+  gchar *argv[3], *line, **parts;
+  GError *err = NULL;
+  gint status = 0;
+  TestServer *ts;
+
+  fail_unless (script != NULL, "SPICE_TEST_CERTS_SCRIPT not set");
+  *dir = g_dir_make_tmp ("spicesrc-tls-XXXXXX", NULL);
+  argv[0] = (gchar *) script;
+  argv[1] = *dir;
+  argv[2] = NULL;
+  fail_unless (g_spawn_sync (NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+          NULL, NULL, &status, &err), "%s", err ? err->message : "");
+  fail_unless (g_spawn_check_wait_status (status, NULL),
+      "could not make test certificates");
+  ts = start_server (TEST_SERVER_TCP, "--size", "160x120", "--tls-dir", *dir,
+      NULL);
+  line = test_server_wait_event (ts, "TLS ", 1000);
+  fail_unless (line != NULL, "the server announced no TLS port");
+  parts = g_strsplit (line, " ", 3);
+  *uri = g_strdup_printf ("spice+tls://%s:%s", parts[1], parts[2]);
+  g_strfreev (parts);
+  g_free (line);
+  return ts;
+}
+
+static void
+remove_dir (gchar * dir)
+{
+  GDir *d = g_dir_open (dir, 0, NULL);
+  const gchar *name;
+
+  while (d && (name = g_dir_read_name (d))) {
+    gchar *path = g_build_filename (dir, name, NULL);
+    g_unlink (path);
+    g_free (path);
+  }
+  if (d)
+    g_dir_close (d);
+  g_rmdir (dir);
+  g_free (dir);
+}
+
+GST_START_TEST (test_tls)
+{
+  gchar *dir, *uri;
+  TestServer *ts = start_tls_server (&dir, &uri);
+  GstElement *p, *sink;
+  GstSample *s;
+
+  /* the CA that signed it; then also the certificate's subject */
+  p = play (&sink, "spicesrc name=src ca-file=%s/ca-cert.pem uri=%s ! "
+      APPSINK, dir, uri);
+  s = pull (p, sink);
+  check_frame (s, 160, 120, 0, 0);
+  gst_sample_unref (s);
+  stop_pipeline (p, sink);
+  p = play (&sink, "spicesrc name=src ca-file=%s/ca-cert.pem "
+      "cert-subject=\"O=gst-spice test,CN=localhost\" uri=%s ! " APPSINK,
+      dir, uri);
+  s = pull (p, sink);
+  check_frame (s, 160, 120, 0, 0);
+  gst_sample_unref (s);
+  stop_pipeline (p, sink);
+  test_server_stop (ts);
+  remove_dir (dir);
+  g_free (uri);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_tls_untrusted)
+{
+  gchar *dir, *uri, *extra;
+  TestServer *ts = start_tls_server (&dir, &uri);
+
+  /* no CA, a CA that did not sign it, the wrong subject */
+  expect_connect_error (uri, NULL, GST_RESOURCE_ERROR_OPEN_READ, "TLS",
+      3 * GST_SECOND);
+  extra = g_strdup_printf ("ca-file=%s/other-ca-cert.pem", dir);
+  expect_connect_error (uri, extra, GST_RESOURCE_ERROR_OPEN_READ, "TLS",
+      3 * GST_SECOND);
+  g_free (extra);
+  extra = g_strdup_printf ("ca-file=%s/ca-cert.pem cert-subject=CN=wrong",
+      dir);
+  expect_connect_error (uri, extra, GST_RESOURCE_ERROR_OPEN_READ, "TLS",
+      3 * GST_SECOND);
+  g_free (extra);
+  test_server_stop (ts);
+  remove_dir (dir);
+  g_free (uri);
+}
+
+GST_END_TEST;
+
 static gboolean
 pop_element_message (GstElement * p, const gchar * name, GstClockTime timeout)
 {
@@ -1120,6 +1221,8 @@ spicesrc_suite (void)
   tcase_add_test (tc, test_server_gone);
   tcase_add_test (tc, test_no_display_times_out);
   tcase_add_test (tc, test_not_negotiated);
+  tcase_add_test (tc, test_tls);
+  tcase_add_test (tc, test_tls_untrusted);
   tcase_add_test (tc, test_reconnect);
   tcase_add_test (tc, test_state_cycles_leave_nothing);
   tcase_add_test (tc, test_shared_session);
