@@ -54,21 +54,29 @@ start_server (TestServerTransport transport, const gchar * first, ...)
 }
 
 static GstElement *
-launch (const gchar * fmt, ...)
+launch_valist (const gchar * fmt, va_list ap)
 {
   GError *err = NULL;
   GstElement *p;
-  gchar *desc;
-  va_list ap;
+  gchar *desc = g_strdup_vprintf (fmt, ap);
 
-  va_start (ap, fmt);
-  desc = g_strdup_vprintf (fmt, ap);
-  va_end (ap);
   GST_INFO ("pipeline: %s", desc);
   p = gst_parse_launch (desc, &err);
   fail_unless (p != NULL && err == NULL, "could not build '%s': %s", desc,
       err ? err->message : "?");
   g_free (desc);
+  return p;
+}
+
+static GstElement *
+launch (const gchar * fmt, ...)
+{
+  GstElement *p;
+  va_list ap;
+
+  va_start (ap, fmt);
+  p = launch_valist (fmt, ap);
+  va_end (ap);
   return p;
 }
 
@@ -85,14 +93,11 @@ static GstElement *
 play (GstElement ** sink, const gchar * fmt, ...)
 {
   GstElement *p;
-  gchar *desc;
   va_list ap;
 
   va_start (ap, fmt);
-  desc = g_strdup_vprintf (fmt, ap);
+  p = launch_valist (fmt, ap);
   va_end (ap);
-  p = launch ("%s", desc);
-  g_free (desc);
   *sink = get (p, "sink");
   fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
       GST_STATE_CHANGE_FAILURE);
