@@ -34,13 +34,27 @@ typedef enum
   SESSION_FAILED,
 } SessionPhase;
 
+typedef enum
+{
+  LISTENER_ANY = -1,
+  LISTENER_DISPLAY,
+  LISTENER_PLAYBACK,
+  LISTENER_RECORD,
+} ListenerKind;
+
 typedef struct
 {
   gint refcount;                /* atomic */
   GstSpiceSession *session;
   guint id;
-  gint channel_id;
-  GstSpiceDisplayCallbacks cb;
+  ListenerKind kind;
+  gint channel_id;              /* display listeners: the head */
+  union
+  {
+    GstSpiceDisplayCallbacks display;
+    GstSpicePlaybackCallbacks playback;
+    GstSpiceRecordCallbacks record;
+  } cb;
   gpointer user_data;
   GDestroyNotify notify;
   gboolean removed;             /* session lock */
@@ -70,6 +84,9 @@ struct _GstSpiceSession
   GList *listeners;             /* lock */
   guint next_listener_id;       /* lock */
   gboolean reconnect;           /* lock */
+  GstSpiceSessionFeatures features;     /* lock */
+  gboolean connecting;          /* lock: a SpiceSession was made */
+  GstSpiceSessionFeatures connect_features;     /* lock: what it has */
   SessionPhase phase;           /* lock */
   GError *error;                /* lock: set in SESSION_FAILED */
   gchar *error_debug;           /* lock */
@@ -82,6 +99,12 @@ struct _GstSpiceSession
   SpiceChannel *main;
   GHashTable *displays;         /* channel id -> SpiceChannel */
   GHashTable *cursors;          /* channel id -> CursorState */
+  SpiceChannel *playback;
+  SpiceChannel *record;
+  gboolean playback_active;     /* between playback-start and -stop */
+  guint playback_channels, playback_rate;
+  gboolean record_active;
+  guint record_channels, record_rate;
   gboolean was_connected;       /* main channel opened at least once */
   gboolean close_deferred;
   gboolean lost;                /* reconnecting after a lost connection */
@@ -452,9 +475,10 @@ listener_unref (Listener * l)
   }
 }
 
-/* channel_id < 0: every listener.  Returns refs; call listeners_done(). */
+/* Listeners of @kind (LISTENER_ANY: all); for display listeners
+ * @channel_id >= 0 picks one head.  Returns refs; call listeners_done(). */
 static GPtrArray *
-listeners_begin (GstSpiceSession * s, gint channel_id)
+listeners_begin (GstSpiceSession * s, ListenerKind kind, gint channel_id)
 {
   GPtrArray *arr = g_ptr_array_new ();
   GList *l;
@@ -463,6 +487,8 @@ listeners_begin (GstSpiceSession * s, gint channel_id)
   for (l = s->listeners; l; l = l->next) {
     Listener *li = l->data;
     if (li->removed || !li->attached)
+      continue;
+    if (kind != LISTENER_ANY && li->kind != kind)
       continue;
     if (channel_id >= 0 && li->channel_id != channel_id)
       continue;
@@ -488,9 +514,9 @@ listeners_done (GstSpiceSession * s, GPtrArray * arr)
   g_ptr_array_free (arr, TRUE);
 }
 
-#define FOREACH_LISTENER(s, chid, li, body)                   \
+#define FOREACH_LISTENER(s, kind, chid, li, body)             \
   G_STMT_START {                                              \
-    GPtrArray *_arr = listeners_begin (s, chid);              \
+    GPtrArray *_arr = listeners_begin (s, kind, chid);        \
     guint _i;                                                 \
     for (_i = 0; _i < _arr->len; _i++) {                      \
       Listener *li = _arr->pdata[_i];                         \
@@ -499,13 +525,29 @@ listeners_done (GstSpiceSession * s, GPtrArray * arr)
     listeners_done (s, _arr);                                 \
   } G_STMT_END
 
+static GstSpiceStateFunc
+listener_state_func (Listener * li)
+{
+  switch (li->kind) {
+    case LISTENER_DISPLAY:
+      return li->cb.display.state;
+    case LISTENER_PLAYBACK:
+      return li->cb.playback.state;
+    case LISTENER_RECORD:
+      return li->cb.record.state;
+    default:
+      return NULL;
+  }
+}
+
 static void
-notify_state (GstSpiceSession * s, gint channel_id,
+notify_state (GstSpiceSession * s, ListenerKind kind, gint channel_id,
     GstSpiceSessionState state, const GError * error, const gchar * debug)
 {
-  FOREACH_LISTENER (s, channel_id, li, {
-        if (li->cb.state)
-          li->cb.state (li->user_data, state, error, debug);
+  FOREACH_LISTENER (s, kind, channel_id, li, {
+        GstSpiceStateFunc func = listener_state_func (li);
+        if (func)
+          func (li->user_data, state, error, debug);
       }
   );
 }
@@ -551,9 +593,9 @@ on_primary_create (SpiceChannel * ch, gint format, gint width, gint height,
   id = channel_id (ch);
   GST_DEBUG ("%s display:%d primary-create format %d %dx%d stride %d",
       s->address, id, format, width, height, stride);
-  FOREACH_LISTENER (s, id, li, {
-        if (li->cb.primary_create)
-          li->cb.primary_create (li->user_data,
+  FOREACH_LISTENER (s, LISTENER_DISPLAY, id, li, {
+        if (li->cb.display.primary_create)
+          li->cb.display.primary_create (li->user_data,
               surface_format_to_video (format), format, width, height, stride,
               imgdata);
       }
@@ -568,9 +610,9 @@ on_primary_destroy (SpiceChannel * ch, gpointer user_data)
 
   id = channel_id (ch);
   GST_DEBUG ("%s display:%d primary-destroy", s->address, id);
-  FOREACH_LISTENER (s, id, li, {
-        if (li->cb.primary_destroy)
-          li->cb.primary_destroy (li->user_data);
+  FOREACH_LISTENER (s, LISTENER_DISPLAY, id, li, {
+        if (li->cb.display.primary_destroy)
+          li->cb.display.primary_destroy (li->user_data);
       }
   );
 }
@@ -583,9 +625,9 @@ on_invalidate (SpiceChannel * ch, gint x, gint y, gint w, gint h,
   gint id;
 
   id = channel_id (ch);
-  FOREACH_LISTENER (s, id, li, {
-        if (li->cb.invalidate)
-          li->cb.invalidate (li->user_data, x, y, w, h);
+  FOREACH_LISTENER (s, LISTENER_DISPLAY, id, li, {
+        if (li->cb.display.invalidate)
+          li->cb.display.invalidate (li->user_data, x, y, w, h);
       }
   );
 }
@@ -629,9 +671,9 @@ cursor_dispatch (GstSpiceSession * s, CursorState * c)
   cur.hot_x = c->hot_x;
   cur.hot_y = c->hot_y;
   cur.rgba = c->rgba;
-  FOREACH_LISTENER (s, c->id, li, {
-        if (li->cb.cursor)
-          li->cb.cursor (li->user_data, &cur);
+  FOREACH_LISTENER (s, LISTENER_DISPLAY, c->id, li, {
+        if (li->cb.display.cursor)
+          li->cb.display.cursor (li->user_data, &cur);
       }
   );
 }
@@ -695,6 +737,126 @@ on_cursor_reset (SpiceCursorChannel * ch, gpointer user_data)
   cursor_dispatch (s, c);
 }
 
+static void
+on_playback_start (SpicePlaybackChannel * ch, gint format, gint channels,
+    gint rate, gpointer user_data)
+{
+  GstSpiceSession *s = user_data;
+
+  GST_INFO ("%s playback-start format %d, %d channels, %d Hz", s->address,
+      format, channels, rate);
+  if (format != SPICE_AUDIO_FMT_S16 || channels < 1 || channels > 8 ||
+      rate <= 0) {
+    GST_WARNING ("%s: playback format %d, %d channels, %d Hz not supported; "
+        "ignoring the guest's sound", s->address, format, channels, rate);
+    return;
+  }
+  s->playback_active = TRUE;
+  s->playback_channels = channels;
+  s->playback_rate = rate;
+  FOREACH_LISTENER (s, LISTENER_PLAYBACK, -1, li, {
+        if (li->cb.playback.playback_start)
+          li->cb.playback.playback_start (li->user_data, channels, rate);
+      }
+  );
+}
+
+static void
+on_playback_data (SpicePlaybackChannel * ch, gpointer data, gint size,
+    gpointer user_data)
+{
+  GstSpiceSession *s = user_data;
+
+  if (!s->playback_active || size <= 0)
+    return;
+  FOREACH_LISTENER (s, LISTENER_PLAYBACK, -1, li, {
+        if (li->cb.playback.playback_data)
+          li->cb.playback.playback_data (li->user_data, data, size);
+      }
+  );
+}
+
+static void
+playback_stopped (GstSpiceSession * s)
+{
+  if (!s->playback_active)
+    return;
+  GST_INFO ("%s playback-stop", s->address);
+  s->playback_active = FALSE;
+  FOREACH_LISTENER (s, LISTENER_PLAYBACK, -1, li, {
+        if (li->cb.playback.playback_stop)
+          li->cb.playback.playback_stop (li->user_data);
+      }
+  );
+}
+
+static void
+on_playback_stop (SpicePlaybackChannel * ch, gpointer user_data)
+{
+  playback_stopped (user_data);
+}
+
+/* The server asks how late we play what it sends, to schedule video
+ * streams (mm-time) in step with the sound. */
+static void
+on_playback_get_delay (SpicePlaybackChannel * ch, gpointer user_data)
+{
+  GstSpiceSession *s = user_data;
+  guint delay = 0;
+
+  FOREACH_LISTENER (s, LISTENER_PLAYBACK, -1, li, {
+        if (li->cb.playback.playback_delay)
+          delay = MAX (delay, li->cb.playback.playback_delay (li->user_data));
+      }
+  );
+  GST_LOG ("%s playback delay %u ms", s->address, delay);
+  spice_playback_channel_set_delay (ch, delay);
+}
+
+static void
+on_record_start (SpiceRecordChannel * ch, gint format, gint channels,
+    gint rate, gpointer user_data)
+{
+  GstSpiceSession *s = user_data;
+
+  GST_INFO ("%s record-start format %d, %d channels, %d Hz", s->address,
+      format, channels, rate);
+  if (format != SPICE_AUDIO_FMT_S16 || channels < 1 || channels > 8 ||
+      rate <= 0) {
+    GST_WARNING ("%s: record format %d, %d channels, %d Hz not supported",
+        s->address, format, channels, rate);
+    return;
+  }
+  s->record_active = TRUE;
+  s->record_channels = channels;
+  s->record_rate = rate;
+  FOREACH_LISTENER (s, LISTENER_RECORD, -1, li, {
+        if (li->cb.record.record_start)
+          li->cb.record.record_start (li->user_data, channels, rate);
+      }
+  );
+}
+
+static void
+record_stopped (GstSpiceSession * s)
+{
+  if (!s->record_active)
+    return;
+  GST_INFO ("%s record-stop", s->address);
+  s->record_active = FALSE;
+  FOREACH_LISTENER (s, LISTENER_RECORD, -1, li, {
+        if (li->cb.record.record_stop)
+          li->cb.record.record_stop (li->user_data);
+      }
+  );
+}
+
+static void
+on_record_stop (SpiceRecordChannel * ch, gpointer user_data)
+{
+  record_stopped (user_data);
+}
+
 static gboolean
 display_wanted (GstSpiceSession * s, gint id)
 {
@@ -704,7 +866,7 @@ display_wanted (GstSpiceSession * s, gint id)
   g_mutex_lock (&s->lock);
   for (l = s->listeners; l; l = l->next) {
     Listener *li = l->data;
-    if (!li->removed && li->channel_id == id)
+    if (!li->removed && li->kind == LISTENER_DISPLAY && li->channel_id == id)
       wanted = TRUE;
   }
   g_mutex_unlock (&s->lock);
@@ -775,7 +937,7 @@ session_fail (GstSpiceSession * s, GError * error, gchar * debug)
     s->error_debug = g_strdup (debug);
   }
   g_mutex_unlock (&s->lock);
-  notify_state (s, -1, GST_SPICE_SESSION_FAILED, error, debug);
+  notify_state (s, LISTENER_ANY, -1, GST_SPICE_SESSION_FAILED, error, debug);
   g_error_free (error);
   g_free (debug);
   if (s->spice)
@@ -844,7 +1006,7 @@ session_lost (GstSpiceSession * s, SpiceChannel * ch, SpiceChannelEvent ev)
     g_mutex_unlock (&s->lock);
     GST_WARNING ("%s: %s (%s); reconnecting", s->address, error->message,
         debug);
-    notify_state (s, -1, GST_SPICE_SESSION_LOST, error, debug);
+    notify_state (s, LISTENER_ANY, -1, GST_SPICE_SESSION_LOST, error, debug);
   }
   g_error_free (error);
   g_free (debug);
@@ -867,7 +1029,7 @@ on_main_event (SpiceChannel * ch, SpiceChannelEvent ev, gpointer user_data)
       g_mutex_lock (&s->lock);
       s->phase = SESSION_CONNECTED;
       g_mutex_unlock (&s->lock);
-      notify_state (s, -1, was_lost ? GST_SPICE_SESSION_RECONNECTED :
+      notify_state (s, LISTENER_ANY, -1, was_lost ? GST_SPICE_SESSION_RECONNECTED :
           GST_SPICE_SESSION_CONNECTED, NULL, NULL);
       break;
     }
@@ -921,7 +1083,7 @@ on_display_event (SpiceChannel * ch, SpiceChannelEvent ev, gpointer user_data)
     if (s->lost)
       return;
     build_error (s, ch, ev, &error, &debug);
-    notify_state (s, id, GST_SPICE_SESSION_FAILED, error, debug);
+    notify_state (s, LISTENER_DISPLAY, id, GST_SPICE_SESSION_FAILED, error, debug);
     g_error_free (error);
     g_free (debug);
   }
@@ -958,6 +1120,25 @@ on_channel_new (SpiceSession * spice, SpiceChannel * ch, gpointer user_data)
     g_signal_connect (ch, "cursor-hide", G_CALLBACK (on_cursor_hide), s);
     g_signal_connect (ch, "cursor-reset", G_CALLBACK (on_cursor_reset), s);
     spice_channel_connect (ch);
+  } else if (SPICE_IS_PLAYBACK_CHANNEL (ch)) {
+    /* Both audio channels are connected as soon as they exist, used or
+     * not: spice-client-glib creates its own audio backend (playing to the
+     * host's speakers, recording the host's microphone) when a guest agent
+     * announces volume sync, and that backend takes every audio channel
+     * still unconnected. */
+    s->playback = ch;
+    g_signal_connect (ch, "playback-start", G_CALLBACK (on_playback_start),
+        s);
+    g_signal_connect (ch, "playback-data", G_CALLBACK (on_playback_data), s);
+    g_signal_connect (ch, "playback-stop", G_CALLBACK (on_playback_stop), s);
+    g_signal_connect (ch, "playback-get-delay",
+        G_CALLBACK (on_playback_get_delay), s);
+    spice_channel_connect (ch);
+  } else if (SPICE_IS_RECORD_CHANNEL (ch)) {
+    s->record = ch;
+    g_signal_connect (ch, "record-start", G_CALLBACK (on_record_start), s);
+    g_signal_connect (ch, "record-stop", G_CALLBACK (on_record_stop), s);
+    spice_channel_connect (ch);
   }
 }
 
@@ -976,14 +1157,22 @@ on_channel_destroy (SpiceSession * spice, SpiceChannel * ch,
       && g_hash_table_lookup (s->displays, GINT_TO_POINTER (id)) == ch) {
     g_hash_table_remove (s->displays, GINT_TO_POINTER (id));
     /* the surface memory goes with the channel */
-    FOREACH_LISTENER (s, id, li, {
-          if (li->cb.primary_destroy)
-            li->cb.primary_destroy (li->user_data);
+    FOREACH_LISTENER (s, LISTENER_DISPLAY, id, li, {
+          if (li->cb.display.primary_destroy)
+            li->cb.display.primary_destroy (li->user_data);
         }
     );
   }
   if (SPICE_IS_CURSOR_CHANNEL (ch))
     g_hash_table_remove (s->cursors, GINT_TO_POINTER (id));
+  if (ch == s->playback) {
+    s->playback = NULL;
+    playback_stopped (s);
+  }
+  if (ch == s->record) {
+    s->record = NULL;
+    record_stopped (s);
+  }
 }
 
 static gboolean
@@ -1005,6 +1194,10 @@ on_disconnected (SpiceSession * spice, gpointer user_data)
   g_signal_handlers_disconnect_by_data (spice, s);
   s->spice = NULL;
   s->main = NULL;
+  s->playback = NULL;
+  s->record = NULL;
+  playback_stopped (s);
+  record_stopped (s);
   /* not from inside its own signal emission */
   gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, drop_spice_session, spice, NULL);
 
@@ -1025,13 +1218,19 @@ session_connect (GstSpiceSession * s)
 {
   ParsedUri p;
   SpiceSession *spice;
+  gboolean audio;
 
   if (!parse_uri (s->params.uri, &p, NULL))
     g_assert_not_reached ();    /* checked in acquire */
 
+  g_mutex_lock (&s->lock);
+  audio = (s->features & GST_SPICE_SESSION_FEATURE_AUDIO) != 0;
+  s->connecting = TRUE;
+  s->connect_features = s->features;
+  g_mutex_unlock (&s->lock);
   spice = spice_session_new ();
   g_object_set (spice, "enable-usbredir", FALSE, "enable-smartcard", FALSE,
-      "enable-audio", FALSE, NULL);
+      "enable-audio", audio, NULL);
   switch (p.transport) {
     case TRANSPORT_UNIX:
       g_object_set (spice, "unix-path", p.path, NULL);
@@ -1092,6 +1291,7 @@ attach_idle (gpointer data)
   Listener *li = data;
   GstSpiceSession *s = li->session;
   SpiceChannel *display;
+  GstSpiceStateFunc state;
   SessionPhase phase;
   GError *error = NULL;
   gchar *debug = NULL;
@@ -1112,34 +1312,45 @@ attach_idle (gpointer data)
   if (removed)
     goto done;
 
-  if (phase == SESSION_FAILED && li->cb.state)
-    li->cb.state (li->user_data, GST_SPICE_SESSION_FAILED, error, debug);
-  else if (phase == SESSION_CONNECTED && li->cb.state)
-    li->cb.state (li->user_data, GST_SPICE_SESSION_CONNECTED, NULL, NULL);
+  state = listener_state_func (li);
+  if (phase == SESSION_FAILED && state)
+    state (li->user_data, GST_SPICE_SESSION_FAILED, error, debug);
+  else if (phase == SESSION_CONNECTED && state)
+    state (li->user_data, GST_SPICE_SESSION_CONNECTED, NULL, NULL);
 
-  display = g_hash_table_lookup (s->displays, GINT_TO_POINTER
-      (li->channel_id));
+  if (li->kind == LISTENER_PLAYBACK && s->playback_active &&
+      li->cb.playback.playback_start)
+    li->cb.playback.playback_start (li->user_data, s->playback_channels,
+        s->playback_rate);
+  if (li->kind == LISTENER_RECORD && s->record_active &&
+      li->cb.record.record_start)
+    li->cb.record.record_start (li->user_data, s->record_channels,
+        s->record_rate);
+
+  display = li->kind == LISTENER_DISPLAY ?
+      g_hash_table_lookup (s->displays, GINT_TO_POINTER (li->channel_id)) :
+      NULL;
   if (display) {
     SpiceDisplayPrimary primary;
     CursorState *c;
 
     channel_connect_if_idle (display);
     if (spice_display_channel_get_primary (display, 0, &primary)) {
-      if (li->cb.primary_create)
-        li->cb.primary_create (li->user_data,
+      if (li->cb.display.primary_create)
+        li->cb.display.primary_create (li->user_data,
             surface_format_to_video (primary.format), primary.format,
             primary.width, primary.height, primary.stride, primary.data);
-      if (li->cb.invalidate)
-        li->cb.invalidate (li->user_data, 0, 0, primary.width,
+      if (li->cb.display.invalidate)
+        li->cb.display.invalidate (li->user_data, 0, 0, primary.width,
             primary.height);
     }
     c = g_hash_table_lookup (s->cursors, GINT_TO_POINTER (li->channel_id));
-    if (c && li->cb.cursor) {
+    if (c && li->cb.display.cursor) {
       GstSpiceCursor cur = { c->visible && c->placed && c->rgba, c->x, c->y,
         c->width,
         c->height, c->hot_x, c->hot_y, c->rgba
       };
-      li->cb.cursor (li->user_data, &cur);
+      li->cb.display.cursor (li->user_data, &cur);
     }
   }
 
@@ -1166,13 +1377,14 @@ gst_spice_session_get_address (GstSpiceSession * s)
  * gst_spice_session_acquire:
  * @params: checked with gst_spice_session_params_parse() before
  * @reconnect: whether this user wants a lost connection re-established
+ * @features: the channels this user needs besides the display
  *
  * Returns the session for @params, creating and connecting it (in the
  * spice thread) when it is the first user.  Never blocks on the network.
  */
 GstSpiceSession *
 gst_spice_session_acquire (const GstSpiceSessionParams * params,
-    gboolean reconnect)
+    gboolean reconnect, GstSpiceSessionFeatures features)
 {
   GstSpiceSession *s;
   ParsedUri p;
@@ -1192,6 +1404,10 @@ gst_spice_session_acquire (const GstSpiceSessionParams * params,
     g_mutex_unlock (&registry_lock);
     g_mutex_lock (&s->lock);
     s->reconnect |= reconnect;
+    if (s->connecting && (features & ~s->connect_features) != 0)
+      GST_WARNING ("%s: the connection was made without %s; it is used from "
+          "the next reconnection on", s->address, "audio");
+    s->features |= features;
     g_mutex_unlock (&s->lock);
     g_free (key);
     parsed_uri_clear (&p);
@@ -1208,6 +1424,7 @@ gst_spice_session_acquire (const GstSpiceSessionParams * params,
   s->params.cert_subject = g_strdup (params->cert_subject);
   s->address = describe_parsed (&p);
   s->reconnect = reconnect;
+  s->features = features;
   s->next_listener_id = 1;
   g_mutex_init (&s->lock);
   g_cond_init (&s->cond);
@@ -1344,17 +1561,13 @@ gst_spice_session_release (GstSpiceSession * s)
  * in the spice thread, first with what the session already has (state,
  * primary surface and a full invalidate, cursor).
  */
-guint
-gst_spice_session_add_display_listener (GstSpiceSession * s,
-    gint channel_id, const GstSpiceDisplayCallbacks * callbacks,
-    gpointer user_data, GDestroyNotify notify)
+static guint
+add_listener (GstSpiceSession * s, Listener * li, gpointer user_data,
+    GDestroyNotify notify)
 {
-  Listener *li = g_new0 (Listener, 1);
   guint id;
 
   li->refcount = 1;
-  li->channel_id = channel_id;
-  li->cb = *callbacks;
   li->user_data = user_data;
   li->notify = notify;
   li->session = s;
@@ -1367,6 +1580,109 @@ gst_spice_session_add_display_listener (GstSpiceSession * s,
   gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, attach_idle, listener_ref (li),
       (GDestroyNotify) listener_unref);
   return id;
+}
+
+guint
+gst_spice_session_add_display_listener (GstSpiceSession * s,
+    gint channel_id, const GstSpiceDisplayCallbacks * callbacks,
+    gpointer user_data, GDestroyNotify notify)
+{
+  Listener *li = g_new0 (Listener, 1);
+
+  li->kind = LISTENER_DISPLAY;
+  li->channel_id = channel_id;
+  li->cb.display = *callbacks;
+  return add_listener (s, li, user_data, notify);
+}
+
+/**
+ * gst_spice_session_add_playback_listener:
+ *
+ * The guest's sound.  The session must have been acquired with
+ * GST_SPICE_SESSION_FEATURE_AUDIO.  Like display listeners, callbacks start
+ * in the spice thread with what the session already has.
+ */
+guint
+gst_spice_session_add_playback_listener (GstSpiceSession * s,
+    const GstSpicePlaybackCallbacks * callbacks, gpointer user_data,
+    GDestroyNotify notify)
+{
+  Listener *li = g_new0 (Listener, 1);
+
+  li->kind = LISTENER_PLAYBACK;
+  li->channel_id = -1;
+  li->cb.playback = *callbacks;
+  return add_listener (s, li, user_data, notify);
+}
+
+guint
+gst_spice_session_add_record_listener (GstSpiceSession * s,
+    const GstSpiceRecordCallbacks * callbacks, gpointer user_data,
+    GDestroyNotify notify)
+{
+  Listener *li = g_new0 (Listener, 1);
+
+  li->kind = LISTENER_RECORD;
+  li->channel_id = -1;
+  li->cb.record = *callbacks;
+  return add_listener (s, li, user_data, notify);
+}
+
+typedef struct
+{
+  GstSpiceSession *session;
+  GBytes *samples;
+  GDestroyNotify done;
+  gpointer done_data;
+} RecordWrite;
+
+static void
+record_write_free (gpointer data)
+{
+  RecordWrite *w = data;
+
+  g_bytes_unref (w->samples);
+  if (w->done)
+    w->done (w->done_data);
+  g_free (w);
+}
+
+static gboolean
+record_write_idle (gpointer data)
+{
+  RecordWrite *w = data;
+  GstSpiceSession *s = w->session;
+  gsize size;
+  gconstpointer bytes = g_bytes_get_data (w->samples, &size);
+
+  /* spice_record_channel_send_data() queues the message without blocking;
+   * time 0 as spice-gtk does (servers ignore it) */
+  if (s->record && s->record_active && size > 0)
+    spice_record_channel_send_data (SPICE_RECORD_CHANNEL (s->record),
+        (gpointer) bytes, size, 0);
+  return G_SOURCE_REMOVE;
+}
+
+/**
+ * gst_spice_session_record_write:
+ * @samples: S16 interleaved, in the format of the last record_start
+ * @done: (nullable): called with @done_data, in the spice thread, once the
+ *   samples were handed to the record channel (or dropped: not recording)
+ *
+ * Never blocks; the caller bounds what it has in flight.
+ */
+void
+gst_spice_session_record_write (GstSpiceSession * s, GBytes * samples,
+    GDestroyNotify done, gpointer done_data)
+{
+  RecordWrite *w = g_new0 (RecordWrite, 1);
+
+  w->session = s;
+  w->samples = g_bytes_ref (samples);
+  w->done = done;
+  w->done_data = done_data;
+  gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, record_write_idle, w,
+      record_write_free);
 }
 
 /**

@@ -58,6 +58,24 @@ typedef struct
 } GstSpiceCursor;
 
 /**
+ * GstSpiceSessionFeatures:
+ * @GST_SPICE_SESSION_FEATURE_AUDIO: open the playback and record channels
+ *
+ * What a user of the session needs besides the display.  The first
+ * connection is made with the features of the users that acquired the
+ * session before it; a feature asked for later takes effect at the next
+ * (re)connection.
+ */
+typedef enum
+{
+  GST_SPICE_SESSION_FEATURE_NONE = 0,
+  GST_SPICE_SESSION_FEATURE_AUDIO = 1 << 0,
+} GstSpiceSessionFeatures;
+
+typedef void (*GstSpiceStateFunc) (gpointer user_data,
+    GstSpiceSessionState state, const GError * error, const gchar * debug);
+
+/**
  * GstSpiceDisplayCallbacks:
  *
  * All are invoked in the thread that dispatches the default main context,
@@ -75,9 +93,41 @@ typedef struct
   void (*cursor) (gpointer user_data, const GstSpiceCursor * cursor);
   /* @error: NULL unless FAILED or LOST; code in GST_RESOURCE_ERROR,
    * message for users, @debug for the technical details */
-  void (*state) (gpointer user_data, GstSpiceSessionState state,
-      const GError * error, const gchar * debug);
+  GstSpiceStateFunc state;
 } GstSpiceDisplayCallbacks;
+
+/**
+ * GstSpicePlaybackCallbacks:
+ *
+ * The guest's sound (playback channel), in the spice thread like the
+ * display callbacks.  @playback_start comes again for a late listener when
+ * the guest is already playing.  Samples are S16 interleaved (Opus is
+ * decoded already); @data is valid during the call only.  @playback_delay
+ * is asked for the listener's output latency in ms (the session answers
+ * the server with the largest).
+ */
+typedef struct
+{
+  void (*playback_start) (gpointer user_data, guint channels, guint rate);
+  void (*playback_data) (gpointer user_data, const guint8 * data, gsize size);
+  void (*playback_stop) (gpointer user_data);
+  guint (*playback_delay) (gpointer user_data);
+  GstSpiceStateFunc state;
+} GstSpicePlaybackCallbacks;
+
+/**
+ * GstSpiceRecordCallbacks:
+ *
+ * The guest's microphone (record channel): @record_start says the guest
+ * records and in which format it wants S16 interleaved samples; send them
+ * with gst_spice_session_record_write() until @record_stop.
+ */
+typedef struct
+{
+  void (*record_start) (gpointer user_data, guint channels, guint rate);
+  void (*record_stop) (gpointer user_data);
+  GstSpiceStateFunc state;
+} GstSpiceRecordCallbacks;
 
 gboolean          gst_spice_session_params_parse (const gchar * uri,
                                                   GstSpiceSessionParams * params,
@@ -85,7 +135,8 @@ gboolean          gst_spice_session_params_parse (const gchar * uri,
 void              gst_spice_session_params_clear (GstSpiceSessionParams * params);
 
 GstSpiceSession  *gst_spice_session_acquire      (const GstSpiceSessionParams * params,
-                                                  gboolean reconnect);
+                                                  gboolean reconnect,
+                                                  GstSpiceSessionFeatures features);
 void              gst_spice_session_release      (GstSpiceSession * session);
 const gchar      *gst_spice_session_get_address  (GstSpiceSession * session);
 
@@ -94,6 +145,18 @@ guint             gst_spice_session_add_display_listener (GstSpiceSession * sess
                                                   const GstSpiceDisplayCallbacks * callbacks,
                                                   gpointer user_data,
                                                   GDestroyNotify notify);
+guint             gst_spice_session_add_playback_listener (GstSpiceSession * session,
+                                                  const GstSpicePlaybackCallbacks * callbacks,
+                                                  gpointer user_data,
+                                                  GDestroyNotify notify);
+guint             gst_spice_session_add_record_listener (GstSpiceSession * session,
+                                                  const GstSpiceRecordCallbacks * callbacks,
+                                                  gpointer user_data,
+                                                  GDestroyNotify notify);
+void              gst_spice_session_record_write (GstSpiceSession * session,
+                                                  GBytes * samples,
+                                                  GDestroyNotify done,
+                                                  gpointer done_data);
 void              gst_spice_session_remove_listener (GstSpiceSession * session,
                                                   guint id);
 

@@ -34,11 +34,8 @@
 GST_DEBUG_CATEGORY_STATIC (gst_spice_video_src_debug);
 #define GST_CAT_DEFAULT gst_spice_video_src_debug
 
-#define DEFAULT_URI NULL
 #define DEFAULT_CHANNEL_ID 0
 #define DEFAULT_SHOW_CURSOR TRUE
-#define DEFAULT_CONNECT_TIMEOUT 10000
-#define DEFAULT_RECONNECT FALSE
 #define DEFAULT_REPEAT_INTERVAL 1000
 #define DEFAULT_FPS_N 30
 #define DEFAULT_FPS_D 1
@@ -60,15 +57,11 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
 
 typedef struct
 {
-  gchar *uri;
-  gchar *password;
-  gchar *ca_file;
-  gchar *cert_subject;
+  GstSpiceConnectionSettings conn;
   gint channel_id;
   gboolean show_cursor;
-  guint connect_timeout;
-  gboolean reconnect;
   guint repeat_interval;
+  GstSpiceSessionFeatures features;
 } Settings;
 
 /* What a pooled buffer knows about its own content, kept across recycling
@@ -179,63 +172,23 @@ static GstFlowReturn gst_spice_video_src_create (GstPushSrc * src,
 void
 gst_spice_video_src_install_properties (GObjectClass * gobject_class)
 {
-  g_object_class_install_property (gobject_class, GST_SPICE_SRC_PROP_URI,
-      g_param_spec_string ("uri", "URI",
-          "SPICE server to connect to: spice://HOST:PORT, "
-          "spice+tls://HOST:TLSPORT or spice+unix:///PATH (a password may "
-          "be given as ?password=...)", DEFAULT_URI,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-          GST_PARAM_MUTABLE_READY));
-  g_object_class_install_property (gobject_class, GST_SPICE_SRC_PROP_PASSWORD,
-      g_param_spec_string ("password", "Password",
-          "SPICE ticket (password) of the server; write-only, never logged",
-          NULL, G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS |
-          GST_PARAM_MUTABLE_READY));
-  g_object_class_install_property (gobject_class, GST_SPICE_SRC_PROP_CA_FILE,
-      g_param_spec_string ("ca-file", "CA file",
-          "PEM file of the certificate authorities that sign the server's "
-          "TLS certificate (spice+tls://)", NULL,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-          GST_PARAM_MUTABLE_READY));
+  gst_spice_connection_install_properties (gobject_class);
   g_object_class_install_property (gobject_class,
-      GST_SPICE_SRC_PROP_CERT_SUBJECT, g_param_spec_string ("cert-subject",
-          "Certificate subject",
-          "Expected subject of the server's TLS certificate, e.g. "
-          "\"O=Example,CN=vmhost\"; when set it is checked instead of the "
-          "host name", NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-          GST_PARAM_MUTABLE_READY));
-  g_object_class_install_property (gobject_class,
-      GST_SPICE_SRC_PROP_CHANNEL_ID, g_param_spec_int ("channel-id",
+      GST_SPICE_VIDEO_SRC_PROP_CHANNEL_ID, g_param_spec_int ("channel-id",
           "Display channel id",
           "SPICE display channel to capture (one per head on multi-head "
           "virtio-gpu VMs)", 0, 255, DEFAULT_CHANNEL_ID,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class,
-      GST_SPICE_SRC_PROP_SHOW_CURSOR, g_param_spec_boolean ("show-cursor",
+      GST_SPICE_VIDEO_SRC_PROP_SHOW_CURSOR, g_param_spec_boolean ("show-cursor",
           "Show cursor",
           "Draw the guest's mouse cursor (cursor channel shape and position) "
           "into the frames", DEFAULT_SHOW_CURSOR,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class,
-      GST_SPICE_SRC_PROP_CONNECT_TIMEOUT, g_param_spec_uint ("connect-timeout",
-          "Connect timeout",
-          "Milliseconds to wait for the server's display before failing "
-          "with an error", 100, G_MAXINT, DEFAULT_CONNECT_TIMEOUT,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-          GST_PARAM_MUTABLE_READY));
-  g_object_class_install_property (gobject_class,
-      GST_SPICE_SRC_PROP_RECONNECT, g_param_spec_boolean ("reconnect",
-          "Reconnect",
-          "When the connection is lost, reconnect with back-off (250 ms "
-          "doubling to 5 s) while the last frame keeps flowing, instead of "
-          "failing; element messages spice-disconnected and "
-          "spice-reconnected tell the application", DEFAULT_RECONNECT,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-          GST_PARAM_MUTABLE_READY));
-  g_object_class_install_property (gobject_class,
-      GST_SPICE_SRC_PROP_REPEAT_INTERVAL, g_param_spec_uint ("repeat-interval",
+      GST_SPICE_VIDEO_SRC_PROP_REPEAT_INTERVAL, g_param_spec_uint ("repeat-interval",
           "Repeat interval",
           "Repeat the last frame after this many milliseconds without a "
           "change, so encoders and live muxers keep going (0 = never; a "
@@ -243,7 +196,7 @@ gst_spice_video_src_install_properties (GObjectClass * gobject_class)
           G_MAXINT, DEFAULT_REPEAT_INTERVAL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));
-  g_object_class_install_property (gobject_class, GST_SPICE_SRC_PROP_STATS,
+  g_object_class_install_property (gobject_class, GST_SPICE_VIDEO_SRC_PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
           "Counters: frames (pushed on damage), repeats, damage-events "
           "(invalidated rectangles received), bytes-copied (by the CPU), "
@@ -254,26 +207,14 @@ gst_spice_video_src_install_properties (GObjectClass * gobject_class)
 static void
 settings_copy (Settings * dst, const Settings * src)
 {
-  dst->uri = g_strdup (src->uri);
-  dst->password = g_strdup (src->password);
-  dst->ca_file = g_strdup (src->ca_file);
-  dst->cert_subject = g_strdup (src->cert_subject);
-  dst->channel_id = src->channel_id;
-  dst->show_cursor = src->show_cursor;
-  dst->connect_timeout = src->connect_timeout;
-  dst->reconnect = src->reconnect;
-  dst->repeat_interval = src->repeat_interval;
+  *dst = *src;
+  gst_spice_connection_settings_copy (&dst->conn, &src->conn);
 }
 
 static void
 settings_clear (Settings * s)
 {
-  g_clear_pointer (&s->uri, g_free);
-  if (s->password)
-    memset (s->password, 0, strlen (s->password));
-  g_clear_pointer (&s->password, g_free);
-  g_clear_pointer (&s->ca_file, g_free);
-  g_clear_pointer (&s->cert_subject, g_free);
+  gst_spice_connection_settings_clear (&s->conn);
 }
 
 static GstStructure *
@@ -302,38 +243,18 @@ gst_spice_video_src_set_property (GObject * object, guint prop_id,
   Settings *s = &self->settings;
 
   GST_OBJECT_LOCK (self);
+  if (gst_spice_connection_set_property (&s->conn, prop_id, value)) {
+    GST_OBJECT_UNLOCK (self);
+    return;
+  }
   switch (prop_id) {
-    case GST_SPICE_SRC_PROP_URI:
-      g_free (s->uri);
-      s->uri = g_value_dup_string (value);
-      break;
-    case GST_SPICE_SRC_PROP_PASSWORD:
-      if (s->password)
-        memset (s->password, 0, strlen (s->password));
-      g_free (s->password);
-      s->password = g_value_dup_string (value);
-      break;
-    case GST_SPICE_SRC_PROP_CA_FILE:
-      g_free (s->ca_file);
-      s->ca_file = g_value_dup_string (value);
-      break;
-    case GST_SPICE_SRC_PROP_CERT_SUBJECT:
-      g_free (s->cert_subject);
-      s->cert_subject = g_value_dup_string (value);
-      break;
-    case GST_SPICE_SRC_PROP_CHANNEL_ID:
+    case GST_SPICE_VIDEO_SRC_PROP_CHANNEL_ID:
       s->channel_id = g_value_get_int (value);
       break;
-    case GST_SPICE_SRC_PROP_SHOW_CURSOR:
+    case GST_SPICE_VIDEO_SRC_PROP_SHOW_CURSOR:
       s->show_cursor = g_value_get_boolean (value);
       break;
-    case GST_SPICE_SRC_PROP_CONNECT_TIMEOUT:
-      s->connect_timeout = g_value_get_uint (value);
-      break;
-    case GST_SPICE_SRC_PROP_RECONNECT:
-      s->reconnect = g_value_get_boolean (value);
-      break;
-    case GST_SPICE_SRC_PROP_REPEAT_INTERVAL:
+    case GST_SPICE_VIDEO_SRC_PROP_REPEAT_INTERVAL:
       s->repeat_interval = g_value_get_uint (value);
       break;
     default:
@@ -350,35 +271,24 @@ gst_spice_video_src_get_property (GObject * object, guint prop_id,
   GstSpiceVideoSrc *self = GST_SPICE_VIDEO_SRC (object);
   Settings *s = &self->settings;
 
-  if (prop_id == GST_SPICE_SRC_PROP_STATS) {
+  if (prop_id == GST_SPICE_VIDEO_SRC_PROP_STATS) {
     g_value_take_boxed (value, make_stats (self));
     return;
   }
 
   GST_OBJECT_LOCK (self);
+  if (gst_spice_connection_get_property (&s->conn, prop_id, value)) {
+    GST_OBJECT_UNLOCK (self);
+    return;
+  }
   switch (prop_id) {
-    case GST_SPICE_SRC_PROP_URI:
-      g_value_set_string (value, s->uri);
-      break;
-    case GST_SPICE_SRC_PROP_CA_FILE:
-      g_value_set_string (value, s->ca_file);
-      break;
-    case GST_SPICE_SRC_PROP_CERT_SUBJECT:
-      g_value_set_string (value, s->cert_subject);
-      break;
-    case GST_SPICE_SRC_PROP_CHANNEL_ID:
+    case GST_SPICE_VIDEO_SRC_PROP_CHANNEL_ID:
       g_value_set_int (value, s->channel_id);
       break;
-    case GST_SPICE_SRC_PROP_SHOW_CURSOR:
+    case GST_SPICE_VIDEO_SRC_PROP_SHOW_CURSOR:
       g_value_set_boolean (value, s->show_cursor);
       break;
-    case GST_SPICE_SRC_PROP_CONNECT_TIMEOUT:
-      g_value_set_uint (value, s->connect_timeout);
-      break;
-    case GST_SPICE_SRC_PROP_RECONNECT:
-      g_value_set_boolean (value, s->reconnect);
-      break;
-    case GST_SPICE_SRC_PROP_REPEAT_INTERVAL:
+    case GST_SPICE_VIDEO_SRC_PROP_REPEAT_INTERVAL:
       g_value_set_uint (value, s->repeat_interval);
       break;
     default:
@@ -434,10 +344,9 @@ gst_spice_video_src_class_init (GstSpiceVideoSrcClass * klass)
 static void
 gst_spice_video_src_init (GstSpiceVideoSrc * self)
 {
+  gst_spice_connection_settings_init (&self->settings.conn);
   self->settings.channel_id = DEFAULT_CHANNEL_ID;
   self->settings.show_cursor = DEFAULT_SHOW_CURSOR;
-  self->settings.connect_timeout = DEFAULT_CONNECT_TIMEOUT;
-  self->settings.reconnect = DEFAULT_RECONNECT;
   self->settings.repeat_interval = DEFAULT_REPEAT_INTERVAL;
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
@@ -457,30 +366,13 @@ gst_spice_video_src_finalize (GObject * object)
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
-/**
- * gst_spice_video_src_check_uri:
- *
- * Posts an error and returns FALSE when @uri is missing or malformed.
- */
-gboolean
-gst_spice_video_src_check_uri (GstElement * element, const gchar * uri)
+void
+gst_spice_video_src_set_session_features (GstSpiceVideoSrc * self,
+    GstSpiceSessionFeatures features)
 {
-  GstSpiceSessionParams params = { NULL, };
-  GError *err = NULL;
-
-  if (gst_spice_session_params_parse (uri, &params, &err)) {
-    gst_spice_session_params_clear (&params);
-    return TRUE;
-  }
-  if (!uri || !*uri)
-    GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND,
-        ("No SPICE server given: set the uri property (spice://HOST:PORT, "
-            "spice+tls://HOST:PORT or spice+unix:///PATH)"), (NULL));
-  else
-    GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND, ("%s", err->message),
-        (NULL));
-  g_clear_error (&err);
-  return FALSE;
+  GST_OBJECT_LOCK (self);
+  self->settings.features = features;
+  GST_OBJECT_UNLOCK (self);
 }
 
 static GstStateChangeReturn
@@ -494,9 +386,9 @@ gst_spice_video_src_change_state (GstElement * element,
     gboolean ok;
 
     GST_OBJECT_LOCK (self);
-    uri = g_strdup (self->settings.uri);
+    uri = g_strdup (self->settings.conn.uri);
     GST_OBJECT_UNLOCK (self);
-    ok = gst_spice_video_src_check_uri (element, uri);
+    ok = gst_spice_connection_check_uri (element, uri);
     g_free (uri);
     if (!ok)
       return GST_STATE_CHANGE_FAILURE;
@@ -823,24 +715,16 @@ static gboolean
 gst_spice_video_src_start (GstBaseSrc * src)
 {
   GstSpiceVideoSrc *self = GST_SPICE_VIDEO_SRC (src);
-  GstSpiceSessionParams params = { NULL, };
-  GError *err = NULL;
 
   GST_OBJECT_LOCK (self);
   settings_clear (&self->active);
   settings_copy (&self->active, &self->settings);
   GST_OBJECT_UNLOCK (self);
 
-  params.password = g_strdup (self->active.password);
-  params.ca_file = g_strdup (self->active.ca_file);
-  params.cert_subject = g_strdup (self->active.cert_subject);
-  if (!gst_spice_session_params_parse (self->active.uri, &params, &err)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("%s", err->message),
-        (NULL));
-    g_clear_error (&err);
-    gst_spice_session_params_clear (&params);
+  self->session = gst_spice_connection_acquire (GST_ELEMENT (self),
+      &self->active.conn, self->active.features);
+  if (!self->session)
     return FALSE;
-  }
   g_mutex_lock (&self->lock);
   memset (&self->st, 0, sizeof (self->st));
   self->st.attached = TRUE;
@@ -857,11 +741,8 @@ gst_spice_video_src_start (GstBaseSrc * src)
   self->start_us = g_get_monotonic_time ();
   self->discont = TRUE;
 
-  self->session = gst_spice_session_acquire (&params, self->active.reconnect);
-  gst_spice_session_params_clear (&params);
   g_free (self->address);
   self->address = g_strdup (gst_spice_session_get_address (self->session));
-  GST_INFO_OBJECT (self, "connecting to %s", self->address);
   self->listener_id = gst_spice_session_add_display_listener (self->session,
       self->active.channel_id, &display_callbacks, gst_object_ref (self),
       gst_object_unref);
@@ -1098,24 +979,6 @@ gst_spice_video_src_query (GstBaseSrc * src, GstQuery * query)
   return GST_BASE_SRC_CLASS (parent_class)->query (src, query);
 }
 
-/* Running time now, minus how long ago @event_us (monotonic) was. */
-static GstClockTime
-running_time_of (GstSpiceVideoSrc * self, gint64 event_us)
-{
-  GstClock *clock = gst_element_get_clock (GST_ELEMENT (self));
-  GstClockTime base, now, age;
-
-  if (!clock)
-    return GST_CLOCK_TIME_NONE;
-  now = gst_clock_get_time (clock);
-  gst_object_unref (clock);
-  base = gst_element_get_base_time (GST_ELEMENT (self));
-  age = event_us > 0 ? (g_get_monotonic_time () - event_us) * GST_USECOND : 0;
-  if (now < base + age)
-    return 0;
-  return now - base - age;
-}
-
 static void
 blend_cursor (GstSpiceVideoSrc * self, GstBuffer * buf, const GstVideoInfo *
     info, GBytes * rgba, gint cx, gint cy, guint cw, guint ch,
@@ -1212,7 +1075,7 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
   g_mutex_lock (&self->lock);
   for (;;) {
     gint64 now, deadline, interval_us;
-    guint timeout_ms = self->active.connect_timeout;
+    guint timeout_ms = self->active.conn.connect_timeout;
 
     if (self->st.flushing)
       goto flushing;
@@ -1318,7 +1181,7 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
   g_mutex_unlock (&self->lock);
 
   if (repeat) {
-    GST_BUFFER_PTS (buf) = running_time_of (self, 0);
+    GST_BUFFER_PTS (buf) = gst_spice_running_time_of (GST_ELEMENT (self), 0);
     GST_LOG_OBJECT (self, "repeating the last frame");
   } else {
     FrameAge *age = frame_age_get (buf);
@@ -1331,7 +1194,7 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       g_bytes_unref (cursor);
     }
     mark_readonly (buf);
-    GST_BUFFER_PTS (buf) = running_time_of (self, capture_us);
+    GST_BUFFER_PTS (buf) = gst_spice_running_time_of (GST_ELEMENT (self), capture_us);
     GST_BUFFER_OFFSET (buf) = frame_no;
     g_mutex_lock (&self->lock);
     gst_clear_buffer (&self->st.last);
@@ -1367,10 +1230,9 @@ session_error:
     gchar *debug = g_strdup (self->st.error_debug);
 
     g_mutex_unlock (&self->lock);
-    gst_element_message_full (GST_ELEMENT (self), GST_MESSAGE_ERROR,
-        err->domain, err->code, g_strdup (err->message), debug, __FILE__,
-        GST_FUNCTION, __LINE__);
+    gst_spice_connection_post_error (GST_ELEMENT (self), err, debug);
     g_error_free (err);
+    g_free (debug);
     return GST_FLOW_ERROR;
   }
 unsupported:
@@ -1392,18 +1254,10 @@ not_negotiated:
 timed_out:
   {
     gboolean connected = self->st.connected;
-    guint ms = self->active.connect_timeout;
 
     g_mutex_unlock (&self->lock);
-    if (connected)
-      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
-          ("SPICE server %s sent no display within %u ms", self->address, ms),
-          ("connected, but no primary surface on display channel %d",
-              self->active.channel_id));
-    else
-      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
-          ("Could not connect to SPICE server %s: no answer within %u ms",
-              self->address, ms), ("connect-timeout expired"));
+    gst_spice_connection_post_timeout (GST_ELEMENT (self), self->address,
+        connected, self->active.conn.connect_timeout, "display");
     return GST_FLOW_ERROR;
   }
 }

@@ -13,6 +13,8 @@
 #include <gst/base/gstpushsrc.h>
 #include <gst/video/video.h>
 
+#include "gstspiceconnection.h"
+
 G_BEGIN_DECLS
 
 #define GST_TYPE_SPICE_VIDEO_SRC (gst_spice_video_src_get_type ())
@@ -20,24 +22,21 @@ G_DECLARE_FINAL_TYPE (GstSpiceVideoSrc, gst_spice_video_src, GST,
     SPICE_VIDEO_SRC, GstPushSrc)
 
 /* Property ids shared with spicesrc, which forwards them */
+/* after the connection properties (gstspiceconnection.h) */
 enum
 {
-  GST_SPICE_SRC_PROP_0,
-  GST_SPICE_SRC_PROP_URI,
-  GST_SPICE_SRC_PROP_PASSWORD,
-  GST_SPICE_SRC_PROP_CA_FILE,
-  GST_SPICE_SRC_PROP_CERT_SUBJECT,
-  GST_SPICE_SRC_PROP_CHANNEL_ID,
-  GST_SPICE_SRC_PROP_SHOW_CURSOR,
-  GST_SPICE_SRC_PROP_CONNECT_TIMEOUT,
-  GST_SPICE_SRC_PROP_RECONNECT,
-  GST_SPICE_SRC_PROP_REPEAT_INTERVAL,
-  GST_SPICE_SRC_PROP_STATS,
-  GST_SPICE_SRC_PROP_LAST
+  GST_SPICE_VIDEO_SRC_PROP_CHANNEL_ID = GST_SPICE_PROP_CONNECTION_LAST,
+  GST_SPICE_VIDEO_SRC_PROP_SHOW_CURSOR,
+  GST_SPICE_VIDEO_SRC_PROP_REPEAT_INTERVAL,
+  GST_SPICE_VIDEO_SRC_PROP_STATS,
+  GST_SPICE_VIDEO_SRC_PROP_LAST
 };
 
+/* installs the connection properties and the video ones */
 void gst_spice_video_src_install_properties (GObjectClass * klass);
-gboolean gst_spice_video_src_check_uri (GstElement * element, const gchar * uri);
+/* the session is acquired with these (spicesrc adds audio) */
+void gst_spice_video_src_set_session_features (GstSpiceVideoSrc * self,
+    GstSpiceSessionFeatures features);
 
 GST_ELEMENT_REGISTER_DECLARE (spicevideosrc);
 

@@ -1,0 +1,268 @@
+/* GStreamer SPICE plugins
+ * Copyright (C) 2026 gst-spice developers
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2 of the License, or (at your option) any later version.
+ */
+/* What every SPICE element does the same way: the connection properties,
+ * the URI check at NULL -> READY, acquiring the shared session, and the
+ * error messages about the connection. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <string.h>
+
+#include "gstspiceconnection.h"
+
+void
+gst_spice_connection_install_properties (GObjectClass * gobject_class)
+{
+  g_object_class_install_property (gobject_class, GST_SPICE_PROP_URI,
+      g_param_spec_string ("uri", "URI",
+          "SPICE server to connect to: spice://HOST:PORT, "
+          "spice+tls://HOST:TLSPORT or spice+unix:///PATH (a password may "
+          "be given as ?password=...)", NULL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, GST_SPICE_PROP_PASSWORD,
+      g_param_spec_string ("password", "Password",
+          "SPICE ticket (password) of the server; write-only, never logged",
+          NULL, G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, GST_SPICE_PROP_CA_FILE,
+      g_param_spec_string ("ca-file", "CA file",
+          "PEM file of the certificate authorities that sign the server's "
+          "TLS certificate (spice+tls://)", NULL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class,
+      GST_SPICE_PROP_CERT_SUBJECT, g_param_spec_string ("cert-subject",
+          "Certificate subject",
+          "Expected subject of the server's TLS certificate, e.g. "
+          "\"O=Example,CN=vmhost\"; when set it is checked instead of the "
+          "host name", NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class,
+      GST_SPICE_PROP_CONNECT_TIMEOUT, g_param_spec_uint ("connect-timeout",
+          "Connect timeout",
+          "Milliseconds to wait for the server (and, for video, its display) "
+          "before failing with an error", 100, G_MAXINT,
+          GST_SPICE_DEFAULT_CONNECT_TIMEOUT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class,
+      GST_SPICE_PROP_RECONNECT, g_param_spec_boolean ("reconnect",
+          "Reconnect",
+          "When the connection is lost, reconnect with back-off (250 ms "
+          "doubling to 5 s) and keep streaming (the last frame, silence) "
+          "instead of failing; element messages spice-disconnected and "
+          "spice-reconnected tell the application",
+          GST_SPICE_DEFAULT_RECONNECT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+}
+
+void
+gst_spice_connection_settings_init (GstSpiceConnectionSettings * s)
+{
+  memset (s, 0, sizeof (*s));
+  s->connect_timeout = GST_SPICE_DEFAULT_CONNECT_TIMEOUT;
+  s->reconnect = GST_SPICE_DEFAULT_RECONNECT;
+}
+
+void
+gst_spice_connection_settings_copy (GstSpiceConnectionSettings * dst,
+    const GstSpiceConnectionSettings * src)
+{
+  dst->uri = g_strdup (src->uri);
+  dst->password = g_strdup (src->password);
+  dst->ca_file = g_strdup (src->ca_file);
+  dst->cert_subject = g_strdup (src->cert_subject);
+  dst->connect_timeout = src->connect_timeout;
+  dst->reconnect = src->reconnect;
+}
+
+static void
+clear_secret (gchar ** secret)
+{
+  if (*secret)
+    memset (*secret, 0, strlen (*secret));
+  g_clear_pointer (secret, g_free);
+}
+
+void
+gst_spice_connection_settings_clear (GstSpiceConnectionSettings * s)
+{
+  g_clear_pointer (&s->uri, g_free);
+  clear_secret (&s->password);
+  g_clear_pointer (&s->ca_file, g_free);
+  g_clear_pointer (&s->cert_subject, g_free);
+}
+
+/* The caller holds the object lock.  FALSE: not a connection property. */
+gboolean
+gst_spice_connection_set_property (GstSpiceConnectionSettings * s,
+    guint prop_id, const GValue * value)
+{
+  switch (prop_id) {
+    case GST_SPICE_PROP_URI:
+      g_free (s->uri);
+      s->uri = g_value_dup_string (value);
+      return TRUE;
+    case GST_SPICE_PROP_PASSWORD:
+      clear_secret (&s->password);
+      s->password = g_value_dup_string (value);
+      return TRUE;
+    case GST_SPICE_PROP_CA_FILE:
+      g_free (s->ca_file);
+      s->ca_file = g_value_dup_string (value);
+      return TRUE;
+    case GST_SPICE_PROP_CERT_SUBJECT:
+      g_free (s->cert_subject);
+      s->cert_subject = g_value_dup_string (value);
+      return TRUE;
+    case GST_SPICE_PROP_CONNECT_TIMEOUT:
+      s->connect_timeout = g_value_get_uint (value);
+      return TRUE;
+    case GST_SPICE_PROP_RECONNECT:
+      s->reconnect = g_value_get_boolean (value);
+      return TRUE;
+    default:
+      return FALSE;
+  }
+}
+
+gboolean
+gst_spice_connection_get_property (const GstSpiceConnectionSettings * s,
+    guint prop_id, GValue * value)
+{
+  switch (prop_id) {
+    case GST_SPICE_PROP_URI:
+      g_value_set_string (value, s->uri);
+      return TRUE;
+    case GST_SPICE_PROP_CA_FILE:
+      g_value_set_string (value, s->ca_file);
+      return TRUE;
+    case GST_SPICE_PROP_CERT_SUBJECT:
+      g_value_set_string (value, s->cert_subject);
+      return TRUE;
+    case GST_SPICE_PROP_CONNECT_TIMEOUT:
+      g_value_set_uint (value, s->connect_timeout);
+      return TRUE;
+    case GST_SPICE_PROP_RECONNECT:
+      g_value_set_boolean (value, s->reconnect);
+      return TRUE;
+    default:
+      return FALSE;
+  }
+}
+
+/**
+ * gst_spice_connection_check_uri:
+ *
+ * Posts an error and returns FALSE when @uri is missing or malformed.
+ */
+gboolean
+gst_spice_connection_check_uri (GstElement * element, const gchar * uri)
+{
+  GstSpiceSessionParams params = { NULL, };
+  GError *err = NULL;
+
+  if (gst_spice_session_params_parse (uri, &params, &err)) {
+    gst_spice_session_params_clear (&params);
+    return TRUE;
+  }
+  if (!uri || !*uri)
+    GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND,
+        ("No SPICE server given: set the uri property (spice://HOST:PORT, "
+            "spice+tls://HOST:PORT or spice+unix:///PATH)"), (NULL));
+  else
+    GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND, ("%s", err->message),
+        (NULL));
+  g_clear_error (&err);
+  return FALSE;
+}
+
+/**
+ * gst_spice_connection_acquire:
+ *
+ * The shared session for the settings, or NULL after posting an error.
+ */
+GstSpiceSession *
+gst_spice_connection_acquire (GstElement * element,
+    const GstSpiceConnectionSettings * s, GstSpiceSessionFeatures features)
+{
+  GstSpiceSessionParams params = { NULL, };
+  GstSpiceSession *session;
+  GError *err = NULL;
+
+  params.password = g_strdup (s->password);
+  params.ca_file = g_strdup (s->ca_file);
+  params.cert_subject = g_strdup (s->cert_subject);
+  if (!gst_spice_session_params_parse (s->uri, &params, &err)) {
+    GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND, ("%s", err->message),
+        (NULL));
+    g_clear_error (&err);
+    gst_spice_session_params_clear (&params);
+    return NULL;
+  }
+  session = gst_spice_session_acquire (&params, s->reconnect, features);
+  gst_spice_session_params_clear (&params);
+  GST_INFO_OBJECT (element, "connecting to %s",
+      gst_spice_session_get_address (session));
+  return session;
+}
+
+/* An error the session reported (refused, authentication, TLS, lost). */
+void
+gst_spice_connection_post_error (GstElement * element, const GError * error,
+    const gchar * debug)
+{
+  gst_element_message_full (element, GST_MESSAGE_ERROR, error->domain,
+      error->code, g_strdup (error->message), g_strdup (debug), __FILE__,
+      GST_FUNCTION, __LINE__);
+}
+
+/* connect-timeout expired: @missing says what never came when connected */
+void
+gst_spice_connection_post_timeout (GstElement * element,
+    const gchar * address, gboolean connected, guint timeout_ms,
+    const gchar * missing)
+{
+  if (connected)
+    GST_ELEMENT_ERROR (element, RESOURCE, OPEN_READ,
+        ("SPICE server %s sent no %s within %u ms", address, missing,
+            timeout_ms), ("connected, but no %s", missing));
+  else
+    GST_ELEMENT_ERROR (element, RESOURCE, OPEN_READ,
+        ("Could not connect to SPICE server %s: no answer within %u ms",
+            address, timeout_ms), ("connect-timeout expired"));
+}
+
+/**
+ * gst_spice_running_time_of:
+ * @event_us: when it happened (g_get_monotonic_time()), or 0 for now
+ *
+ * The running time of an event: the element's clock now, minus how long
+ * ago the event was, so any pipeline clock works.  GST_CLOCK_TIME_NONE
+ * without a clock.
+ */
+GstClockTime
+gst_spice_running_time_of (GstElement * element, gint64 event_us)
+{
+  GstClock *clock = gst_element_get_clock (element);
+  GstClockTime base, now, age;
+
+  if (!clock)
+    return GST_CLOCK_TIME_NONE;
+  now = gst_clock_get_time (clock);
+  gst_object_unref (clock);
+  base = gst_element_get_base_time (element);
+  age = event_us > 0 ? (g_get_monotonic_time () - event_us) * GST_USECOND : 0;
+  if (now < base + age)
+    return 0;
+  return now - base - age;
+}

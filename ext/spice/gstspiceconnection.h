@@ -1,0 +1,75 @@
+/* GStreamer SPICE plugins
+ * Copyright (C) 2026 gst-spice developers
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2 of the License, or (at your option) any later version.
+ */
+#ifndef __GST_SPICE_CONNECTION_H__
+#define __GST_SPICE_CONNECTION_H__
+
+#include <gst/gst.h>
+
+#include "gstspicesession.h"
+
+G_BEGIN_DECLS
+
+/* The connection properties every SPICE element has, with the same names,
+ * ids and meaning; an element's own properties start at
+ * GST_SPICE_PROP_CONNECTION_LAST. */
+enum
+{
+  GST_SPICE_PROP_0,
+  GST_SPICE_PROP_URI,
+  GST_SPICE_PROP_PASSWORD,
+  GST_SPICE_PROP_CA_FILE,
+  GST_SPICE_PROP_CERT_SUBJECT,
+  GST_SPICE_PROP_CONNECT_TIMEOUT,
+  GST_SPICE_PROP_RECONNECT,
+  GST_SPICE_PROP_CONNECTION_LAST
+};
+
+#define GST_SPICE_DEFAULT_CONNECT_TIMEOUT 10000
+#define GST_SPICE_DEFAULT_RECONNECT FALSE
+
+typedef struct
+{
+  gchar *uri;
+  gchar *password;
+  gchar *ca_file;
+  gchar *cert_subject;
+  guint connect_timeout;        /* ms */
+  gboolean reconnect;
+} GstSpiceConnectionSettings;
+
+void      gst_spice_connection_install_properties (GObjectClass * klass);
+void      gst_spice_connection_settings_init   (GstSpiceConnectionSettings * s);
+void      gst_spice_connection_settings_copy   (GstSpiceConnectionSettings * dst,
+                                                const GstSpiceConnectionSettings * src);
+void      gst_spice_connection_settings_clear  (GstSpiceConnectionSettings * s);
+gboolean  gst_spice_connection_set_property    (GstSpiceConnectionSettings * s,
+                                                guint prop_id, const GValue * value);
+gboolean  gst_spice_connection_get_property    (const GstSpiceConnectionSettings * s,
+                                                guint prop_id, GValue * value);
+
+gboolean  gst_spice_connection_check_uri       (GstElement * element,
+                                                const gchar * uri);
+GstSpiceSession *gst_spice_connection_acquire  (GstElement * element,
+                                                const GstSpiceConnectionSettings * s,
+                                                GstSpiceSessionFeatures features);
+void      gst_spice_connection_post_error      (GstElement * element,
+                                                const GError * error,
+                                                const gchar * debug);
+void      gst_spice_connection_post_timeout    (GstElement * element,
+                                                const gchar * address,
+                                                gboolean connected,
+                                                guint timeout_ms,
+                                                const gchar * missing);
+
+GstClockTime gst_spice_running_time_of        (GstElement * element,
+                                                gint64 event_us);
+
+G_END_DECLS
+
+#endif /* __GST_SPICE_CONNECTION_H__ */
