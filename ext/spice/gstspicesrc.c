@@ -50,21 +50,55 @@
 
 #include "gstspicesrc.h"
 #include "gstspicevideosrc.h"
+#include "gstspiceaudiosrc.h"
+
+#include <gst/audio/audio.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_spice_src_debug);
 #define GST_CAT_DEFAULT gst_spice_src_debug
 
+#define DEFAULT_AUDIO TRUE
+
+/* Both pads appear when the element first goes to PAUSED (then
+ * no-more-pads) and stay, so links made on pad-added survive state
+ * cycles: uridecodebin only takes a source with several raw pads when they
+ * are dynamic (it looks for fixed caps on static pads before they can have
+ * any, and would plug a decoder on one of them). */
 static GstStaticPadTemplate video_template = GST_STATIC_PAD_TEMPLATE ("video",
-    GST_PAD_SRC, GST_PAD_ALWAYS,
+    GST_PAD_SRC, GST_PAD_SOMETIMES,
     GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE
         ("{ BGRx, BGRA, xRGB, ARGB, RGB16, RGB15 }")));
+
+/* present unless the audio property is off */
+static GstStaticPadTemplate audio_template = GST_STATIC_PAD_TEMPLATE ("audio",
+    GST_PAD_SRC, GST_PAD_SOMETIMES,
+    GST_STATIC_CAPS ("audio/x-raw, format = (string) " GST_AUDIO_NE (S16)
+        ", layout = (string) interleaved, rate = (int) [ 1, MAX ], "
+        "channels = (int) [ 1, 8 ]"));
+
+/* after the video element's properties */
+enum
+{
+  PROP_AUDIO = GST_SPICE_VIDEO_SRC_PROP_LAST,
+  PROP_AUDIO_LATENCY,
+  PROP_AUDIO_STATS,
+};
 
 struct _GstSpiceSrc
 {
   GstBin parent;
 
-  /* the elements that do the work; they hold the settings */
+  /* the elements that do the work; they hold the settings.  The audio
+   * element is kept (and keeps its settings) while audio is off. */
   GstElement *video;
+  GstElement *audio;
+  /* the ghost pads, from the first READY -> PAUSED on; the audio one
+   * only while audio is on (state change thread) */
+  GstPad *video_pad;
+  GstPad *audio_pad;
+
+  gboolean audio_enabled;       /* GST_OBJECT_LOCK */
+  gboolean error_posted;        /* GST_OBJECT_LOCK */
 };
 
 static void gst_spice_src_uri_handler_init (gpointer g_iface,
@@ -77,14 +111,124 @@ G_DEFINE_TYPE_WITH_CODE (GstSpiceSrc, gst_spice_src, GST_TYPE_BIN,
 GST_ELEMENT_REGISTER_DEFINE (spicesrc, "spicesrc", GST_RANK_PRIMARY,
     GST_TYPE_SPICE_SRC);
 
+/* An unlinked pad must not fail the pipeline (an unlinked audio pad in a
+ * video-only pipeline, and the other way round): what would be not-linked
+ * is dropped. */
+static GstPadProbeReturn
+drop_unlinked (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  return gst_pad_is_linked (pad) ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
+}
+
+static GstPad *
+add_ghost (GstSpiceSrc * self, GstElement * child, const gchar * name)
+{
+  GstPad *target, *ghost;
+
+  target = gst_element_get_static_pad (child, "src");
+  ghost = gst_ghost_pad_new_from_template (name, target,
+      gst_element_class_get_pad_template (GST_ELEMENT_GET_CLASS (self),
+          name));
+  gst_object_unref (target);
+  gst_pad_add_probe (ghost, GST_PAD_PROBE_TYPE_BUFFER |
+      GST_PAD_PROBE_TYPE_BUFFER_LIST, drop_unlinked, NULL, NULL);
+  gst_pad_set_active (ghost, TRUE);
+  gst_element_add_pad (GST_ELEMENT (self), ghost);
+  return ghost;
+}
+
+static void
+add_pads (GstSpiceSrc * self)
+{
+  gboolean audio, added = FALSE;
+
+  GST_OBJECT_LOCK (self);
+  audio = self->audio_enabled;
+  GST_OBJECT_UNLOCK (self);
+  if (!self->video_pad) {
+    self->video_pad = add_ghost (self, self->video, "video");
+    added = TRUE;
+  }
+  if (audio && !self->audio_pad) {
+    self->audio_pad = add_ghost (self, self->audio, "audio");
+    added = TRUE;
+  }
+  if (added)
+    gst_element_no_more_pads (GST_ELEMENT (self));
+}
+
+/* the audio element is in the bin only while audio is on */
+static void
+add_audio (GstSpiceSrc * self)
+{
+  /* set_parent adds its own reference: ours stays */
+  gst_bin_add (GST_BIN (self), self->audio);
+  gst_element_sync_state_with_parent (self->audio);
+  gst_spice_video_src_set_session_features (GST_SPICE_VIDEO_SRC
+      (self->video), GST_SPICE_SESSION_FEATURE_AUDIO);
+}
+
+static void
+remove_audio (GstSpiceSrc * self)
+{
+  if (self->audio_pad) {
+    gst_pad_set_active (self->audio_pad, FALSE);
+    gst_element_remove_pad (GST_ELEMENT (self), self->audio_pad);
+    self->audio_pad = NULL;
+  }
+  gst_bin_remove (GST_BIN (self), self->audio);
+  gst_element_set_state (self->audio, GST_STATE_NULL);
+  gst_spice_video_src_set_session_features (GST_SPICE_VIDEO_SRC
+      (self->video), GST_SPICE_SESSION_FEATURE_NONE);
+}
+
+static void
+set_audio (GstSpiceSrc * self, gboolean enabled)
+{
+  GstState state;
+
+  GST_OBJECT_LOCK (self);
+  state = GST_STATE (self);
+  if (state > GST_STATE_READY || GST_STATE_PENDING (self) >
+      GST_STATE_READY) {
+    GST_OBJECT_UNLOCK (self);
+    g_warning ("spicesrc: the audio property can only change in the NULL "
+        "and READY states");
+    return;
+  }
+  if (self->audio_enabled == enabled) {
+    GST_OBJECT_UNLOCK (self);
+    return;
+  }
+  self->audio_enabled = enabled;
+  GST_OBJECT_UNLOCK (self);
+  if (enabled)
+    add_audio (self);
+  else
+    remove_audio (self);
+}
+
 static void
 gst_spice_src_set_property (GObject * object, guint prop_id,
     const GValue * value, GParamSpec * pspec)
 {
   GstSpiceSrc *self = GST_SPICE_SRC (object);
 
-  /* every property belongs to the source elements inside */
-  g_object_set_property (G_OBJECT (self->video), pspec->name, value);
+  switch (prop_id) {
+    case PROP_AUDIO:
+      set_audio (self, g_value_get_boolean (value));
+      break;
+    case PROP_AUDIO_LATENCY:
+      g_object_set_property (G_OBJECT (self->audio), "latency", value);
+      break;
+    default:
+      /* the video element has every other property; the connection ones
+       * go to the audio element too */
+      g_object_set_property (G_OBJECT (self->video), pspec->name, value);
+      if (prop_id < GST_SPICE_PROP_CONNECTION_LAST)
+        g_object_set_property (G_OBJECT (self->audio), pspec->name, value);
+      break;
+  }
 }
 
 static void
@@ -93,26 +237,88 @@ gst_spice_src_get_property (GObject * object, guint prop_id,
 {
   GstSpiceSrc *self = GST_SPICE_SRC (object);
 
-  g_object_get_property (G_OBJECT (self->video), pspec->name, value);
+  switch (prop_id) {
+    case PROP_AUDIO:
+      GST_OBJECT_LOCK (self);
+      g_value_set_boolean (value, self->audio_enabled);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_AUDIO_LATENCY:
+      g_object_get_property (G_OBJECT (self->audio), "latency", value);
+      break;
+    case PROP_AUDIO_STATS:
+      g_object_get_property (G_OBJECT (self->audio), "stats", value);
+      break;
+    default:
+      g_object_get_property (G_OBJECT (self->video), pspec->name, value);
+      break;
+  }
+}
+
+/* Both halves see a failure of the shared connection; the application
+ * gets it once. */
+static void
+gst_spice_src_handle_message (GstBin * bin, GstMessage * message)
+{
+  GstSpiceSrc *self = GST_SPICE_SRC (bin);
+
+  if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_ERROR) {
+    gboolean first;
+
+    GST_OBJECT_LOCK (self);
+    first = !self->error_posted;
+    self->error_posted = TRUE;
+    GST_OBJECT_UNLOCK (self);
+    if (!first) {
+      GST_DEBUG_OBJECT (self, "dropping a second error: %" GST_PTR_FORMAT,
+          message);
+      gst_message_unref (message);
+      return;
+    }
+  }
+  GST_BIN_CLASS (parent_class)->handle_message (bin, message);
 }
 
 static GstStateChangeReturn
 gst_spice_src_change_state (GstElement * element, GstStateChange transition)
 {
   GstSpiceSrc *self = GST_SPICE_SRC (element);
+  GstStateChangeReturn ret;
 
-  /* check the URI once, here, so the error names spicesrc */
-  if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
-    gchar *uri = NULL;
-    gboolean ok;
+  switch (transition) {
+    case GST_STATE_CHANGE_NULL_TO_READY:{
+      gchar *uri = NULL;
+      gboolean ok;
 
-    g_object_get (self->video, "uri", &uri, NULL);
-    ok = gst_spice_video_src_check_uri (element, uri);
-    g_free (uri);
-    if (!ok)
-      return GST_STATE_CHANGE_FAILURE;
+      /* check the URI once, here, so the error names spicesrc */
+      g_object_get (self->video, "uri", &uri, NULL);
+      ok = gst_spice_connection_check_uri (element, uri);
+      g_free (uri);
+      if (!ok)
+        return GST_STATE_CHANGE_FAILURE;
+      break;
+    }
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+      GST_OBJECT_LOCK (self);
+      self->error_posted = FALSE;
+      GST_OBJECT_UNLOCK (self);
+      /* nothing flows before PLAYING (live), so linking can happen now */
+      add_pads (self);
+      break;
+    default:
+      break;
   }
-  return GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+  ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+  return ret;
+}
+
+static void
+gst_spice_src_dispose (GObject * object)
+{
+  GstSpiceSrc *self = GST_SPICE_SRC (object);
+
+  gst_clear_object (&self->audio);
+  G_OBJECT_CLASS (parent_class)->dispose (object);
 }
 
 static void
@@ -120,38 +326,60 @@ gst_spice_src_class_init (GstSpiceSrcClass * klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBinClass *bin_class = GST_BIN_CLASS (klass);
 
   GST_DEBUG_CATEGORY_INIT (gst_spice_src_debug, "spicesrc", 0,
       "SPICE source");
 
   gobject_class->set_property = gst_spice_src_set_property;
   gobject_class->get_property = gst_spice_src_get_property;
+  gobject_class->dispose = gst_spice_src_dispose;
   gst_spice_video_src_install_properties (gobject_class);
+  g_object_class_install_property (gobject_class, PROP_AUDIO,
+      g_param_spec_boolean ("audio", "Audio",
+          "Offer the guest's sound on the 'audio' pad (and open the SPICE "
+          "audio channels); off: no audio pad, no audio traffic.  Only "
+          "changes in the NULL and READY states", DEFAULT_AUDIO,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_AUDIO_LATENCY,
+      g_param_spec_uint ("audio-latency", "Audio latency",
+          "Milliseconds of latency reported for the sound: how late a "
+          "packet may arrive (network jitter) without being late "
+          "downstream; silence is produced half of it behind real time, "
+          "and drift beyond half of it is resynced", 10, 1000, 40,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_AUDIO_STATS,
+      g_param_spec_boxed ("audio-stats", "Audio statistics",
+          "Counters of the audio pad: packets and frames received from the "
+          "guest, silence-frames (produced while it plays nothing), "
+          "dropped-frames, resyncs, rate, channels", GST_TYPE_STRUCTURE,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_add_static_pad_template (element_class, &video_template);
+  gst_element_class_add_static_pad_template (element_class, &audio_template);
   gst_element_class_set_static_metadata (element_class, "SPICE source",
-      "Source/Video/Network",
+      "Source/Audio/Video/Network",
       "Connects to a SPICE server (QEMU/KVM VM, Android container) and "
-      "outputs its display as live raw video on the 'video' pad",
-      "gst-spice developers");
+      "outputs its display as live raw video on the 'video' pad and its "
+      "sound as live raw audio on the 'audio' pad", "gst-spice developers");
   element_class->change_state = GST_DEBUG_FUNCPTR (gst_spice_src_change_state);
+  bin_class->handle_message = GST_DEBUG_FUNCPTR (gst_spice_src_handle_message);
 }
 
 static void
 gst_spice_src_init (GstSpiceSrc * self)
 {
-  GstPad *target, *ghost;
-
   self->video = g_object_new (GST_TYPE_SPICE_VIDEO_SRC, "name", "video_src",
       NULL);
   gst_bin_add (GST_BIN (self), self->video);
 
-  target = gst_element_get_static_pad (self->video, "src");
-  ghost = gst_ghost_pad_new_from_template ("video", target,
-      gst_element_class_get_pad_template (GST_ELEMENT_GET_CLASS (self),
-          "video"));
-  gst_object_unref (target);
-  gst_element_add_pad (GST_ELEMENT (self), ghost);
+  self->audio = gst_object_ref_sink (g_object_new (GST_TYPE_SPICE_AUDIO_SRC,
+          "name", "audio_src", NULL));
+  self->audio_enabled = DEFAULT_AUDIO;
+  if (self->audio_enabled)
+    add_audio (self);
 
   /* a live source: no preroll, whatever the children say */
   GST_OBJECT_FLAG_SET (self, GST_ELEMENT_FLAG_SOURCE);
@@ -206,7 +434,7 @@ gst_spice_src_uri_set_uri (GstURIHandler * handler, const gchar * uri,
         "Not a SPICE URI: %s", uri);
     return FALSE;
   }
-  g_object_set (self->video, "uri", uri, NULL);
+  g_object_set (self, "uri", uri, NULL);
   return TRUE;
 }
 

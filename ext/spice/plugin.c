@@ -14,6 +14,8 @@
 
 #include "gstspicesrc.h"
 #include "gstspicevideosrc.h"
+#include "gstspiceaudiosrc.h"
+#include "gstspiceaudiosink.h"
 
 static gboolean
 plugin_init (GstPlugin * plugin)
@@ -22,6 +24,8 @@ plugin_init (GstPlugin * plugin)
 
   ret |= GST_ELEMENT_REGISTER (spicesrc, plugin);
   ret |= GST_ELEMENT_REGISTER (spicevideosrc, plugin);
+  ret |= GST_ELEMENT_REGISTER (spiceaudiosrc, plugin);
+  ret |= GST_ELEMENT_REGISTER (spiceaudiosink, plugin);
   return ret;
 }
 

@@ -1,0 +1,1011 @@
+/* GStreamer SPICE plugins
+ * Copyright (C) 2026 gst-spice developers
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2 of the License, or (at your option) any later version.
+ */
+/**
+ * SECTION:element-spiceaudiosrc
+ * @title: spiceaudiosrc
+ * @see_also: spicesrc, spiceaudiosink
+ *
+ * The audio half of #spicesrc: the sound a SPICE guest plays (its playback
+ * channel) as live `audio/x-raw, format=S16LE` at the server's rate and
+ * channels.  Applications normally use #spicesrc, which wraps this element
+ * and names its pad `audio`; spiceaudiosrc is registered so it can be used
+ * (and tested) on its own.
+ *
+ * Timestamps follow the samples: the first packet after the guest starts
+ * playing is stamped with the running time it arrived at, and each later
+ * sample follows by sample count, so nothing is lost, repeated or
+ * reordered.  Should arrival drift from that timeline by more than half of
+ * #GstSpiceAudioSrc:latency (guest and host clocks differ), the element
+ * resyncs: a forward jump or a few dropped samples, a DISCONT buffer and a
+ * log line.  While the guest plays nothing the element keeps time with
+ * gap-flagged silence, so muxers and webrtcbin never stall, and sound that
+ * resumes continues the same timeline.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 spiceaudiosrc uri=spice://127.0.0.1:5900 ! audioconvert ! autoaudiosink
+ * ]|
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <string.h>
+#include <gst/audio/audio.h>
+
+#include "gstspiceaudiosrc.h"
+
+GST_DEBUG_CATEGORY_STATIC (gst_spice_audio_src_debug);
+#define GST_CAT_DEFAULT gst_spice_audio_src_debug
+
+#define DEFAULT_LATENCY 40
+#define DEFAULT_RATE 48000
+#define DEFAULT_CHANNELS 2
+/* silence goes out in chunks of 10 ms */
+#define CHUNKS_PER_SECOND 100
+/* at most this much sound waits for the streaming thread; older is
+ * dropped (a paused or stalled pipeline) */
+#define QUEUE_MAX_US G_USEC_PER_SEC
+/* drift is judged on the smallest lateness over this long: arrival jitter
+ * only ever delays packets */
+#define DRIFT_WINDOW (GST_SECOND)
+/* When the guest starts playing, libspice-server sends the packets it
+ * buffered before the client was ready in one burst (5 packets, 50 ms, with
+ * the test server).  The timeline is anchored once the burst is in. */
+#define BURST_WAIT_US 2000
+
+#define AUDIO_CAPS "audio/x-raw, format = (string) " GST_AUDIO_NE (S16) \
+    ", layout = (string) interleaved, rate = (int) [ 1, MAX ], " \
+    "channels = (int) [ 1, 8 ]"
+
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS (AUDIO_CAPS));
+
+enum
+{
+  PROP_LATENCY = GST_SPICE_PROP_CONNECTION_LAST,
+  PROP_STATS,
+};
+
+typedef struct
+{
+  GstSpiceConnectionSettings conn;
+  guint latency;                /* ms */
+} Settings;
+
+typedef enum
+{
+  ITEM_START,
+  ITEM_DATA,
+  ITEM_STOP,
+} ItemKind;
+
+/* What the spice thread hands the streaming thread, in order */
+typedef struct
+{
+  ItemKind kind;
+  GstBuffer *buf;               /* ITEM_DATA */
+  gint64 arrival_us;            /* ITEM_DATA: monotonic */
+  guint channels, rate;         /* ITEM_START */
+} Item;
+
+struct _GstSpiceAudioSrc
+{
+  GstPushSrc parent;
+
+  Settings settings;            /* GST_OBJECT_LOCK */
+
+  /* start/stop (state change thread) */
+  GstSpiceSession *session;
+  guint listener_id;
+  gchar *address;
+  Settings active;
+
+  GMutex lock;                  /* guards `st`, shared with the thread that
+                                 * dispatches SPICE events */
+  GCond cond;
+  struct
+  {
+    gboolean attached;
+    gboolean flushing;
+    gboolean connected;
+    GError *error;
+    gchar *error_debug;
+    GQueue items;               /* of Item */
+    guint64 queued_us;          /* sound in `items` */
+    guint rate, channels;       /* of the last ITEM_START queued */
+    gboolean overflow;          /* sound was dropped: re-anchor */
+
+    guint64 packets, frames_in, silence_frames, dropped_frames, resyncs;
+    guint64 stale_frames;
+  } st;
+
+  gint pipeline_latency_ms;     /* atomic: from the LATENCY event, -1 */
+
+  /* streaming thread only */
+  GstAudioInfo info;            /* negotiated */
+  gboolean playing;             /* between START and STOP items */
+  gboolean need_anchor;         /* the next packet sets the timeline */
+  GstClockTime ts_base;         /* running time of sample offset_base */
+  guint64 offset_base, offset;  /* samples output */
+  GstClockTime window_start;
+  GstClockTimeDiff window_min;
+  guint64 drop_frames;          /* still to drop to catch up */
+  gboolean drop_stale;          /* those are stale (counted apart) */
+  gboolean discont;
+  gint64 start_us;
+};
+
+#define gst_spice_audio_src_parent_class parent_class
+G_DEFINE_TYPE (GstSpiceAudioSrc, gst_spice_audio_src, GST_TYPE_PUSH_SRC);
+GST_ELEMENT_REGISTER_DEFINE (spiceaudiosrc, "spiceaudiosrc", GST_RANK_NONE,
+    GST_TYPE_SPICE_AUDIO_SRC);
+
+static void
+item_free (Item * item)
+{
+  gst_clear_buffer (&item->buf);
+  g_free (item);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Properties                                                             */
+
+static GstStructure *
+make_stats (GstSpiceAudioSrc * self)
+{
+  GstStructure *s;
+
+  g_mutex_lock (&self->lock);
+  s = gst_structure_new ("application/x-spice-audio-stats",
+      "packets", G_TYPE_UINT64, self->st.packets,
+      "frames", G_TYPE_UINT64, self->st.frames_in,
+      "silence-frames", G_TYPE_UINT64, self->st.silence_frames,
+      "dropped-frames", G_TYPE_UINT64, self->st.dropped_frames,
+      "stale-frames", G_TYPE_UINT64, self->st.stale_frames,
+      "resyncs", G_TYPE_UINT64, self->st.resyncs,
+      "rate", G_TYPE_UINT, self->st.rate,
+      "channels", G_TYPE_UINT, self->st.channels, NULL);
+  g_mutex_unlock (&self->lock);
+  return s;
+}
+
+static void
+gst_spice_audio_src_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec)
+{
+  GstSpiceAudioSrc *self = GST_SPICE_AUDIO_SRC (object);
+
+  GST_OBJECT_LOCK (self);
+  if (!gst_spice_connection_set_property (&self->settings.conn, prop_id,
+          value)) {
+    switch (prop_id) {
+      case PROP_LATENCY:
+        self->settings.latency = g_value_get_uint (value);
+        break;
+      default:
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+        break;
+    }
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_spice_audio_src_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec)
+{
+  GstSpiceAudioSrc *self = GST_SPICE_AUDIO_SRC (object);
+
+  if (prop_id == PROP_STATS) {
+    g_value_take_boxed (value, make_stats (self));
+    return;
+  }
+  GST_OBJECT_LOCK (self);
+  if (!gst_spice_connection_get_property (&self->settings.conn, prop_id,
+          value)) {
+    switch (prop_id) {
+      case PROP_LATENCY:
+        g_value_set_uint (value, self->settings.latency);
+        break;
+      default:
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+        break;
+    }
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Session callbacks (the thread that dispatches the default context)     */
+
+/* self->lock held */
+static void
+push_item_locked (GstSpiceAudioSrc * self, Item * item)
+{
+  g_queue_push_tail (&self->st.items, item);
+  g_cond_broadcast (&self->cond);
+}
+
+static void
+on_playback_start (gpointer user_data, guint channels, guint rate)
+{
+  GstSpiceAudioSrc *self = user_data;
+  Item *item = g_new0 (Item, 1);
+
+  GST_INFO_OBJECT (self, "guest plays %u Hz, %u channels", rate, channels);
+  item->kind = ITEM_START;
+  item->channels = channels;
+  item->rate = rate;
+  g_mutex_lock (&self->lock);
+  self->st.rate = rate;
+  self->st.channels = channels;
+  push_item_locked (self, item);
+  g_mutex_unlock (&self->lock);
+}
+
+static void
+on_playback_data (gpointer user_data, const guint8 * data, gsize size)
+{
+  GstSpiceAudioSrc *self = user_data;
+  Item *item;
+  guint bpf;
+
+  g_mutex_lock (&self->lock);
+  bpf = self->st.channels * 2;
+  if (!self->st.attached || bpf == 0 || size < bpf) {
+    g_mutex_unlock (&self->lock);
+    return;
+  }
+  item = g_new0 (Item, 1);
+  item->kind = ITEM_DATA;
+  item->arrival_us = g_get_monotonic_time ();
+  size -= size % bpf;
+  item->buf = gst_buffer_new_memdup (data, size);
+  self->st.packets++;
+  self->st.frames_in += size / bpf;
+  self->st.queued_us += gst_util_uint64_scale_int (size / bpf,
+      G_USEC_PER_SEC, self->st.rate);
+  push_item_locked (self, item);
+
+  /* a stalled or paused pipeline: keep the newest second */
+  while (self->st.queued_us > QUEUE_MAX_US) {
+    GList *l;
+
+    for (l = self->st.items.head; l; l = l->next) {
+      Item *old = l->data;
+      if (old->kind == ITEM_DATA) {
+        gsize frames = gst_buffer_get_size (old->buf) / bpf;
+        self->st.queued_us -= MIN (self->st.queued_us,
+            gst_util_uint64_scale_int (frames, G_USEC_PER_SEC,
+                self->st.rate));
+        self->st.dropped_frames += frames;
+        self->st.overflow = TRUE;
+        g_queue_delete_link (&self->st.items, l);
+        item_free (old);
+        break;
+      }
+    }
+    if (!l)
+      break;
+  }
+  g_mutex_unlock (&self->lock);
+}
+
+static void
+on_playback_stop (gpointer user_data)
+{
+  GstSpiceAudioSrc *self = user_data;
+  Item *item = g_new0 (Item, 1);
+
+  GST_INFO_OBJECT (self, "guest stopped playing");
+  item->kind = ITEM_STOP;
+  g_mutex_lock (&self->lock);
+  push_item_locked (self, item);
+  g_mutex_unlock (&self->lock);
+}
+
+static guint
+on_playback_delay (gpointer user_data)
+{
+  GstSpiceAudioSrc *self = user_data;
+  gint ms = g_atomic_int_get (&self->pipeline_latency_ms);
+
+  if (ms < 0) {
+    GST_OBJECT_LOCK (self);
+    ms = self->settings.latency;
+    GST_OBJECT_UNLOCK (self);
+  }
+  return ms;
+}
+
+static void
+on_state (gpointer user_data, GstSpiceSessionState state,
+    const GError * error, const gchar * debug)
+{
+  GstSpiceAudioSrc *self = user_data;
+
+  g_mutex_lock (&self->lock);
+  switch (state) {
+    case GST_SPICE_SESSION_CONNECTED:
+    case GST_SPICE_SESSION_RECONNECTED:
+      self->st.connected = TRUE;
+      break;
+    case GST_SPICE_SESSION_LOST:
+      /* the session stops playback too; silence keeps time meanwhile */
+      break;
+    case GST_SPICE_SESSION_FAILED:
+      if (!self->st.error && error) {
+        self->st.error = g_error_copy (error);
+        self->st.error_debug = g_strdup (debug);
+      }
+      break;
+  }
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+static const GstSpicePlaybackCallbacks playback_callbacks = {
+  on_playback_start,
+  on_playback_data,
+  on_playback_stop,
+  on_playback_delay,
+  on_state,
+};
+
+/* ---------------------------------------------------------------------- */
+/* GstBaseSrc                                                             */
+
+static gboolean
+gst_spice_audio_src_start (GstBaseSrc * src)
+{
+  GstSpiceAudioSrc *self = GST_SPICE_AUDIO_SRC (src);
+
+  GST_OBJECT_LOCK (self);
+  gst_spice_connection_settings_clear (&self->active.conn);
+  self->active = self->settings;
+  gst_spice_connection_settings_copy (&self->active.conn,
+      &self->settings.conn);
+  GST_OBJECT_UNLOCK (self);
+
+  self->session = gst_spice_connection_acquire (GST_ELEMENT (self),
+      &self->active.conn, GST_SPICE_SESSION_FEATURE_AUDIO);
+  if (!self->session)
+    return FALSE;
+
+  g_mutex_lock (&self->lock);
+  memset (&self->st, 0, sizeof (self->st));
+  g_queue_init (&self->st.items);
+  self->st.attached = TRUE;
+  self->st.rate = DEFAULT_RATE;
+  self->st.channels = DEFAULT_CHANNELS;
+  g_mutex_unlock (&self->lock);
+
+  gst_audio_info_init (&self->info);
+  self->playing = FALSE;
+  self->need_anchor = TRUE;
+  self->ts_base = GST_CLOCK_TIME_NONE;
+  self->offset_base = self->offset = 0;
+  self->window_start = GST_CLOCK_TIME_NONE;
+  self->drop_frames = 0;
+  self->discont = TRUE;
+  self->start_us = g_get_monotonic_time ();
+  g_atomic_int_set (&self->pipeline_latency_ms, -1);
+
+  g_free (self->address);
+  self->address = g_strdup (gst_spice_session_get_address (self->session));
+  self->listener_id = gst_spice_session_add_playback_listener (self->session,
+      &playback_callbacks, gst_object_ref (self), gst_object_unref);
+  return TRUE;
+}
+
+static gboolean
+gst_spice_audio_src_stop (GstBaseSrc * src)
+{
+  GstSpiceAudioSrc *self = GST_SPICE_AUDIO_SRC (src);
+
+  if (self->session) {
+    gst_spice_session_remove_listener (self->session, self->listener_id);
+    g_mutex_lock (&self->lock);
+    self->st.attached = FALSE;
+    g_mutex_unlock (&self->lock);
+    gst_spice_session_release (self->session);
+    self->session = NULL;
+  }
+  g_mutex_lock (&self->lock);
+  g_queue_clear_full (&self->st.items, (GDestroyNotify) item_free);
+  g_clear_error (&self->st.error);
+  g_clear_pointer (&self->st.error_debug, g_free);
+  g_mutex_unlock (&self->lock);
+  gst_spice_connection_settings_clear (&self->active.conn);
+  return TRUE;
+}
+
+static gboolean
+gst_spice_audio_src_unlock (GstBaseSrc * src)
+{
+  GstSpiceAudioSrc *self = GST_SPICE_AUDIO_SRC (src);
+
+  g_mutex_lock (&self->lock);
+  self->st.flushing = TRUE;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  return TRUE;
+}
+
+static gboolean
+gst_spice_audio_src_unlock_stop (GstBaseSrc * src)
+{
+  GstSpiceAudioSrc *self = GST_SPICE_AUDIO_SRC (src);
+
+  g_mutex_lock (&self->lock);
+  self->st.flushing = FALSE;
+  g_mutex_unlock (&self->lock);
+  return TRUE;
+}
+
+static gboolean
+gst_spice_audio_src_query (GstBaseSrc * src, GstQuery * query)
+{
+  GstSpiceAudioSrc *self = GST_SPICE_AUDIO_SRC (src);
+
+  if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
+    GstClockTime min, max;
+
+    /* Silence is pushed half the latency after its start, sound as soon
+     * as it arrives, stamped with its arrival: min covers the silence lag
+     * and the arrival jitter; up to a second of sound can wait here. */
+    min = self->active.latency * GST_MSECOND;
+    max = min + QUEUE_MAX_US * GST_USECOND;
+    gst_query_set_latency (query, TRUE, min, max);
+    GST_DEBUG_OBJECT (self, "latency min %" GST_TIME_FORMAT,
+        GST_TIME_ARGS (min));
+    return TRUE;
+  }
+  return GST_BASE_SRC_CLASS (parent_class)->query (src, query);
+}
+
+static gboolean
+gst_spice_audio_src_event (GstBaseSrc * src, GstEvent * event)
+{
+  GstSpiceAudioSrc *self = GST_SPICE_AUDIO_SRC (src);
+
+  if (GST_EVENT_TYPE (event) == GST_EVENT_LATENCY) {
+    GstClockTime latency;
+
+    /* what the sinks add: the delay the server asks about */
+    gst_event_parse_latency (event, &latency);
+    g_atomic_int_set (&self->pipeline_latency_ms,
+        GST_TIME_AS_MSECONDS (latency));
+    GST_DEBUG_OBJECT (self, "pipeline latency %" GST_TIME_FORMAT,
+        GST_TIME_ARGS (latency));
+  }
+  return GST_BASE_SRC_CLASS (parent_class)->event (src, event);
+}
+
+/* Streaming thread.  Sets caps for S16 at @rate/@channels if they differ
+ * from the current ones. */
+static gboolean
+set_format (GstSpiceAudioSrc * self, guint rate, guint channels)
+{
+  GstAudioInfo info;
+  GstCaps *caps;
+  gboolean ok;
+
+  if (GST_AUDIO_INFO_IS_VALID (&self->info) &&
+      (guint) GST_AUDIO_INFO_RATE (&self->info) == rate &&
+      (guint) GST_AUDIO_INFO_CHANNELS (&self->info) == channels)
+    return TRUE;
+
+  gst_audio_info_set_format (&info, GST_AUDIO_FORMAT_S16, rate, channels,
+      NULL);
+  caps = gst_audio_info_to_caps (&info);
+  ok = gst_base_src_set_caps (GST_BASE_SRC (self), caps);
+  GST_INFO_OBJECT (self, "caps %" GST_PTR_FORMAT ": %s", caps,
+      ok ? "accepted" : "refused");
+  gst_caps_unref (caps);
+  if (!ok) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("Downstream cannot take the SPICE guest's sound (S16, %u Hz, %u "
+            "channels)", rate, channels), (NULL));
+    return FALSE;
+  }
+  /* a new timeline base at the same running time */
+  if (GST_AUDIO_INFO_IS_VALID (&self->info) &&
+      GST_CLOCK_TIME_IS_VALID (self->ts_base)) {
+    self->ts_base += gst_util_uint64_scale_int (self->offset -
+        self->offset_base, GST_SECOND, GST_AUDIO_INFO_RATE (&self->info));
+    self->offset_base = self->offset;
+  }
+  self->info = info;
+  return TRUE;
+}
+
+/* Before the first sample: the format the guest plays in, if known, else
+ * 48000 Hz stereo (what QEMU and most servers use). */
+static gboolean
+gst_spice_audio_src_negotiate (GstBaseSrc * src)
+{
+  GstSpiceAudioSrc *self = GST_SPICE_AUDIO_SRC (src);
+  guint rate, channels;
+
+  g_mutex_lock (&self->lock);
+  rate = self->st.rate;
+  channels = self->st.channels;
+  g_mutex_unlock (&self->lock);
+  if (GST_AUDIO_INFO_IS_VALID (&self->info)) {
+    rate = GST_AUDIO_INFO_RATE (&self->info);
+    channels = GST_AUDIO_INFO_CHANNELS (&self->info);
+    /* downstream asked again: set the same caps again */
+    gst_audio_info_init (&self->info);
+  }
+  return set_format (self, rate, channels);
+}
+
+static GstClockTime
+next_ts (GstSpiceAudioSrc * self)
+{
+  return self->ts_base + gst_util_uint64_scale_int (self->offset -
+      self->offset_base, GST_SECOND, GST_AUDIO_INFO_RATE (&self->info));
+}
+
+/* Moves the timeline to @ts (a resync), keeping the sample offset. */
+static void
+rebase (GstSpiceAudioSrc * self, GstClockTime ts)
+{
+  self->ts_base = ts;
+  self->offset_base = self->offset;
+}
+
+static GstBuffer *
+make_silence (GstSpiceAudioSrc * self, guint64 frames)
+{
+  GstBuffer *buf;
+  GstMapInfo map;
+  gsize size = frames * GST_AUDIO_INFO_BPF (&self->info);
+
+  buf = gst_buffer_new_allocate (NULL, size, NULL);
+  gst_buffer_map (buf, &map, GST_MAP_WRITE);
+  memset (map.data, 0, map.size);
+  gst_buffer_unmap (buf, &map);
+  GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_GAP);
+  g_mutex_lock (&self->lock);
+  self->st.silence_frames += frames;
+  g_mutex_unlock (&self->lock);
+  return buf;
+}
+
+/* Stamps @buf (a whole number of frames) at the timeline's next sample. */
+static void
+stamp (GstSpiceAudioSrc * self, GstBuffer * buf)
+{
+  guint64 frames = gst_buffer_get_size (buf) /
+      GST_AUDIO_INFO_BPF (&self->info);
+  GstClockTime ts = next_ts (self);
+
+  GST_BUFFER_PTS (buf) = ts;
+  GST_BUFFER_DTS (buf) = GST_CLOCK_TIME_NONE;
+  GST_BUFFER_OFFSET (buf) = self->offset;
+  self->offset += frames;
+  GST_BUFFER_OFFSET_END (buf) = self->offset;
+  GST_BUFFER_DURATION (buf) = next_ts (self) - ts;
+  if (self->discont) {
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+    self->discont = FALSE;
+  }
+}
+
+/* A packet of sound that arrived at running time @arrival: anchors the
+ * timeline after a start, checks drift, and returns the buffer to push
+ * (NULL when it was dropped whole to catch up). */
+static GstBuffer *
+take_packet (GstSpiceAudioSrc * self, GstBuffer * buf, GstClockTime arrival)
+{
+  guint bpf = GST_AUDIO_INFO_BPF (&self->info);
+  guint rate = GST_AUDIO_INFO_RATE (&self->info);
+  GstClockTimeDiff threshold = self->active.latency * GST_MSECOND / 2;
+  GstClockTimeDiff late;
+
+  if (!GST_CLOCK_TIME_IS_VALID (self->ts_base))
+    rebase (self, arrival);
+
+  if (self->need_anchor) {
+    GstClockTime ts = next_ts (self);
+
+    self->need_anchor = FALSE;
+    self->window_start = GST_CLOCK_TIME_NONE;
+    self->drop_frames = 0;
+    if (arrival > ts) {
+      /* silence up to the anchor keeps the timeline whole */
+      guint64 gap = gst_util_uint64_scale (arrival - ts, rate, GST_SECOND);
+      if (gap > 0) {
+        GstBuffer *silence = make_silence (self, gap);
+        GST_DEBUG_OBJECT (self, "%" G_GUINT64_FORMAT " frames of silence "
+            "before the sound", gap);
+        /* the caller pushes the packet next */
+        return silence;
+      }
+    } else {
+      /* the sound should have started before the silence already pushed:
+       * what cannot be placed any more is stale */
+      self->drop_frames = gst_util_uint64_scale (ts - arrival, rate,
+          GST_SECOND);
+      self->drop_stale = TRUE;
+      if (self->drop_frames > 0)
+        GST_INFO_OBJECT (self, "dropping %" G_GUINT64_FORMAT " frames the "
+            "server had buffered before we could play them",
+            self->drop_frames);
+    }
+  }
+
+  if (self->drop_frames > 0) {
+    guint64 frames = gst_buffer_get_size (buf) / bpf;
+    guint64 drop = MIN (frames, self->drop_frames);
+
+    self->drop_frames -= drop;
+    g_mutex_lock (&self->lock);
+    if (self->drop_stale)
+      self->st.stale_frames += drop;
+    else
+      self->st.dropped_frames += drop;
+    g_mutex_unlock (&self->lock);
+    /* drift is measured again once caught up */
+    self->window_start = GST_CLOCK_TIME_NONE;
+    if (drop == frames) {
+      gst_buffer_unref (buf);
+      return NULL;
+    }
+    gst_buffer_resize (buf, drop * bpf, -1);
+    stamp (self, buf);
+    return buf;
+  }
+
+  /* drift: how late the packet came after its place on the timeline; the
+   * smallest value over a window is the clock difference, the rest is
+   * jitter */
+  late = GST_CLOCK_DIFF (next_ts (self), arrival);
+  GST_LOG_OBJECT (self, "packet at %" GST_TIME_FORMAT " arrived %"
+      G_GINT64_FORMAT " us late", GST_TIME_ARGS (next_ts (self)),
+      late / 1000);
+  if (!GST_CLOCK_TIME_IS_VALID (self->window_start)) {
+    self->window_start = arrival;
+    self->window_min = late;
+  } else {
+    self->window_min = MIN (self->window_min, late);
+    if (arrival - self->window_start >= DRIFT_WINDOW) {
+      if (self->window_min > threshold) {
+        GST_WARNING_OBJECT (self, "sound arrives %" G_GINT64_FORMAT " ms "
+            "later than its timestamps: resync (timestamps jump ahead)",
+            self->window_min / GST_MSECOND);
+        rebase (self, next_ts (self) + self->window_min);
+        self->discont = TRUE;
+        g_mutex_lock (&self->lock);
+        self->st.resyncs++;
+        g_mutex_unlock (&self->lock);
+      } else if (self->window_min < -threshold) {
+        self->drop_frames = gst_util_uint64_scale (-self->window_min, rate,
+            GST_SECOND);
+        self->drop_stale = FALSE;
+        GST_WARNING_OBJECT (self, "sound arrives %" G_GINT64_FORMAT " ms "
+            "ahead of its timestamps: resync (dropping %" G_GUINT64_FORMAT
+            " frames)", -self->window_min / GST_MSECOND, self->drop_frames);
+        self->discont = TRUE;
+        g_mutex_lock (&self->lock);
+        self->st.resyncs++;
+        g_mutex_unlock (&self->lock);
+      }
+      self->window_start = GST_CLOCK_TIME_NONE;
+    }
+  }
+
+  stamp (self, buf);
+  return buf;
+}
+
+/* Where the sound that starts at the head of the queue belongs: the
+ * earliest time consistent with every packet queued behind it (a burst
+ * arrives at once, its first packets late), as monotonic us. */
+static gint64
+burst_anchor_locked (GstSpiceAudioSrc * self)
+{
+  guint bpf = GST_AUDIO_INFO_BPF (&self->info);
+  guint rate = GST_AUDIO_INFO_RATE (&self->info);
+  gint64 anchor = G_MAXINT64;
+  guint64 frames = 0;
+  GList *l;
+
+  for (l = self->st.items.head; l; l = l->next) {
+    Item *item = l->data;
+
+    if (item->kind != ITEM_DATA)
+      break;
+    anchor = MIN (anchor, item->arrival_us -
+        (gint64) gst_util_uint64_scale_int (frames, G_USEC_PER_SEC, rate));
+    frames += gst_buffer_get_size (item->buf) / bpf;
+  }
+  if (frames > 0)
+    GST_DEBUG_OBJECT (self, "anchoring on %" G_GUINT64_FORMAT " queued "
+        "frames, %" G_GINT64_FORMAT " us before the first arrived", frames,
+        ((Item *) self->st.items.head->data)->arrival_us - anchor);
+  return anchor;
+}
+
+static GstFlowReturn
+gst_spice_audio_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
+{
+  GstSpiceAudioSrc *self = GST_SPICE_AUDIO_SRC (psrc);
+  GstBuffer *buf = NULL;
+  GstClockTime anchor = GST_CLOCK_TIME_NONE;
+
+  if (!GST_AUDIO_INFO_IS_VALID (&self->info)) {
+    guint rate, channels;
+
+    g_mutex_lock (&self->lock);
+    rate = self->st.rate;
+    channels = self->st.channels;
+    g_mutex_unlock (&self->lock);
+    if (!set_format (self, rate, channels))
+      return GST_FLOW_NOT_NEGOTIATED;
+  }
+
+  g_mutex_lock (&self->lock);
+  while (!buf) {
+    Item *item;
+    GstClockTime now, ts, lag;
+    gint64 now_us, deadline;
+    guint rate, chunk;
+
+    if (self->st.flushing)
+      goto flushing;
+    if (self->st.error)
+      goto session_error;
+
+    item = g_queue_peek_head (&self->st.items);
+    if (item && item->kind == ITEM_DATA && self->need_anchor) {
+      gint64 wait_until = item->arrival_us + BURST_WAIT_US;
+      gint64 anchor_us;
+
+      if (g_get_monotonic_time () < wait_until) {
+        g_cond_wait_until (&self->cond, &self->lock, wait_until);
+        continue;
+      }
+      anchor_us = burst_anchor_locked (self);
+      g_mutex_unlock (&self->lock);
+      anchor = gst_spice_running_time_of (GST_ELEMENT (self), anchor_us);
+      g_mutex_lock (&self->lock);
+    }
+    item = g_queue_pop_head (&self->st.items);
+    if (item) {
+      if (item->kind == ITEM_DATA) {
+        self->st.queued_us -= MIN (self->st.queued_us,
+            gst_util_uint64_scale_int (gst_buffer_get_size (item->buf) /
+                GST_AUDIO_INFO_BPF (&self->info), G_USEC_PER_SEC,
+                GST_AUDIO_INFO_RATE (&self->info)));
+        if (self->st.overflow) {
+          self->st.overflow = FALSE;
+          self->need_anchor = TRUE;
+          self->discont = TRUE;
+        }
+      }
+      g_mutex_unlock (&self->lock);
+
+      switch (item->kind) {
+        case ITEM_START:
+          if (!set_format (self, item->rate, item->channels)) {
+            item_free (item);
+            return GST_FLOW_NOT_NEGOTIATED;
+          }
+          self->playing = TRUE;
+          self->need_anchor = TRUE;
+          break;
+        case ITEM_STOP:
+          self->playing = FALSE;
+          break;
+        case ITEM_DATA:{
+          GstClockTime arrival = self->need_anchor ? anchor :
+              gst_spice_running_time_of (GST_ELEMENT (self),
+              item->arrival_us);
+
+          buf = take_packet (self, item->buf, arrival);
+          if (buf && buf != item->buf) {
+            /* silence before the packet: stamp it and keep the packet */
+            stamp (self, buf);
+            g_mutex_lock (&self->lock);
+            g_queue_push_head (&self->st.items, item);
+            self->st.queued_us += gst_util_uint64_scale_int
+                (gst_buffer_get_size (item->buf) /
+                GST_AUDIO_INFO_BPF (&self->info), G_USEC_PER_SEC,
+                GST_AUDIO_INFO_RATE (&self->info));
+            g_mutex_unlock (&self->lock);
+            item = NULL;
+          } else {
+            item->buf = NULL;   /* taken (or dropped) */
+          }
+          break;
+        }
+      }
+      if (item)
+        item_free (item);
+      g_mutex_lock (&self->lock);
+      continue;
+    }
+
+    /* Nothing queued: keep time with silence, half the latency behind
+     * real time so it is never late downstream. */
+    g_mutex_unlock (&self->lock);
+    now = gst_spice_running_time_of (GST_ELEMENT (self), 0);
+    g_mutex_lock (&self->lock);
+    now_us = g_get_monotonic_time ();
+    if (!self->st.connected &&
+        now_us >= self->start_us +
+        (gint64) self->active.conn.connect_timeout * 1000)
+      goto timed_out;
+    if (!GST_CLOCK_TIME_IS_VALID (now)) {
+      /* no clock yet: look again soon */
+      g_cond_wait_until (&self->cond, &self->lock, now_us + 10000);
+      continue;
+    }
+    if (!GST_CLOCK_TIME_IS_VALID (self->ts_base))
+      rebase (self, now);
+    rate = GST_AUDIO_INFO_RATE (&self->info);
+    chunk = MAX (rate / CHUNKS_PER_SECOND, 1);
+    lag = MAX (self->active.latency * GST_MSECOND / 2,
+        gst_util_uint64_scale_int (chunk, GST_SECOND, rate));
+    ts = next_ts (self);
+    if (now >= ts + lag) {
+      guint64 frames = gst_util_uint64_scale (now - lag - ts, rate,
+          GST_SECOND);
+
+      frames = CLAMP (frames, chunk, (guint64) rate);
+      g_mutex_unlock (&self->lock);
+      if (self->playing && !self->need_anchor)
+        GST_DEBUG_OBJECT (self, "no sound from the guest while playing: "
+            "silence, re-anchoring on the next packet");
+      /* sound after a gap starts a new anchor (whatever the guest says) */
+      self->need_anchor = TRUE;
+      buf = make_silence (self, frames);
+      stamp (self, buf);
+      g_mutex_lock (&self->lock);
+      break;
+    }
+    deadline = now_us + (gint64) ((ts + lag - now) / GST_USECOND) + 1;
+    if (!self->st.connected)
+      deadline = MIN (deadline, self->start_us +
+          (gint64) self->active.conn.connect_timeout * 1000);
+    g_cond_wait_until (&self->cond, &self->lock, deadline);
+  }
+  g_mutex_unlock (&self->lock);
+
+  *outbuf = buf;
+  return GST_FLOW_OK;
+
+  /* ERRORS */
+flushing:
+  {
+    g_mutex_unlock (&self->lock);
+    return GST_FLOW_FLUSHING;
+  }
+session_error:
+  {
+    GError *err = g_error_copy (self->st.error);
+    gchar *debug = g_strdup (self->st.error_debug);
+
+    g_mutex_unlock (&self->lock);
+    gst_spice_connection_post_error (GST_ELEMENT (self), err, debug);
+    g_error_free (err);
+    g_free (debug);
+    return GST_FLOW_ERROR;
+  }
+timed_out:
+  {
+    g_mutex_unlock (&self->lock);
+    gst_spice_connection_post_timeout (GST_ELEMENT (self), self->address,
+        FALSE, self->active.conn.connect_timeout, "answer");
+    return GST_FLOW_ERROR;
+  }
+}
+
+static GstStateChangeReturn
+gst_spice_audio_src_change_state (GstElement * element,
+    GstStateChange transition)
+{
+  GstSpiceAudioSrc *self = GST_SPICE_AUDIO_SRC (element);
+
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
+    gchar *uri;
+    gboolean ok;
+
+    GST_OBJECT_LOCK (self);
+    uri = g_strdup (self->settings.conn.uri);
+    GST_OBJECT_UNLOCK (self);
+    ok = gst_spice_connection_check_uri (element, uri);
+    g_free (uri);
+    if (!ok)
+      return GST_STATE_CHANGE_FAILURE;
+  }
+  return GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Class                                                                  */
+
+static void
+gst_spice_audio_src_finalize (GObject * object)
+{
+  GstSpiceAudioSrc *self = GST_SPICE_AUDIO_SRC (object);
+
+  gst_spice_connection_settings_clear (&self->settings.conn);
+  g_free (self->address);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_spice_audio_src_class_init (GstSpiceAudioSrcClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseSrcClass *basesrc_class = GST_BASE_SRC_CLASS (klass);
+  GstPushSrcClass *pushsrc_class = GST_PUSH_SRC_CLASS (klass);
+
+  GST_DEBUG_CATEGORY_INIT (gst_spice_audio_src_debug, "spiceaudiosrc", 0,
+      "SPICE playback (guest sound) source");
+
+  gobject_class->set_property = gst_spice_audio_src_set_property;
+  gobject_class->get_property = gst_spice_audio_src_get_property;
+  gobject_class->finalize = gst_spice_audio_src_finalize;
+
+  gst_spice_connection_install_properties (gobject_class);
+  g_object_class_install_property (gobject_class, PROP_LATENCY,
+      g_param_spec_uint ("latency", "Latency",
+          "Milliseconds of latency reported for the sound: how late a "
+          "packet may arrive (network jitter) without being late "
+          "downstream; silence is produced half of it behind real time, "
+          "and drift beyond half of it is resynced", 10, 1000,
+          DEFAULT_LATENCY, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_STATS,
+      g_param_spec_boxed ("stats", "Statistics",
+          "Counters: packets and frames received from the guest, "
+          "silence-frames (produced while it plays nothing), "
+          "dropped-frames (to catch up, or a stalled pipeline), resyncs, "
+          "rate, channels", GST_TYPE_STRUCTURE,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_element_class_set_static_metadata (element_class,
+      "SPICE sound source", "Source/Audio/Network",
+      "The sound a SPICE guest plays (QEMU/KVM VM, Android container) as "
+      "live raw audio; the audio half of spicesrc", "gst-spice developers");
+
+  element_class->change_state =
+      GST_DEBUG_FUNCPTR (gst_spice_audio_src_change_state);
+  basesrc_class->start = GST_DEBUG_FUNCPTR (gst_spice_audio_src_start);
+  basesrc_class->stop = GST_DEBUG_FUNCPTR (gst_spice_audio_src_stop);
+  basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_spice_audio_src_unlock);
+  basesrc_class->unlock_stop =
+      GST_DEBUG_FUNCPTR (gst_spice_audio_src_unlock_stop);
+  basesrc_class->query = GST_DEBUG_FUNCPTR (gst_spice_audio_src_query);
+  basesrc_class->negotiate = GST_DEBUG_FUNCPTR (gst_spice_audio_src_negotiate);
+  basesrc_class->event = GST_DEBUG_FUNCPTR (gst_spice_audio_src_event);
+  pushsrc_class->create = GST_DEBUG_FUNCPTR (gst_spice_audio_src_create);
+}
+
+static void
+gst_spice_audio_src_init (GstSpiceAudioSrc * self)
+{
+  gst_spice_connection_settings_init (&self->settings.conn);
+  self->settings.latency = DEFAULT_LATENCY;
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
+  g_queue_init (&self->st.items);
+  gst_base_src_set_live (GST_BASE_SRC (self), TRUE);
+  gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
+}
