@@ -545,12 +545,13 @@ run_spicesrc (const gchar * uri, guint warmup_ms, guint window_ms,
   GError *err = NULL;
   gchar *desc;
   GstPad *pad;
+  GstElement *sink;
   GstBus *bus;
   guint watch;
   gboolean ok;
 
   desc = g_strdup_printf ("spicesrc name=src uri=\"%s\" ! "
-      "video/x-raw,framerate=%d/1 ! fakesink sync=false enable-last-sample=false", uri, framerate);
+      "video/x-raw,framerate=%d/1 ! fakesink name=sink sync=false enable-last-sample=false", uri, framerate);
   r.pipeline = gst_parse_launch (desc, &err);
   g_free (desc);
   if (!r.pipeline) {
@@ -560,9 +561,13 @@ run_spicesrc (const gchar * uri, guint warmup_ms, guint window_ms,
     return FALSE;
   }
   r.src = gst_bin_get_by_name (GST_BIN (r.pipeline), "src");
-  pad = gst_element_get_static_pad (r.src, "video");
+  /* spicesrc's pads appear in PAUSED: measure at the sink's pad, which
+   * the source's streaming thread calls directly */
+  sink = gst_bin_get_by_name (GST_BIN (r.pipeline), "sink");
+  pad = gst_element_get_static_pad (sink, "sink");
+  gst_object_unref (sink);
   if (!pad) {
-    g_printerr ("spice-bench: spicesrc has no 'video' pad\n");
+    g_printerr ("spice-bench: no sink pad\n");
     gst_object_unref (r.src);
     gst_object_unref (r.pipeline);
     return FALSE;

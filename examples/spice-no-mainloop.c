@@ -20,7 +20,7 @@ count_frames (GstPad * pad, GstPadProbeInfo * info, gpointer data)
 int
 main (int argc, char **argv)
 {
-  GstElement *pipeline, *src;
+  GstElement *pipeline, *sink;
   GstPad *pad;
   GstMessage *msg;
   GError *err = NULL;
@@ -36,20 +36,21 @@ main (int argc, char **argv)
   if (argc > 2)
     seconds = MAX (1, atoi (argv[2]));
 
-  desc = g_strdup_printf ("spicesrc name=src uri=%s ! videoconvert ! "
-      "fakesink", argv[1]);
+  desc = g_strdup_printf ("spicesrc uri=%s ! videoconvert ! "
+      "fakesink name=sink", argv[1]);
   pipeline = gst_parse_launch (desc, &err);
   g_free (desc);
   if (!pipeline) {
     g_printerr ("error: %s\n", err->message);
     return 1;
   }
-  src = gst_bin_get_by_name (GST_BIN (pipeline), "src");
-  pad = gst_element_get_static_pad (src, "video");
+  /* spicesrc's pads appear in PAUSED; the sink's is there from the start */
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  pad = gst_element_get_static_pad (sink, "sink");
   gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, count_frames, &frames,
       NULL);
   gst_object_unref (pad);
-  gst_object_unref (src);
+  gst_object_unref (sink);
 
   gst_element_set_state (pipeline, GST_STATE_PLAYING);
   msg = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (pipeline),

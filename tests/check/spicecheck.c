@@ -1,0 +1,152 @@
+/* GStreamer SPICE plugins
+ * Copyright (C) 2026 gst-spice developers
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2 of the License, or (at your option) any later version.
+ *
+ * Helpers shared by the gst-check suites: the test server, pipelines from
+ * descriptions, pulling with a deadline, error messages.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <string.h>
+
+#include "spicecheck.h"
+
+/* ---------------------------------------------------------------------- */
+/* helpers                                                                */
+
+TestServer *
+start_server (TestServerTransport transport, const gchar * first, ...)
+{
+  GPtrArray *args = g_ptr_array_new ();
+  const gchar *a;
+  va_list ap;
+  TestServer *ts;
+
+  va_start (ap, first);
+  for (a = first; a; a = va_arg (ap, const gchar *))
+    g_ptr_array_add (args, (gpointer) a);
+  va_end (ap);
+  g_ptr_array_add (args, NULL);
+  ts = test_server_start (transport, (const gchar * const *) args->pdata);
+  g_ptr_array_free (args, TRUE);
+  return ts;
+}
+
+GstElement *
+launch_valist (const gchar * fmt, va_list ap)
+{
+  GError *err = NULL;
+  GstElement *p;
+  gchar *desc = g_strdup_vprintf (fmt, ap);
+
+  GST_INFO ("pipeline: %s", desc);
+  p = gst_parse_launch (desc, &err);
+  fail_unless (p != NULL && err == NULL, "could not build '%s': %s", desc,
+      err ? err->message : "?");
+  g_free (desc);
+  return p;
+}
+
+GstElement *
+launch (const gchar * fmt, ...)
+{
+  GstElement *p;
+  va_list ap;
+
+  va_start (ap, fmt);
+  p = launch_valist (fmt, ap);
+  va_end (ap);
+  return p;
+}
+
+GstElement *
+get (GstElement * pipeline, const gchar * name)
+{
+  GstElement *e = gst_bin_get_by_name (GST_BIN (pipeline), name);
+  fail_unless (e != NULL, "no element %s", name);
+  return e;
+}
+
+/* launch() + the appsink named "sink" + PLAYING */
+GstElement *
+play (GstElement ** sink, const gchar * fmt, ...)
+{
+  GstElement *p;
+  va_list ap;
+
+  va_start (ap, fmt);
+  p = launch_valist (fmt, ap);
+  va_end (ap);
+  *sink = get (p, "sink");
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  return p;
+}
+
+void
+stop_pipeline (GstElement * p, GstElement * sink)
+{
+  if (sink)
+    gst_object_unref (sink);
+  fail_unless_equals_int (gst_element_set_state (p, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (p);
+}
+
+/* Fails the test on an error message while waiting. */
+GstSample *
+pull (GstElement * pipeline, GstElement * sink)
+{
+  GstSample *s = gst_app_sink_try_pull_sample (GST_APP_SINK (sink),
+      PULL_TIMEOUT);
+
+  if (!s) {
+    GstMessage *m = gst_bus_pop_filtered (GST_ELEMENT_BUS (pipeline),
+        GST_MESSAGE_ERROR);
+    if (m) {
+      GError *e;
+      gchar *dbg;
+      gst_message_parse_error (m, &e, &dbg);
+      fail ("error instead of a frame: %s (%s)", e->message, dbg);
+    }
+    fail ("no frame within %" GST_TIME_FORMAT, GST_TIME_ARGS (PULL_TIMEOUT));
+  }
+  return s;
+}
+
+/* Waits for an error message and returns it (caller unrefs). */
+GstMessage *
+wait_error (GstElement * pipeline, GstClockTime timeout)
+{
+  GstMessage *m = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (pipeline),
+      timeout, GST_MESSAGE_ERROR);
+  fail_unless (m != NULL, "no error message within %" GST_TIME_FORMAT,
+      GST_TIME_ARGS (timeout));
+  return m;
+}
+
+void
+assert_error (GstMessage * m, GQuark domain, gint code, const gchar * needle)
+{
+  GError *e = NULL;
+  gchar *dbg = NULL;
+
+  gst_message_parse_error (m, &e, &dbg);
+  GST_INFO ("error: %s (%s)", e->message, dbg);
+  fail_unless (e->domain == domain && e->code == code,
+      "unexpected error %s:%d '%s'", g_quark_to_string (e->domain), e->code,
+      e->message);
+  if (needle)
+    fail_unless (strstr (e->message, needle) != NULL,
+        "error '%s' does not mention '%s'", e->message, needle);
+  g_error_free (e);
+  g_free (dbg);
+  gst_message_unref (m);
+}
+

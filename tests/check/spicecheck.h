@@ -1,0 +1,45 @@
+/* GStreamer SPICE plugins
+ * Copyright (C) 2026 gst-spice developers
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2 of the License, or (at your option) any later version.
+ */
+#ifndef __SPICECHECK_H__
+#define __SPICECHECK_H__
+
+#include <gst/check/gstcheck.h>
+#include <gst/app/gstappsink.h>
+
+#include "testserver.h"
+
+G_BEGIN_DECLS
+
+#define PULL_TIMEOUT (5 * GST_SECOND)
+
+/* the test server with `transport` and NULL-terminated extra options */
+TestServer *start_server (TestServerTransport transport, const gchar * first,
+    ...) G_GNUC_NULL_TERMINATED;
+
+/* gst_parse_launch of a printf-style description; fails the test on error */
+GstElement *launch (const gchar * fmt, ...) G_GNUC_PRINTF (1, 2);
+GstElement *launch_valist (const gchar * fmt, va_list ap);
+/* the element named `name`, a new reference */
+GstElement *get (GstElement * pipeline, const gchar * name);
+/* launch() + the appsink named "sink" + PLAYING */
+GstElement *play (GstElement ** sink, const gchar * fmt, ...)
+    G_GNUC_PRINTF (2, 3);
+/* NULL state (must succeed at once), unrefs both */
+void stop_pipeline (GstElement * p, GstElement * sink);
+/* a sample within PULL_TIMEOUT, or the test fails (naming any error) */
+GstSample *pull (GstElement * pipeline, GstElement * sink);
+/* an error message within `timeout`, or the test fails; caller unrefs */
+GstMessage *wait_error (GstElement * pipeline, GstClockTime timeout);
+/* checks domain, code and a piece of the message; unrefs `m` */
+void assert_error (GstMessage * m, GQuark domain, gint code,
+    const gchar * needle);
+
+G_END_DECLS
+
+#endif /* __SPICECHECK_H__ */
