@@ -6,11 +6,16 @@
  * configurable rate, and is scripted through stdin lines (see README.md for
  * the options, the control commands and the stdout protocol).
  *
+ * With --audio it also has a playback device that streams the signal of
+ * test-audio.h on a real-time timeline, and a record device that counts
+ * (and optionally stores) what a client sends.
+ *
  * Threads: everything here runs in the main thread on a private
  * GMainContext (the "core" thread for libspice-server), except the QXL
  * callbacks get_command, req_cmd_notification, release_resource and
  * friends, which libspice-server calls from its display worker thread; they
- * only touch the command queue and the counters under Server.lock.
+ * only touch the command queue and the counters under Server.lock.  The
+ * sound channels run in the core thread, so the audio state needs no lock.
  */
 #define _GNU_SOURCE             /* accept4 */
 #include <errno.h>
@@ -31,6 +36,7 @@
 #include <spice.h>
 #include <spice/protocol.h>
 
+#include "test-audio.h"
 #include "test-pattern.h"
 
 #define MEMSLOT_GROUP 0
@@ -38,6 +44,12 @@
 /* Unreleased draw memory above which a tick is skipped (see draw_dispatch) */
 #define MIN_BUDGET_BYTES (64u << 20)
 #define CURSOR_SIZE 16
+#define MIN_AUDIO_RATE 8000
+#define MAX_AUDIO_RATE 192000
+/* record drain period; libspice-server keeps a ring of 8192 frames (170 ms
+ * at 48000) per record client and overwrites the oldest beyond that */
+#define RECORD_DRAIN_MS 10
+#define RECORD_BUF_FRAMES TA_RECORD_RING_FRAMES
 
 typedef struct _Server Server;
 
@@ -122,6 +134,29 @@ struct _Server
   GQueue cursor_commands;       /* Command *, under lock */
   guint queued_draws;           /* pushed, not yet fetched; under lock */
   gsize unreleased_bytes;       /* pushed, not yet released; under lock */
+
+  /* audio (--audio): main thread only */
+  gboolean audio;
+  SpicePlaybackInstance playback;
+  SpiceRecordInstance record;
+  guint audio_rate;
+  gboolean sine;                /* --audio-signal sine, else code */
+  gint64 audio_t0;              /* monotonic us of timeline frame 0 */
+  guint64 next_packet;          /* index of the next packet due */
+  gboolean playing;             /* between playback start and stop */
+  guint64 packets_sent;
+  guint64 packets_skipped;      /* due while playing, but no buffer */
+  gboolean warned_packet_size;
+  GSource *audio_source;
+  guint record_rate;
+  gboolean recording;           /* between record start and stop */
+  FILE *record_file;            /* --record-file, or NULL */
+  guint64 record_frames;        /* since the last record start */
+  guint64 record_errors;        /* left-channel discontinuities, ditto */
+  guint64 record_wrap_errors;   /* those at the library's ring wrap, ditto */
+  guint64 record_pos;           /* frames since the library's ring restarted */
+  gint32 record_first;          /* first left value, -1 = none yet */
+  guint16 record_prev;          /* last left value */
 };
 
 /* SpiceCoreInterface callbacks carry no user data, so the core's context
@@ -334,6 +369,19 @@ core_channel_event (int event, SpiceChannelEventInfo * info)
       srv->n_displays--;
       emit ("DISPLAY disconnected");
     }
+  } else if (info->type == SPICE_CHANNEL_PLAYBACK
+      || info->type == SPICE_CHANNEL_RECORD) {
+    const gchar *name = info->type == SPICE_CHANNEL_PLAYBACK ?
+        "PLAYBACK" : "RECORD";
+
+    /* a new record client starts with an empty ring */
+    if (info->type == SPICE_CHANNEL_RECORD
+        && event == SPICE_CHANNEL_EVENT_INITIALIZED)
+      srv->record_pos = 0;
+    if (event == SPICE_CHANNEL_EVENT_INITIALIZED)
+      emit ("%s connected", name);
+    else if (event == SPICE_CHANNEL_EVENT_DISCONNECTED)
+      emit ("%s disconnected", name);
   } else if (info->type == SPICE_CHANNEL_CURSOR && srv->cursor
       && event == SPICE_CHANNEL_EVENT_INITIALIZED) {
     /* The client ignores the position in the INIT it gets on connect, and
@@ -773,6 +821,239 @@ schedule_draw (Server * srv)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Audio (--audio)                                                          */
+/* Playback follows test-audio.h: packet k (TA_PACKET_FRAMES frames) is due
+ * when the real-time timeline reaches its first frame.  A due packet is
+ * handed to libspice-server if playback runs and the library has a buffer
+ * (it has none without a playback client), else it is dropped: the
+ * timeline never waits.  Record samples are drained on a timer. */
+
+static const SpicePlaybackInterface playback_interface = {
+  .base = {
+        .type = SPICE_INTERFACE_PLAYBACK,
+        .description = "gst-spice test playback",
+        .major_version = SPICE_INTERFACE_PLAYBACK_MAJOR,
+        .minor_version = SPICE_INTERFACE_PLAYBACK_MINOR,
+      },
+};
+
+static const SpiceRecordInterface record_interface = {
+  .base = {
+        .type = SPICE_INTERFACE_RECORD,
+        .description = "gst-spice test record",
+        .major_version = SPICE_INTERFACE_RECORD_MAJOR,
+        .minor_version = SPICE_INTERFACE_RECORD_MINOR,
+      },
+};
+
+static guint64
+audio_timeline_now (Server * srv)
+{
+  return ta_timeline_frame (g_get_monotonic_time () - srv->audio_t0,
+      srv->audio_rate);
+}
+
+static void
+send_packet (Server * srv, guint64 k)
+{
+  gint16 lr[TA_PACKET_FRAMES * TA_CHANNELS];
+  guint64 n_first = k * TA_PACKET_FRAMES;
+  uint32_t *frames = NULL;
+  uint32_t n = 0, j;
+
+  /* NULL without a playback client.  With one, the library keeps three
+   * buffers (one being sent, one pending, one free) and a put replaces a
+   * still pending packet, so a slow client loses packets there, not here. */
+  spice_server_playback_get_buffer (&srv->playback, &frames, &n);
+  if (!frames) {
+    srv->packets_skipped++;
+    return;
+  }
+  if (n != TA_PACKET_FRAMES && !srv->warned_packet_size) {
+    /* libspice-server 0.15.1 always gives 480 frames; another version
+     * would break the packet numbering of test-audio.h */
+    g_printerr ("spice-test-server: playback buffer holds %u frames, not %d"
+        "\n", n, TA_PACKET_FRAMES);
+    srv->warned_packet_size = TRUE;
+  }
+
+  if (srv->sine)
+    ta_fill_sine (lr, TA_PACKET_FRAMES, n_first, srv->audio_rate);
+  else
+    ta_fill_code_packet (lr, TA_PACKET_FRAMES, n_first,
+        g_get_monotonic_time ());
+  /* the library's frame is one uint32_t, (right << 16) | left */
+  for (j = 0; j < n; j++)
+    frames[j] = j < TA_PACKET_FRAMES ?
+        ((uint32_t) (guint16) lr[2 * j + 1] << 16) | (guint16) lr[2 * j] : 0;
+  spice_server_playback_put_samples (&srv->playback, frames);
+  srv->packets_sent++;
+}
+
+static gint64
+packet_due_time (Server * srv, guint64 k)
+{
+  return srv->audio_t0 + ta_frame_time_us (k * TA_PACKET_FRAMES,
+      srv->audio_rate);
+}
+
+/* Sends (or drops, see above) every packet that is due, then sleeps until
+ * the next one is.  After a stall every packet due meanwhile goes out at
+ * once. */
+static gboolean
+audio_dispatch (GSource * source, GSourceFunc callback, gpointer data)
+{
+  Server *srv = the_server;
+  guint64 now = audio_timeline_now (srv);
+
+  while (srv->next_packet * TA_PACKET_FRAMES <= now) {
+    if (srv->playing)
+      send_packet (srv, srv->next_packet);
+    srv->next_packet++;
+  }
+  g_source_set_ready_time (source, packet_due_time (srv, srv->next_packet));
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs audio_source_funcs = {
+  .dispatch = audio_dispatch,
+};
+
+/* Counts a drained block of record frames and appends it to the record
+ * file.  libspice-server 0.15.1 garbles up to one client message after
+ * each wrap of its record ring (see test-audio.h): discontinuities there
+ * are counted apart, as wrap errors. */
+static void
+record_consume (Server * srv, const uint32_t * frames, guint n)
+{
+  guint16 out[RECORD_BUF_FRAMES * TA_CHANNELS];
+  guint i;
+
+  for (i = 0; i < n; i++) {
+    guint16 left = frames[i] & 0xffff;
+    guint16 right = frames[i] >> 16;
+
+    if (srv->record_first < 0)
+      srv->record_first = (gint16) left;
+    else if (left != (guint16) (srv->record_prev + 1) &&
+        ta_record_in_wrap_window (srv->record_pos + i))
+      srv->record_wrap_errors++;
+    else if (left != (guint16) (srv->record_prev + 1))
+      srv->record_errors++;
+    srv->record_prev = left;
+    out[2 * i] = GUINT16_TO_LE (left);
+    out[2 * i + 1] = GUINT16_TO_LE (right);
+  }
+  srv->record_frames += n;
+  srv->record_pos += n;
+  if (srv->record_file) {
+    if (fwrite (out, TA_BYTES_PER_FRAME, n, srv->record_file) != n ||
+        fflush (srv->record_file) != 0)
+      g_printerr ("spice-test-server: cannot write the record file: %s\n",
+          g_strerror (errno));
+  }
+}
+
+static void
+record_drain (Server * srv)
+{
+  uint32_t frames[RECORD_BUF_FRAMES];
+  uint32_t n;
+
+  /* only while started: with a client attached, get_samples asserts that
+   * recording runs.  It also returns nothing until 4096 frames arrived
+   * since the start. */
+  if (!srv->recording)
+    return;
+  while ((n = spice_server_record_get_samples (&srv->record, frames,
+              RECORD_BUF_FRAMES)) > 0)
+    record_consume (srv, frames, n);
+}
+
+static gboolean
+record_timeout (gpointer data)
+{
+  record_drain (data);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+audio_init (Server * srv)
+{
+  GSource *source;
+
+  srv->audio_t0 = g_get_monotonic_time ();
+  srv->record_first = -1;
+  srv->audio_source = g_source_new (&audio_source_funcs, sizeof (GSource));
+  g_source_set_ready_time (srv->audio_source, srv->audio_t0);
+  g_source_attach (srv->audio_source, srv->context);
+
+  source = g_timeout_source_new (RECORD_DRAIN_MS);
+  g_source_set_callback (source, record_timeout, srv, NULL);
+  g_source_attach (source, srv->context);
+  g_source_unref (source);
+}
+
+/* Playback and record start and stop assert (abort the server) when called
+ * twice in a row with a client attached, so the commands are idempotent
+ * here. */
+static void
+handle_audio_command (Server * srv, const gchar * cmd, const gchar * arg)
+{
+  gboolean record = g_str_equal (cmd, "record");
+
+  if (!srv->audio) {
+    emit ("ERR no audio");
+    return;
+  }
+
+  if (!record && g_str_equal (arg, "start")) {
+    if (!srv->playing)
+      spice_server_playback_start (&srv->playback);
+    srv->playing = TRUE;
+    emit ("OK audio start n=%" G_GUINT64_FORMAT, audio_timeline_now (srv));
+  } else if (!record && g_str_equal (arg, "stop")) {
+    if (srv->playing)
+      spice_server_playback_stop (&srv->playback);
+    srv->playing = FALSE;
+    emit ("OK audio stop n=%" G_GUINT64_FORMAT, audio_timeline_now (srv));
+  } else if (!record && g_str_equal (arg, "stats")) {
+    emit ("OK audio stats playing=%d sent=%" G_GUINT64_FORMAT " skipped=%"
+        G_GUINT64_FORMAT " n=%" G_GUINT64_FORMAT " rate=%u", srv->playing,
+        srv->packets_sent, srv->packets_skipped, audio_timeline_now (srv),
+        srv->audio_rate);
+  } else if (!record) {
+    emit ("ERR audio needs start, stop or stats");
+  } else if (g_str_equal (arg, "start")) {
+    if (!srv->recording) {
+      /* a new recording: the library empties its buffer too */
+      srv->record_frames = 0;
+      srv->record_errors = 0;
+      srv->record_wrap_errors = 0;
+      srv->record_pos = 0;
+      srv->record_first = -1;
+      spice_server_record_start (&srv->record);
+    }
+    srv->recording = TRUE;
+    emit ("OK record start");
+  } else if (g_str_equal (arg, "stop")) {
+    if (srv->recording) {
+      record_drain (srv);
+      spice_server_record_stop (&srv->record);
+    }
+    srv->recording = FALSE;
+    emit ("OK record stop");
+  } else if (g_str_equal (arg, "stats")) {
+    emit ("OK record recording=%d frames=%" G_GUINT64_FORMAT " errors=%"
+        G_GUINT64_FORMAT " first=%d rate=%u wrap_errors=%" G_GUINT64_FORMAT,
+        srv->recording, srv->record_frames, srv->record_errors,
+        srv->record_first, srv->record_rate, srv->record_wrap_errors);
+  } else {
+    emit ("ERR record needs start, stop or stats");
+  }
+}
+
+/* ------------------------------------------------------------------------ */
 /* Control channel (stdin)                                                  */
 
 static gboolean
@@ -895,6 +1176,8 @@ handle_command (Server * srv, gchar * line)
         " size=%ux%u damage=%ux%u fps=%u running=%d", srv->frame,
         srv->skipped_ticks, srv->width, srv->height, srv->dw, srv->dh,
         srv->fps, should_tick (srv));
+  } else if (g_str_equal (cmd, "audio") || g_str_equal (cmd, "record")) {
+    handle_audio_command (srv, cmd, arg);
   } else if (g_str_equal (cmd, "quit")) {
     emit ("OK quit");
     g_main_loop_quit (srv->loop);
@@ -1081,6 +1364,9 @@ main (int argc, char **argv)
   gchar *tls_dir = NULL;
   guint tls_port = 0;
   gboolean cursor = FALSE, exit_on_disconnect = FALSE;
+  gboolean audio = FALSE, opus = FALSE, record_opus = FALSE;
+  gint audio_rate = 0, record_rate = 0;
+  gchar *audio_signal = NULL, *record_path = NULL;
   GOptionEntry entries[] = {
     {"port", 0, 0, G_OPTION_ARG_INT, &port,
         "TCP port on 127.0.0.1 (default 0: chosen by the kernel)", "N"},
@@ -1106,6 +1392,21 @@ main (int argc, char **argv)
           "DIR/server-cert.pem and DIR/server-key.pem", "DIR"},
     {"exit-on-disconnect", 0, 0, G_OPTION_ARG_NONE, &exit_on_disconnect,
         "Exit when the client disconnects", NULL},
+    {"audio", 0, 0, G_OPTION_ARG_NONE, &audio,
+        "Add playback (started at once) and record devices", NULL},
+    {"audio-rate", 0, 0, G_OPTION_ARG_INT, &audio_rate,
+        "Playback rate (default 48000; no Opus at 44100)", "N"},
+    {"opus", 0, 0, G_OPTION_ARG_NONE, &opus,
+        "Send playback as Opus (default: raw PCM, lossless)", NULL},
+    {"audio-signal", 0, 0, G_OPTION_ARG_STRING, &audio_signal,
+        "Playback signal: code (default) or sine", "S"},
+    {"record-rate", 0, 0, G_OPTION_ARG_INT, &record_rate,
+        "Record rate (default 48000)", "N"},
+    {"record-opus", 0, 0, G_OPTION_ARG_NONE, &record_opus,
+          "Let the client send record data as Opus, as QEMU does "
+          "(default: raw PCM)", NULL},
+    {"record-file", 0, 0, G_OPTION_ARG_FILENAME, &record_path,
+        "Append the recorded frames (S16LE stereo) to PATH", "PATH"},
     {NULL}
   };
   GOptionContext *octx;
@@ -1161,6 +1462,35 @@ main (int argc, char **argv)
         "--password is longer than %d characters", SPICE_MAX_PASSWORD_LENGTH);
     goto bad_option;
   }
+  if (!audio && (audio_rate || record_rate || opus || record_opus ||
+          audio_signal || record_path)) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--audio-rate, --opus, --audio-signal, --record-rate, --record-opus "
+        "and --record-file need --audio");
+    goto bad_option;
+  }
+  srv.audio_rate = audio_rate ? audio_rate : TA_DEFAULT_RATE;
+  srv.record_rate = record_rate ? record_rate : TA_DEFAULT_RATE;
+  if (srv.audio_rate < MIN_AUDIO_RATE || srv.audio_rate > MAX_AUDIO_RATE ||
+      srv.record_rate < MIN_AUDIO_RATE || srv.record_rate > MAX_AUDIO_RATE) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--audio-rate and --record-rate want %d..%d", MIN_AUDIO_RATE,
+        MAX_AUDIO_RATE);
+    goto bad_option;
+  }
+  if (audio_signal && !g_str_equal (audio_signal, "code") &&
+      !g_str_equal (audio_signal, "sine")) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--audio-signal wants code or sine, not '%s'", audio_signal);
+    goto bad_option;
+  }
+  if (record_opus && srv.record_rate != TA_DEFAULT_RATE) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--record-opus needs a record rate of 48000");
+    goto bad_option;
+  }
+  srv.audio = audio;
+  srv.sine = audio_signal && g_str_equal (audio_signal, "sine");
 
   the_server = &srv;
   srv.fps = fps;
@@ -1184,17 +1514,26 @@ main (int argc, char **argv)
     srv.listen_fd = listen_tcp (port, &bound_port, &error);
   if (srv.listen_fd < 0)
     goto failed;
+  if (record_path) {
+    srv.record_file = fopen (record_path, "ab");
+    if (!srv.record_file) {
+      g_set_error (&error, G_IO_ERROR, g_io_error_from_errno (errno),
+          "cannot open %s: %s", record_path, g_strerror (errno));
+      goto failed;
+    }
+  }
 
   srv.spice = spice_server_new ();
   set_password (&srv, srv.password);
   /* lossless and deterministic: no video streams, raw bitmaps, no audio
-   * codec (see docs/SPICE.md §0.5) */
+   * codec unless --opus (see docs/SPICE.md §0.5; the library's default is
+   * Opus) */
   spice_server_set_streaming_video (srv.spice, SPICE_STREAM_VIDEO_OFF);
   spice_server_set_image_compression (srv.spice, SPICE_IMAGE_COMPRESSION_OFF);
   spice_server_set_jpeg_compression (srv.spice, SPICE_WAN_COMPRESSION_NEVER);
   spice_server_set_zlib_glz_compression (srv.spice,
       SPICE_WAN_COMPRESSION_NEVER);
-  spice_server_set_playback_compression (srv.spice, 0);
+  spice_server_set_playback_compression (srv.spice, opus);
   spice_server_set_name (srv.spice, "gst-spice test server");
   if (tls_dir) {
     gchar *ca = g_build_filename (tls_dir, "ca-cert.pem", NULL);
@@ -1229,6 +1568,26 @@ main (int argc, char **argv)
     g_set_error (&error, G_IO_ERROR, G_IO_ERROR_FAILED,
         "spice_server_add_interface (qxl) failed");
     goto failed;
+  }
+  if (srv.audio) {
+    srv.playback.base.sif = &playback_interface.base;
+    srv.record.base.sif = &record_interface.base;
+    if (spice_server_add_interface (srv.spice, &srv.playback.base) != 0 ||
+        spice_server_add_interface (srv.spice, &srv.record.base) != 0) {
+      g_set_error (&error, G_IO_ERROR, G_IO_ERROR_FAILED,
+          "spice_server_add_interface (playback, record) failed");
+      goto failed;
+    }
+    /* the channels default to 48000 already.  Setting 48000 also
+     * advertises the Opus capability, which only matters for record: it
+     * makes spice-client-glib encode what it records with Opus (lossy),
+     * so that rate is only set for --record-opus. */
+    spice_server_set_playback_rate (&srv.playback, srv.audio_rate);
+    if (srv.record_rate != TA_DEFAULT_RATE || record_opus)
+      spice_server_set_record_rate (&srv.record, srv.record_rate);
+    audio_init (&srv);
+    spice_server_playback_start (&srv.playback);
+    srv.playing = TRUE;
   }
   spice_server_vm_start (srv.spice);
   create_primary (&srv, w, h);
