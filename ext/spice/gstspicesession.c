@@ -40,6 +40,7 @@ typedef enum
   LISTENER_DISPLAY,
   LISTENER_PLAYBACK,
   LISTENER_RECORD,
+  LISTENER_PORT,
 } ListenerKind;
 
 typedef struct
@@ -49,11 +50,13 @@ typedef struct
   guint id;
   ListenerKind kind;
   gint channel_id;              /* display listeners: the head */
+  gchar *port_name;             /* port listeners */
   union
   {
     GstSpiceDisplayCallbacks display;
     GstSpicePlaybackCallbacks playback;
     GstSpiceRecordCallbacks record;
+    GstSpicePortCallbacks port;
   } cb;
   gpointer user_data;
   GDestroyNotify notify;
@@ -105,6 +108,12 @@ struct _GstSpiceSession
   guint playback_channels, playback_rate;
   gboolean record_active;
   guint record_channels, record_rate;
+  GHashTable *ports;            /* port name -> SpicePortChannel */
+  SpiceChannel *inputs;
+  gint mouse_mode;              /* SPICE_MOUSE_MODE_* */
+  guint button_state;           /* SPICE_MOUSE_BUTTON_MASK_* held */
+  gboolean have_pointer;
+  gint pointer_x, pointer_y;    /* last position sent */
   gboolean was_connected;       /* main channel opened at least once */
   gboolean close_deferred;
   gboolean lost;                /* reconnecting after a lost connection */
@@ -471,6 +480,7 @@ listener_unref (Listener * l)
   if (g_atomic_int_dec_and_test (&l->refcount)) {
     if (l->notify)
       l->notify (l->user_data);
+    g_free (l->port_name);
     g_free (l);
   }
 }
@@ -535,6 +545,8 @@ listener_state_func (Listener * li)
       return li->cb.playback.state;
     case LISTENER_RECORD:
       return li->cb.record.state;
+    case LISTENER_PORT:
+      return li->cb.port.state;
     default:
       return NULL;
   }
@@ -857,6 +869,86 @@ on_record_stop (SpiceRecordChannel * ch, gpointer user_data)
   record_stopped (user_data);
 }
 
+/* Ports: known by name once linked */
+
+static const gchar *
+port_name (SpiceChannel * ch)
+{
+  return g_object_get_data (G_OBJECT (ch), "gst-spice-port-name");
+}
+
+static void
+port_notify_opened (GstSpiceSession * s, SpiceChannel * ch)
+{
+  const gchar *name = port_name (ch);
+  gboolean opened = FALSE;
+
+  if (!name)
+    return;
+  g_object_get (ch, "port-opened", &opened, NULL);
+  GST_INFO ("%s port '%s' %s by the guest", s->address, name,
+      opened ? "opened" : "closed");
+  FOREACH_LISTENER (s, LISTENER_PORT, -1, li, {
+        if (g_strcmp0 (li->port_name, name) == 0 && li->cb.port.port_opened)
+          li->cb.port.port_opened (li->user_data, opened);
+      }
+  );
+}
+
+static void
+on_port_name (GObject * obj, GParamSpec * pspec, gpointer user_data)
+{
+  GstSpiceSession *s = user_data;
+  SpiceChannel *ch = SPICE_CHANNEL (obj);
+  gchar *name = NULL;
+
+  g_object_get (ch, "port-name", &name, NULL);
+  if (!name)
+    return;
+  GST_DEBUG ("%s port channel %d is '%s'", s->address, channel_id (ch),
+      name);
+  g_object_set_data_full (G_OBJECT (ch), "gst-spice-port-name",
+      g_strdup (name), g_free);
+  g_hash_table_replace (s->ports, name, ch);
+  port_notify_opened (s, ch);
+}
+
+static void
+on_port_opened (GObject * obj, GParamSpec * pspec, gpointer user_data)
+{
+  port_notify_opened (user_data, SPICE_CHANNEL (obj));
+}
+
+static void
+on_port_data (SpicePortChannel * ch, gpointer data, gint size,
+    gpointer user_data)
+{
+  GstSpiceSession *s = user_data;
+  const gchar *name = port_name (SPICE_CHANNEL (ch));
+
+  if (!name || size <= 0)
+    return;
+  FOREACH_LISTENER (s, LISTENER_PORT, -1, li, {
+        if (g_strcmp0 (li->port_name, name) == 0 && li->cb.port.port_data)
+          li->cb.port.port_data (li->user_data, data, size);
+      }
+  );
+}
+
+static void
+on_mouse_update (SpiceChannel * ch, gpointer user_data)
+{
+  GstSpiceSession *s = user_data;
+  gint mode = 0;
+
+  g_object_get (ch, "mouse-mode", &mode, NULL);
+  if (mode != s->mouse_mode)
+    GST_INFO ("%s mouse mode %s", s->address,
+        mode == SPICE_MOUSE_MODE_CLIENT ? "client (absolute)" :
+        "server (relative)");
+  s->mouse_mode = mode;
+}
+
 static gboolean
 display_wanted (GstSpiceSession * s, gint id)
 {
@@ -1023,6 +1115,10 @@ on_main_event (SpiceChannel * ch, SpiceChannelEvent ev, gpointer user_data)
   switch (ev) {
     case SPICE_CHANNEL_OPENED:{
       gboolean was_lost = s->lost;
+      /* absolute positions when the guest has a tablet */
+      spice_main_channel_request_mouse_mode (SPICE_MAIN_CHANNEL (ch),
+          SPICE_MOUSE_MODE_CLIENT);
+      on_mouse_update (ch, s);
       s->lost = FALSE;
       s->was_connected = TRUE;
       s->backoff_ms = 0;
@@ -1103,6 +1199,8 @@ on_channel_new (SpiceSession * spice, SpiceChannel * ch, gpointer user_data)
   if (SPICE_IS_MAIN_CHANNEL (ch)) {
     s->main = ch;
     g_signal_connect (ch, "channel-event", G_CALLBACK (on_main_event), s);
+    g_signal_connect (ch, "main-mouse-update", G_CALLBACK (on_mouse_update),
+        s);
   } else if (SPICE_IS_DISPLAY_CHANNEL (ch)) {
     g_hash_table_insert (s->displays, GINT_TO_POINTER (id), ch);
     g_signal_connect (ch, "display-primary-create",
@@ -1139,6 +1237,18 @@ on_channel_new (SpiceSession * spice, SpiceChannel * ch, gpointer user_data)
     g_signal_connect (ch, "record-start", G_CALLBACK (on_record_start), s);
     g_signal_connect (ch, "record-stop", G_CALLBACK (on_record_stop), s);
     spice_channel_connect (ch);
+  } else if (SPICE_IS_PORT_CHANNEL (ch)) {
+    /* the name is only known once linked: every port is connected */
+    g_signal_connect (ch, "notify::port-name", G_CALLBACK (on_port_name), s);
+    g_signal_connect (ch, "notify::port-opened", G_CALLBACK (on_port_opened),
+        s);
+    g_signal_connect (ch, "port-data", G_CALLBACK (on_port_data), s);
+    spice_channel_connect (ch);
+  } else if (SPICE_IS_INPUTS_CHANNEL (ch)) {
+    s->inputs = ch;
+    s->button_state = 0;
+    s->have_pointer = FALSE;
+    spice_channel_connect (ch);
   }
 }
 
@@ -1173,6 +1283,11 @@ on_channel_destroy (SpiceSession * spice, SpiceChannel * ch,
     s->record = NULL;
     record_stopped (s);
   }
+  if (SPICE_IS_PORT_CHANNEL (ch) && port_name (ch) &&
+      g_hash_table_lookup (s->ports, port_name (ch)) == ch)
+    g_hash_table_remove (s->ports, port_name (ch));
+  if (ch == s->inputs)
+    s->inputs = NULL;
 }
 
 static gboolean
@@ -1196,6 +1311,8 @@ on_disconnected (SpiceSession * spice, gpointer user_data)
   s->main = NULL;
   s->playback = NULL;
   s->record = NULL;
+  s->inputs = NULL;
+  g_hash_table_remove_all (s->ports);
   playback_stopped (s);
   record_stopped (s);
   /* not from inside its own signal emission */
@@ -1326,6 +1443,14 @@ attach_idle (gpointer data)
       li->cb.record.record_start)
     li->cb.record.record_start (li->user_data, s->record_channels,
         s->record_rate);
+  if (li->kind == LISTENER_PORT && li->cb.port.port_opened) {
+    SpiceChannel *port = g_hash_table_lookup (s->ports, li->port_name);
+    if (port) {
+      gboolean opened = FALSE;
+      g_object_get (port, "port-opened", &opened, NULL);
+      li->cb.port.port_opened (li->user_data, opened);
+    }
+  }
 
   display = li->kind == LISTENER_DISPLAY ?
       g_hash_table_lookup (s->displays, GINT_TO_POINTER (li->channel_id)) :
@@ -1431,6 +1556,7 @@ gst_spice_session_acquire (const GstSpiceSessionParams * params,
   s->displays = g_hash_table_new (NULL, NULL);
   s->cursors = g_hash_table_new_full (NULL, NULL, NULL,
       (GDestroyNotify) cursor_state_free);
+  s->ports = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_hash_table_insert (registry, s->key, s);
   spice_thread_ref_locked ();
   g_mutex_unlock (&registry_lock);
@@ -1491,6 +1617,7 @@ session_free (GstSpiceSession * s)
 {
   g_hash_table_unref (s->displays);
   g_hash_table_unref (s->cursors);
+  g_hash_table_unref (s->ports);
   gst_spice_session_params_clear (&s->params);
   g_clear_error (&s->error);
   g_free (s->error_debug);
@@ -1626,6 +1753,214 @@ gst_spice_session_add_record_listener (GstSpiceSession * s,
   li->channel_id = -1;
   li->cb.record = *callbacks;
   return add_listener (s, li, user_data, notify);
+}
+
+/**
+ * gst_spice_session_add_port_listener:
+ *
+ * The SPICE port named @port_name: whether the guest has it open, and what
+ * the guest writes.  Callbacks start in the spice thread with what the
+ * session already knows.
+ */
+guint
+gst_spice_session_add_port_listener (GstSpiceSession * s,
+    const gchar * port_name, const GstSpicePortCallbacks * callbacks,
+    gpointer user_data, GDestroyNotify notify)
+{
+  Listener *li = g_new0 (Listener, 1);
+
+  li->kind = LISTENER_PORT;
+  li->channel_id = -1;
+  li->port_name = g_strdup (port_name);
+  li->cb.port = *callbacks;
+  return add_listener (s, li, user_data, notify);
+}
+
+typedef struct
+{
+  GstSpiceSession *session;
+  gchar *port_name;
+  GBytes *bytes;
+  GstSpicePortWriteDone done;
+  gpointer user_data;
+  GDestroyNotify notify;
+} PortWrite;
+
+static void
+port_write_free (PortWrite * w)
+{
+  g_free (w->port_name);
+  g_bytes_unref (w->bytes);
+  if (w->notify)
+    w->notify (w->user_data);
+  g_free (w);
+}
+
+static void
+port_write_finish (PortWrite * w, const GError * error)
+{
+  if (w->done)
+    w->done (w->user_data, error);
+  port_write_free (w);
+}
+
+static void
+port_write_cb (GObject * source, GAsyncResult * res, gpointer data)
+{
+  PortWrite *w = data;
+  GError *err = NULL;
+
+  if (spice_port_channel_write_finish (SPICE_PORT_CHANNEL (source), res,
+          &err) < 0 && !err)
+    err = g_error_new (GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_WRITE,
+        "write to port '%s' failed", w->port_name);
+  port_write_finish (w, err);
+  g_clear_error (&err);
+}
+
+static gboolean
+port_write_idle (gpointer data)
+{
+  PortWrite *w = data;
+  GstSpiceSession *s = w->session;
+  SpiceChannel *ch = g_hash_table_lookup (s->ports, w->port_name);
+  gsize size;
+  gconstpointer bytes = g_bytes_get_data (w->bytes, &size);
+
+  if (!ch) {
+    GError *err = g_error_new (GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_WRITE,
+        "SPICE server %s has no port '%s' (now)", s->address, w->port_name);
+    port_write_finish (w, err);
+    g_error_free (err);
+    return G_SOURCE_REMOVE;
+  }
+  /* the buffer is referenced, not copied, until the callback: w keeps
+   * the GBytes */
+  spice_port_channel_write_async (SPICE_PORT_CHANNEL (ch), bytes, size, NULL,
+      port_write_cb, w);
+  return G_SOURCE_REMOVE;
+}
+
+/**
+ * gst_spice_session_port_write:
+ * @done: called in the spice thread once @bytes are on the socket, or with
+ *   the error; then @notify (@user_data)
+ *
+ * Never blocks; the caller bounds what it has in flight.
+ */
+void
+gst_spice_session_port_write (GstSpiceSession * s, const gchar * port_name,
+    GBytes * bytes, GstSpicePortWriteDone done, gpointer user_data,
+    GDestroyNotify notify)
+{
+  PortWrite *w = g_new0 (PortWrite, 1);
+
+  w->session = s;
+  w->port_name = g_strdup (port_name);
+  w->bytes = g_bytes_ref (bytes);
+  w->done = done;
+  w->user_data = user_data;
+  w->notify = notify;
+  gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, port_write_idle, w, NULL);
+}
+
+typedef enum
+{
+  INPUT_KEY,
+  INPUT_POINTER,
+  INPUT_BUTTON,
+} InputKind;
+
+typedef struct
+{
+  GstSpiceSession *session;
+  InputKind kind;
+  gint channel_id;
+  gint a, b;                    /* key: scancode, press; pointer: x, y;
+                                 * button: button, press */
+} Input;
+
+static gboolean
+input_idle (gpointer data)
+{
+  Input *in = data;
+  GstSpiceSession *s = in->session;
+  SpiceInputsChannel *inputs = s->inputs ? SPICE_INPUTS_CHANNEL (s->inputs)
+      : NULL;
+
+  if (!inputs)
+    return G_SOURCE_REMOVE;
+  switch (in->kind) {
+    case INPUT_KEY:
+      if (in->b)
+        spice_inputs_channel_key_press (inputs, in->a);
+      else
+        spice_inputs_channel_key_release (inputs, in->a);
+      break;
+    case INPUT_POINTER:
+      if (s->mouse_mode == SPICE_MOUSE_MODE_CLIENT)
+        spice_inputs_channel_position (inputs, in->a, in->b, in->channel_id,
+            s->button_state);
+      else if (s->have_pointer && (in->a != s->pointer_x ||
+              in->b != s->pointer_y))
+        spice_inputs_channel_motion (inputs, in->a - s->pointer_x,
+            in->b - s->pointer_y, s->button_state);
+      s->have_pointer = TRUE;
+      s->pointer_x = in->a;
+      s->pointer_y = in->b;
+      break;
+    case INPUT_BUTTON:{
+      guint mask = 1u << (in->a - 1);
+      /* the state before the event; the library adds the change */
+      if (in->b) {
+        spice_inputs_channel_button_press (inputs, in->a, s->button_state);
+        s->button_state |= mask;
+      } else {
+        spice_inputs_channel_button_release (inputs, in->a, s->button_state);
+        s->button_state &= ~mask;
+      }
+      break;
+    }
+  }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+send_input (GstSpiceSession * s, InputKind kind, gint channel_id, gint a,
+    gint b)
+{
+  Input *in = g_new0 (Input, 1);
+
+  in->session = s;
+  in->kind = kind;
+  in->channel_id = channel_id;
+  in->a = a;
+  in->b = b;
+  gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, input_idle, in, g_free);
+}
+
+void
+gst_spice_session_send_key (GstSpiceSession * s, guint scancode,
+    gboolean press)
+{
+  send_input (s, INPUT_KEY, 0, scancode, press);
+}
+
+/* Client mouse mode: an absolute position; server mode: the motion from
+ * the last position sent. */
+void
+gst_spice_session_send_pointer (GstSpiceSession * s, gint channel_id, gint x,
+    gint y)
+{
+  send_input (s, INPUT_POINTER, channel_id, x, y);
+}
+
+void
+gst_spice_session_send_button (GstSpiceSession * s, gint channel_id,
+    gint button, gboolean press)
+{
+  g_return_if_fail (button >= 1 && button <= 7);
+  send_input (s, INPUT_BUTTON, channel_id, button, press);
 }
 
 typedef struct

@@ -145,6 +145,32 @@ guint             gst_spice_session_add_display_listener (GstSpiceSession * sess
                                                   const GstSpiceDisplayCallbacks * callbacks,
                                                   gpointer user_data,
                                                   GDestroyNotify notify);
+/**
+ * GstSpicePortCallbacks:
+ *
+ * A named SPICE port (a guest's virtio serial port on a `spiceport`
+ * chardev), in the spice thread.  @port_opened says whether the guest side
+ * has the port open; it comes once the port is known (and again on every
+ * change; a port that does not exist is never reported).  @port_data is
+ * what the guest wrote, valid during the call only.
+ */
+typedef struct
+{
+  void (*port_opened) (gpointer user_data, gboolean opened);
+  void (*port_data) (gpointer user_data, const guint8 * data, gsize size);
+  GstSpiceStateFunc state;
+} GstSpicePortCallbacks;
+
+/* called in the spice thread once a write is on the socket, or failed */
+typedef void (*GstSpicePortWriteDone) (gpointer user_data,
+    const GError * error);
+
+typedef enum
+{
+  GST_SPICE_MOUSE_MODE_SERVER = 1,      /* relative motion */
+  GST_SPICE_MOUSE_MODE_CLIENT = 2,      /* absolute positions */
+} GstSpiceMouseMode;
+
 guint             gst_spice_session_add_playback_listener (GstSpiceSession * session,
                                                   const GstSpicePlaybackCallbacks * callbacks,
                                                   gpointer user_data,
@@ -157,6 +183,32 @@ void              gst_spice_session_record_write (GstSpiceSession * session,
                                                   GBytes * samples,
                                                   GDestroyNotify done,
                                                   gpointer done_data);
+guint             gst_spice_session_add_port_listener (GstSpiceSession * session,
+                                                  const gchar * port_name,
+                                                  const GstSpicePortCallbacks * callbacks,
+                                                  gpointer user_data,
+                                                  GDestroyNotify notify);
+void              gst_spice_session_port_write   (GstSpiceSession * session,
+                                                  const gchar * port_name,
+                                                  GBytes * bytes,
+                                                  GstSpicePortWriteDone done,
+                                                  gpointer user_data,
+                                                  GDestroyNotify notify);
+
+/* Input into the guest; thread-safe, queued to the spice thread, dropped
+ * while the inputs channel is not open.  @scancode: PC/XT set 1, E0 keys
+ * as 0x100 | code.  Positions are on display @channel_id's surface. */
+void              gst_spice_session_send_key     (GstSpiceSession * session,
+                                                  guint scancode,
+                                                  gboolean press);
+void              gst_spice_session_send_pointer (GstSpiceSession * session,
+                                                  gint channel_id,
+                                                  gint x, gint y);
+/* @button: 1 left, 2 middle, 3 right, 4 up, 5 down, 6 side, 7 extra */
+void              gst_spice_session_send_button  (GstSpiceSession * session,
+                                                  gint channel_id,
+                                                  gint button,
+                                                  gboolean press);
 void              gst_spice_session_remove_listener (GstSpiceSession * session,
                                                   guint id);
 

@@ -27,8 +27,11 @@
 
 #include <string.h>
 
+#include <gst/video/navigation.h>
+
 #include "gstspicevideosrc.h"
 #include "gstspicesession.h"
+#include "gstspicekeymap.h"
 #include "gstdamagehistory.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_spice_video_src_debug);
@@ -125,6 +128,7 @@ struct _GstSpiceVideoSrc
     GBytes *cursor_rgba;
 
     guint64 frames, repeats, damage_events, bytes_copied, reconnects;
+    GHashTable *unknown_keys;   /* key names already warned about */
   } st;
 
   /* streaming thread only */
@@ -163,6 +167,7 @@ static gboolean gst_spice_video_src_negotiate (GstBaseSrc * src);
 static gboolean gst_spice_video_src_decide_allocation (GstBaseSrc * src,
     GstQuery * query);
 static gboolean gst_spice_video_src_query (GstBaseSrc * src, GstQuery * query);
+static gboolean gst_spice_video_src_event (GstBaseSrc * src, GstEvent * event);
 static GstFlowReturn gst_spice_video_src_create (GstPushSrc * src,
     GstBuffer ** buf);
 
@@ -338,6 +343,7 @@ gst_spice_video_src_class_init (GstSpiceVideoSrcClass * klass)
   basesrc_class->decide_allocation =
       GST_DEBUG_FUNCPTR (gst_spice_video_src_decide_allocation);
   basesrc_class->query = GST_DEBUG_FUNCPTR (gst_spice_video_src_query);
+  basesrc_class->event = GST_DEBUG_FUNCPTR (gst_spice_video_src_event);
   pushsrc_class->create = GST_DEBUG_FUNCPTR (gst_spice_video_src_create);
 }
 
@@ -756,13 +762,18 @@ gst_spice_video_src_stop (GstBaseSrc * src)
   GstBufferPool *pool;
 
   if (self->session) {
-    gst_spice_session_remove_listener (self->session, self->listener_id);
+    GstSpiceSession *session = self->session;
+
+    gst_spice_session_remove_listener (session, self->listener_id);
     g_mutex_lock (&self->lock);
     self->st.attached = FALSE;
     self->st.surface = NULL;
     g_mutex_unlock (&self->lock);
-    gst_spice_session_release (self->session);
+    /* navigation events (any thread) look at it under the object lock */
+    GST_OBJECT_LOCK (self);
     self->session = NULL;
+    GST_OBJECT_UNLOCK (self);
+    gst_spice_session_release (session);
   }
 
   g_mutex_lock (&self->lock);
@@ -771,6 +782,7 @@ gst_spice_video_src_stop (GstBaseSrc * src)
   self->st.pool = NULL;
   g_clear_pointer (&self->st.damage, gst_damage_history_free);
   g_clear_pointer (&self->st.cursor_rgba, g_bytes_unref);
+  g_clear_pointer (&self->st.unknown_keys, g_hash_table_unref);
   g_clear_error (&self->st.error);
   g_clear_pointer (&self->st.error_debug, g_free);
   gst_clear_buffer (&self->st.last);
@@ -958,6 +970,141 @@ static gboolean
 gst_spice_video_src_negotiate (GstBaseSrc * src)
 {
   return negotiate_surface (GST_SPICE_VIDEO_SRC (src));
+}
+
+/* ---------------------------------------------------------------------- */
+/* Input: navigation events from downstream into the guest               */
+
+/* A position in the negotiated caps to the surface (they differ only
+ * between a guest resize and the new caps). */
+static void
+to_surface (GstSpiceVideoSrc * self, gdouble x, gdouble y, gint * sx,
+    gint * sy)
+{
+  guint cw, ch, w, h;
+
+  g_mutex_lock (&self->lock);
+  cw = GST_VIDEO_INFO_WIDTH (&self->st.pool_info);
+  ch = GST_VIDEO_INFO_HEIGHT (&self->st.pool_info);
+  w = self->st.width;
+  h = self->st.height;
+  g_mutex_unlock (&self->lock);
+  if (cw > 0 && ch > 0 && w > 0 && h > 0) {
+    x = x * w / cw;
+    y = y * h / ch;
+    *sx = CLAMP ((gint) (x + 0.5), 0, (gint) w - 1);
+    *sy = CLAMP ((gint) (y + 0.5), 0, (gint) h - 1);
+  } else {
+    *sx = MAX ((gint) (x + 0.5), 0);
+    *sy = MAX ((gint) (y + 0.5), 0);
+  }
+}
+
+/* GStreamer/X11 buttons 1..5 are SPICE's; X11 8 and 9 are side/extra */
+static gint
+spice_button (gint button)
+{
+  if (button >= 1 && button <= 5)
+    return button;
+  if (button == 8)
+    return 6;
+  if (button == 9)
+    return 7;
+  return 0;
+}
+
+/* The caller holds the object lock (the session stays while it is held)
+ * and made sure there is a session. */
+static gboolean
+navigate_locked (GstSpiceVideoSrc * self, GstSpiceSession * session,
+    GstEvent * event)
+{
+  gint channel = self->active.channel_id;
+  gdouble x, y, dx, dy;
+  gint sx, sy, button;
+  const gchar *key;
+  guint code;
+
+  switch (gst_navigation_event_get_type (event)) {
+    case GST_NAVIGATION_EVENT_MOUSE_MOVE:
+      if (!gst_navigation_event_parse_mouse_move_event (event, &x, &y))
+        return FALSE;
+      to_surface (self, x, y, &sx, &sy);
+      gst_spice_session_send_pointer (session, channel, sx, sy);
+      return TRUE;
+    case GST_NAVIGATION_EVENT_MOUSE_BUTTON_PRESS:
+    case GST_NAVIGATION_EVENT_MOUSE_BUTTON_RELEASE:
+      if (!gst_navigation_event_parse_mouse_button_event (event, &button, &x,
+              &y))
+        return FALSE;
+      to_surface (self, x, y, &sx, &sy);
+      gst_spice_session_send_pointer (session, channel, sx, sy);
+      if (spice_button (button))
+        gst_spice_session_send_button (session, channel,
+            spice_button (button), gst_navigation_event_get_type (event) ==
+            GST_NAVIGATION_EVENT_MOUSE_BUTTON_PRESS);
+      return TRUE;
+    case GST_NAVIGATION_EVENT_MOUSE_SCROLL:{
+      gint notches, i;
+
+      if (!gst_navigation_event_parse_mouse_scroll_event (event, &x, &y, &dx,
+              &dy))
+        return FALSE;
+      to_surface (self, x, y, &sx, &sy);
+      gst_spice_session_send_pointer (session, channel, sx, sy);
+      /* one press and release of the wheel "button" per notch; dy > 0 is
+       * up in GStreamer's convention (as GDK's smooth deltas, inverted) */
+      notches = (gint) (ABS (dy) + 0.5);
+      if (notches == 0 && dy != 0)
+        notches = 1;
+      for (i = 0; i < notches; i++) {
+        gint b = dy > 0 ? 4 : 5;
+        gst_spice_session_send_button (session, channel, b, TRUE);
+        gst_spice_session_send_button (session, channel, b, FALSE);
+      }
+      return TRUE;
+    }
+    case GST_NAVIGATION_EVENT_KEY_PRESS:
+    case GST_NAVIGATION_EVENT_KEY_RELEASE:
+      if (!gst_navigation_event_parse_key_event (event, &key))
+        return FALSE;
+      code = gst_spice_keymap_lookup (key);
+      if (!code) {
+        g_mutex_lock (&self->lock);
+        if (!self->st.unknown_keys)
+          self->st.unknown_keys = g_hash_table_new_full (g_str_hash,
+              g_str_equal, g_free, NULL);
+        if (g_hash_table_add (self->st.unknown_keys, g_strdup (key)))
+          GST_WARNING_OBJECT (self, "key '%s' has no PC scancode here: "
+              "dropped (logged once)", key);
+        g_mutex_unlock (&self->lock);
+        return FALSE;
+      }
+      gst_spice_session_send_key (session, code,
+          gst_navigation_event_get_type (event) ==
+          GST_NAVIGATION_EVENT_KEY_PRESS);
+      return TRUE;
+    default:
+      return FALSE;
+  }
+}
+
+static gboolean
+gst_spice_video_src_event (GstBaseSrc * src, GstEvent * event)
+{
+  GstSpiceVideoSrc *self = GST_SPICE_VIDEO_SRC (src);
+
+  if (GST_EVENT_TYPE (event) == GST_EVENT_NAVIGATION) {
+    gboolean handled = FALSE;
+
+    /* input only queues work for the spice thread: cheap under the lock */
+    GST_OBJECT_LOCK (self);
+    if (self->session)
+      handled = navigate_locked (self, self->session, event);
+    GST_OBJECT_UNLOCK (self);
+    return handled;
+  }
+  return GST_BASE_SRC_CLASS (parent_class)->event (src, event);
 }
 
 static gboolean

@@ -16,6 +16,8 @@
 #include "gstspicevideosrc.h"
 #include "gstspiceaudiosrc.h"
 #include "gstspiceaudiosink.h"
+#include "gstspicedatasink.h"
+#include "gstspicedatasrc.h"
 
 static gboolean
 plugin_init (GstPlugin * plugin)
@@ -26,6 +28,8 @@ plugin_init (GstPlugin * plugin)
   ret |= GST_ELEMENT_REGISTER (spicevideosrc, plugin);
   ret |= GST_ELEMENT_REGISTER (spiceaudiosrc, plugin);
   ret |= GST_ELEMENT_REGISTER (spiceaudiosink, plugin);
+  ret |= GST_ELEMENT_REGISTER (spicedatasink, plugin);
+  ret |= GST_ELEMENT_REGISTER (spicedatasrc, plugin);
   return ret;
 }
 

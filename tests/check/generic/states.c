@@ -39,7 +39,8 @@ plugin_elements (void)
 }
 
 /* The element in a pipeline: sources (their pads may be dynamic) into a
- * fakesink, sinks fed by a live audiotestsrc. */
+ * fakesink that does not wait for a first buffer (spicedatasrc has none
+ * until the guest writes), sinks fed by a live audiotestsrc. */
 static GstElement *
 make_pipeline (const gchar * name, const gchar * uri)
 {
@@ -47,13 +48,19 @@ make_pipeline (const gchar * name, const gchar * uri)
   gboolean sink = gst_element_factory_list_is_type (f,
       GST_ELEMENT_FACTORY_TYPE_SINK);
   gchar *desc = sink ?
-      g_strdup_printf ("audiotestsrc is-live=true ! %s uri=%s", name, uri) :
-      g_strdup_printf ("%s uri=%s ! fakesink", name, uri);
+      g_strdup_printf ("audiotestsrc is-live=true ! %s name=e uri=%s", name,
+      uri) : g_strdup_printf ("%s name=e uri=%s ! fakesink async=false",
+      name, uri);
   GError *err = NULL;
   GstElement *pipeline = gst_parse_launch (desc, &err);
+  GstElement *e;
 
   fail_unless (pipeline != NULL && err == NULL, "'%s': %s", desc,
       err ? err->message : "");
+  e = gst_bin_get_by_name (GST_BIN (pipeline), "e");
+  if (g_object_class_find_property (G_OBJECT_GET_CLASS (e), "port-name"))
+    g_object_set (e, "port-name", "org.test.port", NULL);
+  gst_object_unref (e);
   g_free (desc);
   gst_object_unref (f);
   return pipeline;
@@ -61,7 +68,9 @@ make_pipeline (const gchar * name, const gchar * uri)
 
 GST_START_TEST (test_state_changes_up_and_down)
 {
-  const gchar *args[] = { "--size", "160x120", "--audio", NULL };
+  const gchar *args[] = { "--size", "160x120", "--audio", "--port-name",
+    "org.test.port", NULL
+  };
   TestServer *ts = test_server_start (TEST_SERVER_TCP, args);
   GList *names = plugin_elements (), *l;
 
