@@ -225,12 +225,12 @@ gst_spice_audio_src_get_property (GObject * object, guint prop_id,
 /* ---------------------------------------------------------------------- */
 /* Session callbacks (the thread that dispatches the default context)     */
 
-/* self->lock held */
+/* self->lock held; the caller wakes the streaming thread once it let go
+ * of the lock (woken under it, that thread would block on it at once) */
 static void
 push_item_locked (GstSpiceAudioSrc * self, Item * item)
 {
   g_queue_push_tail (&self->st.items, item);
-  g_cond_broadcast (&self->cond);
 }
 
 static void
@@ -248,6 +248,7 @@ on_playback_start (gpointer user_data, guint channels, guint rate)
   self->st.channels = channels;
   push_item_locked (self, item);
   g_mutex_unlock (&self->lock);
+  g_cond_broadcast (&self->cond);
 }
 
 static void
@@ -296,6 +297,7 @@ on_playback_data (gpointer user_data, const guint8 * data, gsize size)
       break;
   }
   g_mutex_unlock (&self->lock);
+  g_cond_broadcast (&self->cond);
 }
 
 static void
@@ -309,6 +311,7 @@ on_playback_stop (gpointer user_data)
   g_mutex_lock (&self->lock);
   push_item_locked (self, item);
   g_mutex_unlock (&self->lock);
+  g_cond_broadcast (&self->cond);
 }
 
 static guint
