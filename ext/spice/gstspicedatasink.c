@@ -29,7 +29,9 @@
  * message boundaries survive the byte stream (spicedatasrc undoes it).
  *
  * It shares the connection with every SPICE element of the process naming
- * the same server.
+ * the same server.  It does not sync on the clock and does not preroll
+ * (sync and async are off), so it can sit in one pipeline with live
+ * sources such as spicesrc or spicedatasrc.
  *
  * ## Example launch line
  * |[
@@ -622,6 +624,9 @@ gst_spice_data_sink_init (GstSpiceDataSink * self)
   self->settings.max_in_flight = DEFAULT_MAX_IN_FLIGHT;
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
-  /* bytes go when they come, not on a clock */
+  /* bytes go when they come, not on a clock; and no preroll, so that a
+   * pipeline that also holds a live source (spicesrc, spicedatasrc) does
+   * not wait for this branch to reach PLAYING */
   gst_base_sink_set_sync (GST_BASE_SINK (self), FALSE);
+  gst_base_sink_set_async_enabled (GST_BASE_SINK (self), FALSE);
 }

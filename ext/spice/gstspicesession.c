@@ -110,6 +110,8 @@ struct _GstSpiceSession
   guint record_channels, record_rate;
   GHashTable *ports;            /* port name -> SpicePortChannel */
   SpiceChannel *inputs;
+  gboolean inputs_open;
+  GQueue pending_inputs;        /* Input, waiting for the inputs channel */
   gint mouse_mode;              /* SPICE_MOUSE_MODE_* */
   guint button_state;           /* SPICE_MOUSE_BUTTON_MASK_* held */
   gboolean have_pointer;
@@ -949,6 +951,19 @@ on_mouse_update (SpiceChannel * ch, gpointer user_data)
   s->mouse_mode = mode;
 }
 
+static void flush_inputs (GstSpiceSession * s);
+
+static void
+on_inputs_event (SpiceChannel * ch, SpiceChannelEvent ev, gpointer user_data)
+{
+  GstSpiceSession *s = user_data;
+
+  if (ev == SPICE_CHANNEL_OPENED && ch == s->inputs) {
+    s->inputs_open = TRUE;
+    flush_inputs (s);
+  }
+}
+
 static gboolean
 display_wanted (GstSpiceSession * s, gint id)
 {
@@ -1246,8 +1261,10 @@ on_channel_new (SpiceSession * spice, SpiceChannel * ch, gpointer user_data)
     spice_channel_connect (ch);
   } else if (SPICE_IS_INPUTS_CHANNEL (ch)) {
     s->inputs = ch;
+    s->inputs_open = FALSE;
     s->button_state = 0;
     s->have_pointer = FALSE;
+    g_signal_connect (ch, "channel-event", G_CALLBACK (on_inputs_event), s);
     spice_channel_connect (ch);
   }
 }
@@ -1286,8 +1303,10 @@ on_channel_destroy (SpiceSession * spice, SpiceChannel * ch,
   if (SPICE_IS_PORT_CHANNEL (ch) && port_name (ch) &&
       g_hash_table_lookup (s->ports, port_name (ch)) == ch)
     g_hash_table_remove (s->ports, port_name (ch));
-  if (ch == s->inputs)
+  if (ch == s->inputs) {
     s->inputs = NULL;
+    s->inputs_open = FALSE;
+  }
 }
 
 static gboolean
@@ -1312,6 +1331,8 @@ on_disconnected (SpiceSession * spice, gpointer user_data)
   s->playback = NULL;
   s->record = NULL;
   s->inputs = NULL;
+  s->inputs_open = FALSE;
+  g_queue_clear_full (&s->pending_inputs, g_free);
   g_hash_table_remove_all (s->ports);
   playback_stopped (s);
   record_stopped (s);
@@ -1618,6 +1639,7 @@ session_free (GstSpiceSession * s)
   g_hash_table_unref (s->displays);
   g_hash_table_unref (s->cursors);
   g_hash_table_unref (s->ports);
+  g_queue_clear_full (&s->pending_inputs, g_free);
   gst_spice_session_params_clear (&s->params);
   g_clear_error (&s->error);
   g_free (s->error_debug);
@@ -1880,16 +1902,15 @@ typedef struct
                                  * button: button, press */
 } Input;
 
-static gboolean
-input_idle (gpointer data)
-{
-  Input *in = data;
-  GstSpiceSession *s = in->session;
-  SpiceInputsChannel *inputs = s->inputs ? SPICE_INPUTS_CHANNEL (s->inputs)
-      : NULL;
+/* input sent before the inputs channel opened waits for it, within
+ * reason: a start-up's worth of key strokes */
+#define MAX_PENDING_INPUTS 256
 
-  if (!inputs)
-    return G_SOURCE_REMOVE;
+static void
+apply_input (GstSpiceSession * s, Input * in)
+{
+  SpiceInputsChannel *inputs = SPICE_INPUTS_CHANNEL (s->inputs);
+
   switch (in->kind) {
     case INPUT_KEY:
       if (in->b)
@@ -1922,6 +1943,36 @@ input_idle (gpointer data)
       break;
     }
   }
+}
+
+static void
+flush_inputs (GstSpiceSession * s)
+{
+  Input *in;
+
+  while ((in = g_queue_pop_head (&s->pending_inputs))) {
+    apply_input (s, in);
+    g_free (in);
+  }
+}
+
+static gboolean
+input_idle (gpointer data)
+{
+  Input *in = data;
+  GstSpiceSession *s = in->session;
+
+  if (s->inputs && s->inputs_open) {
+    apply_input (s, in);
+    g_free (in);
+    return G_SOURCE_REMOVE;
+  }
+  g_queue_push_tail (&s->pending_inputs, in);
+  if (g_queue_get_length (&s->pending_inputs) > MAX_PENDING_INPUTS) {
+    GST_DEBUG ("%s: inputs channel not open, dropping old input",
+        s->address);
+    g_free (g_queue_pop_head (&s->pending_inputs));
+  }
   return G_SOURCE_REMOVE;
 }
 
@@ -1936,7 +1987,8 @@ send_input (GstSpiceSession * s, InputKind kind, gint channel_id, gint a,
   in->channel_id = channel_id;
   in->a = a;
   in->b = b;
-  gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, input_idle, in, g_free);
+  /* input_idle takes it */
+  gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, input_idle, in, NULL);
 }
 
 void

@@ -219,7 +219,7 @@ GST_START_TEST (test_port_framing_roundtrip)
     GstBuffer *want = make_message (i);
 
     fail_unless_equals_uint64 (gst_buffer_get_size (got), message_sizes[i]);
-    {
+    if (message_sizes[i] > 0) {
       GstMapInfo map;
       gst_buffer_map (want, &map, GST_MAP_READ);
       fail_unless (gst_buffer_memcmp (got, 0, map.data, map.size) == 0,
@@ -257,7 +257,8 @@ GST_START_TEST (test_port_not_opened)
   gst_object_unref (p);
 
   /* a port that does not exist at all */
-  p = launch ("fakesrc num-buffers=3 ! spicedatasink open-timeout=800 uri=%s "
+  p = launch ("fakesrc num-buffers=3 sizetype=fixed sizemax=100 "
+      "filltype=zero ! spicedatasink open-timeout=800 uri=%s "
       "port-name=org.test.none", test_server_get_uri (ts));
   gst_element_set_state (p, GST_STATE_PLAYING);
   assert_error (wait_error (p, 5 * GST_SECOND), GST_RESOURCE_ERROR,
@@ -596,14 +597,21 @@ GST_START_TEST (test_keys)
 
 GST_END_TEST;
 
+/* The next line of the device `want` names ("TABLET ...", "MOUSE ..."),
+ * in order; the tablet's size lines (each new surface) do not count. */
 static void
 expect_event (TestServer * ts, const gchar * want)
 {
-  gchar *prefix = g_strndup (want, strchr (strchr (want, ' ') + 1, ' ') -
-      want);
-  gchar *ev = test_server_wait_event (ts, prefix, 3000);
+  gchar *prefix = g_strndup (want, strchr (want, ' ') - want + 1);
+  gchar *ev;
 
-  fail_unless (ev != NULL, "no '%s'", want);
+  for (;;) {
+    ev = test_server_wait_event (ts, prefix, 3000);
+    fail_unless (ev != NULL, "no '%s'", want);
+    if (!g_str_has_prefix (ev, "TABLET size"))
+      break;
+    g_free (ev);
+  }
   fail_unless_equals_string (ev, want);
   g_free (ev);
   g_free (prefix);
@@ -650,22 +658,26 @@ GST_START_TEST (test_mouse_client_mode)
       (1, 10, 20, GST_NAVIGATION_MODIFIER_NONE));
   expect_event (ts, "TABLET position 10 20 1");
   expect_event (ts, "TABLET buttons 0");
+  /* right: libspice-server hands the device QEMU's mask (right = 2) */
   gst_element_send_event (sink, gst_navigation_event_new_mouse_button_press
       (3, 11, 20, GST_NAVIGATION_MODIFIER_NONE));
   expect_event (ts, "TABLET position 11 20 0");
-  expect_event (ts, "TABLET wheel 0 4");
+  expect_event (ts, "TABLET wheel 0 2");
   gst_element_send_event (sink, gst_navigation_event_new_mouse_button_release
       (3, 11, 20, GST_NAVIGATION_MODIFIER_NONE));
-  expect_event (ts, "TABLET position 11 20 4");
+  expect_event (ts, "TABLET position 11 20 2");
   expect_event (ts, "TABLET buttons 0");
-  /* one notch up, then down */
+  /* one notch up, then down: a press and release of the wheel button */
   gst_element_send_event (sink, gst_navigation_event_new_mouse_scroll (12,
           20, 0, 1, GST_NAVIGATION_MODIFIER_NONE));
   expect_event (ts, "TABLET position 12 20 0");
   expect_event (ts, "TABLET wheel -1 0");
+  expect_event (ts, "TABLET buttons 0");
   gst_element_send_event (sink, gst_navigation_event_new_mouse_scroll (12,
           20, 0, -1, GST_NAVIGATION_MODIFIER_NONE));
+  expect_event (ts, "TABLET position 12 20 0");
   expect_event (ts, "TABLET wheel 1 0");
+  expect_event (ts, "TABLET buttons 0");
 
   /* the guest goes to 640x480: positions beyond the old size arrive */
   g_free (command (ts, "resize 640 480"));
@@ -708,9 +720,10 @@ GST_START_TEST (test_mouse_server_mode)
   gst_element_send_event (sink, gst_navigation_event_new_mouse_move (110, 45,
           GST_NAVIGATION_MODIFIER_NONE));
   expect_event (ts, "MOUSE motion 10 -5 0 0");
+  /* libspice-server passes a press as a motion with the new state */
   gst_element_send_event (sink, gst_navigation_event_new_mouse_button_press
       (1, 110, 45, GST_NAVIGATION_MODIFIER_NONE));
-  expect_event (ts, "MOUSE buttons 1");
+  expect_event (ts, "MOUSE motion 0 0 0 1");
   gst_element_send_event (sink, gst_navigation_event_new_mouse_button_release
       (1, 110, 45, GST_NAVIGATION_MODIFIER_NONE));
   expect_event (ts, "MOUSE buttons 0");
