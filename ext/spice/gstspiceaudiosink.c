@@ -84,9 +84,7 @@ struct _GstSpiceAudioSink
   struct
   {
     gboolean attached;
-    gboolean connected;
-    GError *error;
-    gchar *error_debug;
+    GstSpiceLinkState link;     /* the connection */
     gboolean recording;
     guint rate, channels;       /* what the guest asked for */
     guint cookie;               /* changes with every record-start */
@@ -215,20 +213,7 @@ on_state (gpointer user_data, GstSpiceSessionState state,
   GstSpiceAudioSink *self = user_data;
 
   g_mutex_lock (&self->lock);
-  switch (state) {
-    case GST_SPICE_SESSION_CONNECTED:
-    case GST_SPICE_SESSION_RECONNECTED:
-      self->st.connected = TRUE;
-      break;
-    case GST_SPICE_SESSION_LOST:
-      break;
-    case GST_SPICE_SESSION_FAILED:
-      if (!self->st.error && error) {
-        self->st.error = g_error_copy (error);
-        self->st.error_debug = g_strdup (debug);
-      }
-      break;
-  }
+  gst_spice_link_state_update (&self->st.link, state, error, debug);
   g_mutex_unlock (&self->lock);
 }
 
@@ -297,8 +282,7 @@ gst_spice_audio_sink_stop (GstBaseSink * sink)
   g_mutex_lock (&self->lock);
   self->st.attached = FALSE;
   self->st.recording = FALSE;
-  g_clear_error (&self->st.error);
-  g_clear_pointer (&self->st.error_debug, g_free);
+  gst_spice_link_state_clear (&self->st.link);
   g_mutex_unlock (&self->lock);
   g_clear_pointer (&self->converter, gst_audio_converter_free);
   gst_spice_connection_settings_clear (&self->active.conn);
@@ -373,9 +357,9 @@ gst_spice_audio_sink_render (GstBaseSink * sink, GstBuffer * buffer)
       GST_AUDIO_INFO_BPF (&self->in_info);
 
   g_mutex_lock (&self->lock);
-  if (self->st.error)
+  if (self->st.link.error)
     goto session_error;
-  connected = self->st.connected;
+  connected = self->st.link.connected;
   recording = self->st.recording;
   cookie = self->st.cookie;
   rate = self->st.rate;
@@ -451,13 +435,9 @@ gst_spice_audio_sink_render (GstBaseSink * sink, GstBuffer * buffer)
   /* ERRORS */
 session_error:
   {
-    GError *err = g_error_copy (self->st.error);
-    gchar *debug = g_strdup (self->st.error_debug);
-
+    gst_spice_link_state_post_error (GST_ELEMENT (self), &self->st.link,
+        &self->lock);
     g_mutex_unlock (&self->lock);
-    gst_spice_connection_post_error (GST_ELEMENT (self), err, debug);
-    g_error_free (err);
-    g_free (debug);
     return GST_FLOW_ERROR;
   }
 }

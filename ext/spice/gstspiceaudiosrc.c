@@ -114,9 +114,7 @@ struct _GstSpiceAudioSrc
   {
     gboolean attached;
     gboolean flushing;
-    gboolean connected;
-    GError *error;
-    gchar *error_debug;
+    GstSpiceLinkState link;     /* the connection */
     GQueue items;               /* of Item */
     guint64 queued_us;          /* sound in `items` */
     guint rate, channels;       /* of the last ITEM_START queued */
@@ -334,22 +332,9 @@ on_state (gpointer user_data, GstSpiceSessionState state,
 {
   GstSpiceAudioSrc *self = user_data;
 
+  /* on LOST the session stops playback too; silence keeps time */
   g_mutex_lock (&self->lock);
-  switch (state) {
-    case GST_SPICE_SESSION_CONNECTED:
-    case GST_SPICE_SESSION_RECONNECTED:
-      self->st.connected = TRUE;
-      break;
-    case GST_SPICE_SESSION_LOST:
-      /* the session stops playback too; silence keeps time meanwhile */
-      break;
-    case GST_SPICE_SESSION_FAILED:
-      if (!self->st.error && error) {
-        self->st.error = g_error_copy (error);
-        self->st.error_debug = g_strdup (debug);
-      }
-      break;
-  }
+  gst_spice_link_state_update (&self->st.link, state, error, debug);
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
 }
@@ -423,8 +408,7 @@ gst_spice_audio_src_stop (GstBaseSrc * src)
   }
   g_mutex_lock (&self->lock);
   g_queue_clear_full (&self->st.items, (GDestroyNotify) item_free);
-  g_clear_error (&self->st.error);
-  g_clear_pointer (&self->st.error_debug, g_free);
+  gst_spice_link_state_clear (&self->st.link);
   g_mutex_unlock (&self->lock);
   gst_spice_connection_settings_clear (&self->active.conn);
   return TRUE;
@@ -766,7 +750,7 @@ gst_spice_audio_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
 
     if (self->st.flushing)
       goto flushing;
-    if (self->st.error)
+    if (self->st.link.error)
       goto session_error;
 
     item = g_queue_peek_head (&self->st.items);
@@ -845,7 +829,7 @@ gst_spice_audio_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     now = gst_spice_running_time_of (GST_ELEMENT (self), 0);
     g_mutex_lock (&self->lock);
     now_us = g_get_monotonic_time ();
-    if (!self->st.connected &&
+    if (!self->st.link.connected &&
         now_us >= self->start_us +
         (gint64) self->active.conn.connect_timeout * 1000)
       goto timed_out;
@@ -878,7 +862,7 @@ gst_spice_audio_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       break;
     }
     deadline = now_us + (gint64) ((ts + lag - now) / GST_USECOND) + 1;
-    if (!self->st.connected)
+    if (!self->st.link.connected)
       deadline = MIN (deadline, self->start_us +
           (gint64) self->active.conn.connect_timeout * 1000);
     g_cond_wait_until (&self->cond, &self->lock, deadline);
@@ -896,13 +880,9 @@ flushing:
   }
 session_error:
   {
-    GError *err = g_error_copy (self->st.error);
-    gchar *debug = g_strdup (self->st.error_debug);
-
+    gst_spice_link_state_post_error (GST_ELEMENT (self), &self->st.link,
+        &self->lock);
     g_mutex_unlock (&self->lock);
-    gst_spice_connection_post_error (GST_ELEMENT (self), err, debug);
-    g_error_free (err);
-    g_free (debug);
     return GST_FLOW_ERROR;
   }
 timed_out:

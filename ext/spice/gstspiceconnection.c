@@ -266,3 +266,50 @@ gst_spice_running_time_of (GstElement * element, gint64 event_us)
     return 0;
   return now - base - age;
 }
+
+/* The caller holds the lock that guards @link. */
+void
+gst_spice_link_state_update (GstSpiceLinkState * link,
+    GstSpiceSessionState state, const GError * error, const gchar * debug)
+{
+  switch (state) {
+    case GST_SPICE_SESSION_CONNECTED:
+    case GST_SPICE_SESSION_RECONNECTED:
+      link->connected = TRUE;
+      link->lost = FALSE;
+      break;
+    case GST_SPICE_SESSION_LOST:
+      link->lost = TRUE;
+      break;
+    case GST_SPICE_SESSION_FAILED:
+      if (!link->error && error) {
+        link->error = g_error_copy (error);
+        link->error_debug = g_strdup (debug);
+      }
+      break;
+  }
+}
+
+void
+gst_spice_link_state_clear (GstSpiceLinkState * link)
+{
+  g_clear_error (&link->error);
+  g_clear_pointer (&link->error_debug, g_free);
+  link->connected = link->lost = FALSE;
+}
+
+/* Posts link->error.  Called and returns with @lock held; the message goes
+ * out without it. */
+void
+gst_spice_link_state_post_error (GstElement * element,
+    GstSpiceLinkState * link, GMutex * lock)
+{
+  GError *err = g_error_copy (link->error);
+  gchar *debug = g_strdup (link->error_debug);
+
+  g_mutex_unlock (lock);
+  gst_spice_connection_post_error (element, err, debug);
+  g_error_free (err);
+  g_free (debug);
+  g_mutex_lock (lock);
+}

@@ -67,6 +67,29 @@ void      gst_spice_connection_post_timeout    (GstElement * element,
                                                 guint timeout_ms,
                                                 const gchar * missing);
 
+/**
+ * GstSpiceLinkState:
+ *
+ * What every element keeps about its connection, from the session's state
+ * callback, under the element's own lock.
+ */
+typedef struct
+{
+  gboolean connected;           /* the main channel came up (at least once) */
+  gboolean lost;                /* LOST, not RECONNECTED yet */
+  GError *error;                /* FAILED: the error to post */
+  gchar *error_debug;
+} GstSpiceLinkState;
+
+void      gst_spice_link_state_update          (GstSpiceLinkState * link,
+                                                GstSpiceSessionState state,
+                                                const GError * error,
+                                                const gchar * debug);
+void      gst_spice_link_state_clear           (GstSpiceLinkState * link);
+void      gst_spice_link_state_post_error      (GstElement * element,
+                                                GstSpiceLinkState * link,
+                                                GMutex * lock);
+
 GstClockTime gst_spice_running_time_of        (GstElement * element,
                                                 gint64 event_us);
 

@@ -86,8 +86,7 @@ struct _GstSpiceDataSink
   struct
   {
     gboolean flushing;
-    GError *error;              /* the session failed */
-    gchar *error_debug;
+    GstSpiceLinkState link;     /* the connection */
     GError *write_error;        /* a write failed */
     gboolean port_known;        /* the server has the port */
     gboolean opened;            /* the guest has it open */
@@ -209,15 +208,10 @@ on_state (gpointer user_data, GstSpiceSessionState state,
       self->st.port_known = FALSE;
       self->st.opened = FALSE;
       break;
-    case GST_SPICE_SESSION_FAILED:
-      if (!self->st.error && error) {
-        self->st.error = g_error_copy (error);
-        self->st.error_debug = g_strdup (debug);
-      }
-      break;
     default:
       break;
   }
+  gst_spice_link_state_update (&self->st.link, state, error, debug);
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
 }
@@ -302,8 +296,7 @@ gst_spice_data_sink_stop (GstBaseSink * sink)
     self->session = NULL;
   }
   g_mutex_lock (&self->lock);
-  g_clear_error (&self->st.error);
-  g_clear_pointer (&self->st.error_debug, g_free);
+  gst_spice_link_state_clear (&self->st.link);
   g_clear_error (&self->st.write_error);
   g_mutex_unlock (&self->lock);
   gst_spice_port_settings_clear (&self->active.port);
@@ -343,15 +336,9 @@ check_locked (GstSpiceDataSink * self, gboolean * wait, gint64 deadline)
   *wait = FALSE;
   if (self->st.flushing)
     return GST_FLOW_FLUSHING;
-  if (self->st.error) {
-    GError *err = g_error_copy (self->st.error);
-    gchar *debug = g_strdup (self->st.error_debug);
-
-    g_mutex_unlock (&self->lock);
-    gst_spice_connection_post_error (GST_ELEMENT (self), err, debug);
-    g_error_free (err);
-    g_free (debug);
-    g_mutex_lock (&self->lock);
+  if (self->st.link.error) {
+    gst_spice_link_state_post_error (GST_ELEMENT (self), &self->st.link,
+        &self->lock);
     return GST_FLOW_ERROR;
   }
   if (self->st.ever_opened && !self->st.opened && self->st.port_known &&

@@ -82,8 +82,7 @@ struct _GstSpiceDataSrc
   {
     gboolean attached;
     gboolean flushing;
-    GError *error;
-    gchar *error_debug;
+    GstSpiceLinkState link;     /* the connection */
     gboolean port_known;
     gboolean opened;
     gboolean ever_opened;
@@ -218,15 +217,10 @@ on_state (gpointer user_data, GstSpiceSessionState state,
       self->st.port_known = FALSE;
       self->st.opened = FALSE;
       break;
-    case GST_SPICE_SESSION_FAILED:
-      if (!self->st.error && error) {
-        self->st.error = g_error_copy (error);
-        self->st.error_debug = g_strdup (debug);
-      }
-      break;
     default:
       break;
   }
+  gst_spice_link_state_update (&self->st.link, state, error, debug);
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
 }
@@ -286,8 +280,7 @@ gst_spice_data_src_stop (GstBaseSrc * src)
   g_mutex_lock (&self->lock);
   self->st.attached = FALSE;
   g_queue_clear_full (&self->st.chunks, (GDestroyNotify) g_bytes_unref);
-  g_clear_error (&self->st.error);
-  g_clear_pointer (&self->st.error_debug, g_free);
+  gst_spice_link_state_clear (&self->st.link);
   g_mutex_unlock (&self->lock);
   gst_adapter_clear (self->adapter);
   gst_spice_port_settings_clear (&self->active.port);
@@ -378,7 +371,7 @@ gst_spice_data_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
 
     if (self->st.flushing)
       goto flushing;
-    if (self->st.error)
+    if (self->st.link.error)
       goto session_error;
 
     /* what came, into the adapter (this thread's own) */
@@ -422,13 +415,9 @@ flushing:
   }
 session_error:
   {
-    GError *err = g_error_copy (self->st.error);
-    gchar *debug = g_strdup (self->st.error_debug);
-
+    gst_spice_link_state_post_error (GST_ELEMENT (self), &self->st.link,
+        &self->lock);
     g_mutex_unlock (&self->lock);
-    gst_spice_connection_post_error (GST_ELEMENT (self), err, debug);
-    g_error_free (err);
-    g_free (debug);
     return GST_FLOW_ERROR;
   }
 bad_frame:

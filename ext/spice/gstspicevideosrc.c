@@ -95,10 +95,7 @@ struct _GstSpiceVideoSrc
   {
     gboolean attached;
     gboolean flushing;
-    gboolean connected;
-    gboolean lost;
-    GError *error;
-    gchar *error_debug;
+    GstSpiceLinkState link;     /* the connection */
 
     /* the library's primary surface; only read in the spice thread */
     const guint8 *surface;
@@ -657,30 +654,21 @@ on_state (gpointer user_data, GstSpiceSessionState state,
   GstStructure *msg = NULL;
 
   g_mutex_lock (&self->lock);
+  gst_spice_link_state_update (&self->st.link, state, error, debug);
   switch (state) {
-    case GST_SPICE_SESSION_CONNECTED:
-      self->st.connected = TRUE;
-      break;
     case GST_SPICE_SESSION_LOST:
-      self->st.lost = TRUE;
       msg = gst_structure_new ("spice-disconnected",
           "address", G_TYPE_STRING, self->address,
           "reason", G_TYPE_STRING, error ? error->message : "",
           "debug", G_TYPE_STRING, debug ? debug : "", NULL);
       break;
     case GST_SPICE_SESSION_RECONNECTED:
-      self->st.lost = FALSE;
-      self->st.connected = TRUE;
       self->st.reconnects++;
       msg = gst_structure_new ("spice-reconnected",
           "address", G_TYPE_STRING, self->address,
           "reconnects", G_TYPE_UINT64, self->st.reconnects, NULL);
       break;
-    case GST_SPICE_SESSION_FAILED:
-      if (!self->st.error && error) {
-        self->st.error = g_error_copy (error);
-        self->st.error_debug = g_strdup (debug);
-      }
+    default:
       break;
   }
   g_cond_broadcast (&self->cond);
@@ -783,8 +771,7 @@ gst_spice_video_src_stop (GstBaseSrc * src)
   g_clear_pointer (&self->st.damage, gst_damage_history_free);
   g_clear_pointer (&self->st.cursor_rgba, g_bytes_unref);
   g_clear_pointer (&self->st.unknown_keys, g_hash_table_unref);
-  g_clear_error (&self->st.error);
-  g_clear_pointer (&self->st.error_debug, g_free);
+  gst_spice_link_state_clear (&self->st.link);
   gst_clear_buffer (&self->st.last);
   g_mutex_unlock (&self->lock);
 
@@ -1226,7 +1213,7 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
 
     if (self->st.flushing)
       goto flushing;
-    if (self->st.error)
+    if (self->st.link.error)
       goto session_error;
     if (self->st.surface && self->st.format == GST_VIDEO_FORMAT_UNKNOWN)
       goto unsupported;
@@ -1259,7 +1246,7 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
         (now - self->credit_time_us) * 17 / 16, 2 * interval_us);
     self->credit_time_us = now;
     repeat_ms = repeat_setting;
-    if (self->st.lost && (repeat_ms == 0 || repeat_ms >
+    if (self->st.link.lost && (repeat_ms == 0 || repeat_ms >
             LOST_REPEAT_INTERVAL_MS))
       repeat_ms = LOST_REPEAT_INTERVAL_MS;
 
@@ -1373,13 +1360,9 @@ flushing:
   }
 session_error:
   {
-    GError *err = g_error_copy (self->st.error);
-    gchar *debug = g_strdup (self->st.error_debug);
-
+    gst_spice_link_state_post_error (GST_ELEMENT (self), &self->st.link,
+        &self->lock);
     g_mutex_unlock (&self->lock);
-    gst_spice_connection_post_error (GST_ELEMENT (self), err, debug);
-    g_error_free (err);
-    g_free (debug);
     return GST_FLOW_ERROR;
   }
 unsupported:
@@ -1400,7 +1383,7 @@ not_negotiated:
   }
 timed_out:
   {
-    gboolean connected = self->st.connected;
+    gboolean connected = self->st.link.connected;
 
     g_mutex_unlock (&self->lock);
     gst_spice_connection_post_timeout (GST_ELEMENT (self), self->address,
