@@ -8,14 +8,18 @@
  *
  * With --audio it also has a playback device that streams the signal of
  * test-audio.h on a real-time timeline, and a record device that counts
- * (and optionally stores) what a client sends.
+ * (and optionally stores) what a client sends.  With --port-name it has a
+ * SPICE port (a "port" char device) that counts and hashes, or echoes, what
+ * a client writes and sends what the control channel asks for.  A keyboard
+ * and a mouse (and with --tablet a tablet) print every input event they get.
  *
  * Threads: everything here runs in the main thread on a private
  * GMainContext (the "core" thread for libspice-server), except the QXL
  * callbacks get_command, req_cmd_notification, release_resource and
  * friends, which libspice-server calls from its display worker thread; they
  * only touch the command queue and the counters under Server.lock.  The
- * sound channels run in the core thread, so the audio state needs no lock.
+ * sound, port (char device) and inputs channels run in the core thread, so
+ * the audio, port and input state needs no lock.
  */
 #define _GNU_SOURCE             /* accept4 */
 #include <errno.h>
@@ -50,8 +54,25 @@
  * at 48000) per record client and overwrites the oldest beyond that */
 #define RECORD_DRAIN_MS 10
 #define RECORD_BUF_FRAMES TA_RECORD_RING_FRAMES
+/* echo mode: bytes held for the client above which write() takes nothing,
+ * so that a client that does not read back is slowed down instead of
+ * growing this process */
+#define PORT_ECHO_LIMIT (8u << 20)
+/* an echo copy grows up to this size before a new one is started */
+#define PORT_CHUNK_SIZE (64u << 10)
+#define PORT_SEND_MAX 8192      /* bytes of one "port send HEX" */
+#define PORT_PATTERN_MAX (1u << 30)     /* bytes of one "port send-pattern" */
 
 typedef struct _Server Server;
+
+/* Bytes queued for the client on the port: a copy (echo, "port send") or a
+ * pattern that is generated as read() asks for it ("port send-pattern"). */
+typedef struct
+{
+  GByteArray *bytes;            /* NULL: the pattern */
+  guint64 len;                  /* pattern length; bytes->len for a copy */
+  guint64 pos;                  /* bytes already handed out */
+} PortChunk;
 
 typedef struct
 {
@@ -157,6 +178,26 @@ struct _Server
   guint64 record_pos;           /* frames since the library's ring restarted */
   gint32 record_first;          /* first left value, -1 = none yet */
   guint16 record_prev;          /* last left value */
+
+  /* port (--port-name): main thread only */
+  SpiceCharDeviceInstance port;
+  gchar *port_name;             /* NULL = no port */
+  gboolean port_echo;           /* --port-mode echo, else sink */
+  gboolean port_opened;         /* the "guest side" has the port open */
+  gboolean port_connected;      /* a client port channel is attached */
+  gboolean port_write_blocked;  /* write() took less than offered */
+  guint64 port_received;        /* bytes from the client since the reset */
+  GChecksum *port_sha256;       /* of those bytes */
+  guint64 port_sent;            /* bytes read() handed out since the reset */
+  GQueue port_out;              /* PortChunk *, for the client */
+  guint64 port_queued;          /* bytes in port_out */
+  guint64 port_buffered;        /* of those, bytes held in copies */
+  GSource *port_wakeup;         /* calls spice_server_char_device_wakeup */
+
+  /* input devices: main thread only */
+  SpiceKbdInstance kbd;
+  SpiceMouseInstance mouse;
+  SpiceTabletInstance tablet;   /* added with --tablet only */
 };
 
 /* SpiceCoreInterface callbacks carry no user data, so the core's context
@@ -382,6 +423,11 @@ core_channel_event (int event, SpiceChannelEventInfo * info)
       emit ("%s connected", name);
     else if (event == SPICE_CHANNEL_EVENT_DISCONNECTED)
       emit ("%s disconnected", name);
+  } else if (info->type == SPICE_CHANNEL_INPUTS) {
+    if (event == SPICE_CHANNEL_EVENT_INITIALIZED)
+      emit ("INPUTS connected");
+    else if (event == SPICE_CHANNEL_EVENT_DISCONNECTED)
+      emit ("INPUTS disconnected");
   } else if (info->type == SPICE_CHANNEL_CURSOR && srv->cursor
       && event == SPICE_CHANNEL_EVENT_INITIALIZED) {
     /* The client ignores the position in the INIT it gets on connect, and
@@ -1054,6 +1100,400 @@ handle_audio_command (Server * srv, const gchar * cmd, const gchar * arg)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Port (--port-name)                                                       */
+/* A "port" char device.  libspice-server calls write() with what the
+ * client sent and read() for what goes to the client, both from its main
+ * loop (ours), never blocking: write() may take less than offered, read()
+ * returns 0 when nothing is queued.  Each spice_server_char_device_wakeup()
+ * writes everything pending to the device but reads at most one message
+ * (64 KiB) from it, and none while 1 MiB waits for the client's socket.
+ * Like QEMU's spiceport chardev in front of a virtio-serial port, the
+ * "guest side" neither takes nor gives bytes while it has the port closed:
+ * the client's data then waits inside libspice-server (which stops reading
+ * the client's socket once it holds 128 messages) until "port open".  With
+ * SPICE_CHAR_DEVICE_NOTIFY_WRITABLE the library retries a refused write
+ * only on a wakeup, which port_schedule_wakeup asks for from an idle
+ * source, never from inside the library's own calls. */
+
+static gboolean parse_uint (const gchar * str, guint max, guint * out);
+
+static void
+port_schedule_wakeup (Server * srv)
+{
+  g_source_set_ready_time (srv->port_wakeup, 0);
+}
+
+static gboolean
+port_wakeup_dispatch (GSource * source, GSourceFunc callback, gpointer data)
+{
+  Server *srv = the_server;
+
+  g_source_set_ready_time (source, -1);
+  srv->port_write_blocked = FALSE;
+  spice_server_char_device_wakeup (&srv->port);
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs port_wakeup_funcs = {
+  .dispatch = port_wakeup_dispatch,
+};
+
+static guint64
+port_chunk_len (PortChunk * chunk)
+{
+  return chunk->bytes ? chunk->bytes->len : chunk->len;
+}
+
+static void
+port_chunk_free (PortChunk * chunk)
+{
+  if (chunk->bytes)
+    g_byte_array_unref (chunk->bytes);
+  g_free (chunk);
+}
+
+/* Queues a copy of len bytes for the client, appended to the last copy
+ * while that stays below PORT_CHUNK_SIZE. */
+static void
+port_queue_bytes (Server * srv, const guint8 * data, gsize len)
+{
+  PortChunk *tail = g_queue_peek_tail (&srv->port_out);
+
+  if (!tail || !tail->bytes || tail->bytes->len >= PORT_CHUNK_SIZE) {
+    tail = g_new0 (PortChunk, 1);
+    tail->bytes = g_byte_array_sized_new (MAX (len, PORT_CHUNK_SIZE));
+    g_queue_push_tail (&srv->port_out, tail);
+  }
+  g_byte_array_append (tail->bytes, data, len);
+  srv->port_queued += len;
+  srv->port_buffered += len;
+}
+
+static void
+port_queue_pattern (Server * srv, guint64 len)
+{
+  PortChunk *chunk;
+
+  if (len == 0)
+    return;
+  chunk = g_new0 (PortChunk, 1);
+  chunk->len = len;
+  g_queue_push_tail (&srv->port_out, chunk);
+  srv->port_queued += len;
+}
+
+/* "port send-pattern": byte i of a command's pattern, i from 0 */
+static guint8
+port_pattern_byte (guint64 i)
+{
+  return (i * 131 + (i >> 8)) & 0xff;
+}
+
+static void
+port_state (SpiceCharDeviceInstance * sin, int connected)
+{
+  Server *srv = SPICE_CONTAINEROF (sin, Server, port);
+
+  /* called with 1 when a client port channel attaches, 0 when it goes */
+  if (srv->port_connected == !!connected)
+    return;
+  srv->port_connected = !!connected;
+  emit ("PORT %s", connected ? "connected" : "disconnected");
+  /* what the library held back while no client was attached (see
+   * port_write) may go to the device now */
+  if (connected)
+    port_schedule_wakeup (srv);
+}
+
+static int
+port_write (SpiceCharDeviceInstance * sin, const uint8_t * buf, int len)
+{
+  Server *srv = SPICE_CONTAINEROF (sin, Server, port);
+  gsize n = len;
+
+  /* Nothing while no client port channel is attached either:
+   * libspice-server 0.15.1 calls RedCharDeviceSpiceVmc::on_free_self_token
+   * for every client message the device finishes, and that dereferences
+   * the channel's client without a check, so finishing one that a departed
+   * client left behind (while the port was closed) crashes the server.
+   * Those bytes wait in the library for the next client instead. */
+  if (!srv->port_opened || !srv->port_connected || len <= 0)
+    return 0;
+  if (srv->port_echo) {
+    gsize room = srv->port_buffered < PORT_ECHO_LIMIT ?
+        PORT_ECHO_LIMIT - srv->port_buffered : 0;
+
+    n = MIN (n, room);
+    if (n < (gsize) len)
+      srv->port_write_blocked = TRUE;
+    if (n > 0) {
+      port_queue_bytes (srv, buf, n);
+      /* the library does not read after a write by itself */
+      port_schedule_wakeup (srv);
+    }
+  }
+  srv->port_received += n;
+  g_checksum_update (srv->port_sha256, buf, n);
+  return n;
+}
+
+static int
+port_read (SpiceCharDeviceInstance * sin, uint8_t * buf, int len)
+{
+  Server *srv = SPICE_CONTAINEROF (sin, Server, port);
+  PortChunk *chunk;
+  gsize done = 0;
+
+  if (!srv->port_opened || len <= 0)
+    return 0;
+  while (done < (gsize) len && (chunk = g_queue_peek_head (&srv->port_out))) {
+    guint64 left = port_chunk_len (chunk) - chunk->pos;
+    guint64 n = MIN (left, (guint64) len - done);
+    guint64 i;
+
+    if (chunk->bytes) {
+      memcpy (buf + done, chunk->bytes->data + chunk->pos, n);
+      srv->port_buffered -= n;
+    } else {
+      for (i = 0; i < n; i++)
+        buf[done + i] = port_pattern_byte (chunk->pos + i);
+    }
+    chunk->pos += n;
+    done += n;
+    if (chunk->pos == port_chunk_len (chunk))
+      port_chunk_free (g_queue_pop_head (&srv->port_out));
+  }
+  srv->port_queued -= done;
+  srv->port_sent += done;
+  /* libspice-server reads one message (up to 64 KiB) per wakeup, not
+   * until read() returns 0, so ask again while bytes are left; and wake a
+   * refused echo write once there is room again */
+  if (srv->port_queued > 0 ||
+      (srv->port_write_blocked && srv->port_buffered < PORT_ECHO_LIMIT))
+    port_schedule_wakeup (srv);
+  return done;
+}
+
+static void
+port_event (SpiceCharDeviceInstance * sin, uint8_t event)
+{
+  /* a client's spice_port_channel_event(): BREAK or a private code */
+  emit ("PORT event %u", event);
+}
+
+static const SpiceCharDeviceInterface port_interface = {
+  .base = {
+        .type = SPICE_INTERFACE_CHAR_DEVICE,
+        .description = "gst-spice test port",
+        .major_version = SPICE_INTERFACE_CHAR_DEVICE_MAJOR,
+        .minor_version = SPICE_INTERFACE_CHAR_DEVICE_MINOR,
+      },
+  .state = port_state,
+  .write = port_write,
+  .read = port_read,
+  .event = port_event,
+  .flags = SPICE_CHAR_DEVICE_NOTIFY_WRITABLE,
+};
+
+static void
+port_reset_counters (Server * srv)
+{
+  srv->port_received = 0;
+  srv->port_sent = 0;
+  if (srv->port_sha256)
+    g_checksum_free (srv->port_sha256);
+  srv->port_sha256 = g_checksum_new (G_CHECKSUM_SHA256);
+}
+
+static void
+port_set_opened (Server * srv, gboolean opened)
+{
+  srv->port_opened = opened;
+  spice_server_port_event (&srv->port, opened ? SPICE_PORT_EVENT_OPENED :
+      SPICE_PORT_EVENT_CLOSED);
+  /* data held back while closed may flow now */
+  if (opened)
+    port_schedule_wakeup (srv);
+}
+
+static gboolean
+parse_hex (const gchar * hex, GByteArray * out)
+{
+  gsize len = strlen (hex), i;
+
+  if (len == 0 || len % 2 != 0 || len / 2 > PORT_SEND_MAX)
+    return FALSE;
+  for (i = 0; i < len; i += 2) {
+    gint hi = g_ascii_xdigit_value (hex[i]);
+    gint lo = g_ascii_xdigit_value (hex[i + 1]);
+    guint8 b;
+
+    if (hi < 0 || lo < 0)
+      return FALSE;
+    b = hi << 4 | lo;
+    g_byte_array_append (out, &b, 1);
+  }
+  return TRUE;
+}
+
+static void
+handle_port_command (Server * srv, const gchar * arg)
+{
+  gchar *sub = g_strdup (arg);
+  gchar *value = strchr (sub, ' ');
+
+  if (value) {
+    *value++ = '\0';
+    value = g_strstrip (value);
+  } else {
+    value = (gchar *) "";
+  }
+
+  if (!srv->port_name) {
+    emit ("ERR no port");
+  } else if (g_str_equal (sub, "open") && !*value) {
+    port_set_opened (srv, TRUE);
+    emit ("OK port open");
+  } else if (g_str_equal (sub, "close") && !*value) {
+    port_set_opened (srv, FALSE);
+    emit ("OK port close");
+  } else if (g_str_equal (sub, "stats") && !*value) {
+    GChecksum *sha = g_checksum_copy (srv->port_sha256);
+
+    emit ("OK port stats opened=%d connected=%d bytes=%" G_GUINT64_FORMAT
+        " sha256=%s sent=%" G_GUINT64_FORMAT " queued=%" G_GUINT64_FORMAT,
+        srv->port_opened, srv->port_connected, srv->port_received,
+        g_checksum_get_string (sha), srv->port_sent, srv->port_queued);
+    g_checksum_free (sha);
+  } else if (g_str_equal (sub, "reset") && !*value) {
+    port_reset_counters (srv);
+    emit ("OK port reset");
+  } else if (g_str_equal (sub, "send")) {
+    GByteArray *bytes = g_byte_array_new ();
+
+    if (parse_hex (value, bytes)) {
+      port_queue_bytes (srv, bytes->data, bytes->len);
+      spice_server_char_device_wakeup (&srv->port);
+      emit ("OK port send %u", bytes->len);
+    } else {
+      emit ("ERR port send needs an even number of hex digits (at most "
+          "%d bytes)", PORT_SEND_MAX);
+    }
+    g_byte_array_unref (bytes);
+  } else if (g_str_equal (sub, "send-pattern")) {
+    guint n;
+
+    if (parse_uint (value, PORT_PATTERN_MAX, &n)) {
+      port_queue_pattern (srv, n);
+      spice_server_char_device_wakeup (&srv->port);
+      emit ("OK port send-pattern %u", n);
+    } else {
+      emit ("ERR port send-pattern needs N (0..%u)", PORT_PATTERN_MAX);
+    }
+  } else {
+    emit ("ERR port needs open, close, stats, reset, send HEX or "
+        "send-pattern N");
+  }
+  g_free (sub);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Input devices                                                            */
+/* libspice-server calls these from its main loop as the client's inputs
+ * messages arrive: the keyboard gets raw PC/XT set 1 bytes (an e0 prefix
+ * as a byte of its own), the mouse relative motion in server mouse mode,
+ * the tablet (--tablet) absolute positions in client mouse mode.  Button
+ * masks are what the library passes: its RED_MOUSE_STATE_TO_LOCAL swaps
+ * the protocol's middle and right bits, drops the up/down bits and moves
+ * side/extra one bit up (see README.md). */
+
+static void
+kbd_push_scan_freg (SpiceKbdInstance * sin, uint8_t frag)
+{
+  emit ("KBD %02x", frag);
+}
+
+static uint8_t
+kbd_get_leds (SpiceKbdInstance * sin)
+{
+  return 0;
+}
+
+static const SpiceKbdInterface kbd_interface = {
+  .base = {
+        .type = SPICE_INTERFACE_KEYBOARD,
+        .description = "gst-spice test keyboard",
+        .major_version = SPICE_INTERFACE_KEYBOARD_MAJOR,
+        .minor_version = SPICE_INTERFACE_KEYBOARD_MINOR,
+      },
+  .push_scan_freg = kbd_push_scan_freg,
+  .get_leds = kbd_get_leds,
+};
+
+static void
+mouse_motion (SpiceMouseInstance * sin, int dx, int dy, int dz,
+    uint32_t buttons_state)
+{
+  emit ("MOUSE motion %d %d %d %u", dx, dy, dz, buttons_state);
+}
+
+static void
+mouse_buttons (SpiceMouseInstance * sin, uint32_t buttons_state)
+{
+  emit ("MOUSE buttons %u", buttons_state);
+}
+
+static const SpiceMouseInterface mouse_interface = {
+  .base = {
+        .type = SPICE_INTERFACE_MOUSE,
+        .description = "gst-spice test mouse",
+        .major_version = SPICE_INTERFACE_MOUSE_MAJOR,
+        .minor_version = SPICE_INTERFACE_MOUSE_MINOR,
+      },
+  .motion = mouse_motion,
+  .buttons = mouse_buttons,
+};
+
+static void
+tablet_set_logical_size (SpiceTabletInstance * sin, int width, int height)
+{
+  emit ("TABLET size %d %d", width, height);
+}
+
+static void
+tablet_position (SpiceTabletInstance * sin, int x, int y,
+    uint32_t buttons_state)
+{
+  emit ("TABLET position %d %d %u", x, y, buttons_state);
+}
+
+static void
+tablet_wheel (SpiceTabletInstance * sin, int wheel_motion,
+    uint32_t buttons_state)
+{
+  emit ("TABLET wheel %d %u", wheel_motion, buttons_state);
+}
+
+static void
+tablet_buttons (SpiceTabletInstance * sin, uint32_t buttons_state)
+{
+  emit ("TABLET buttons %u", buttons_state);
+}
+
+static const SpiceTabletInterface tablet_interface = {
+  .base = {
+        .type = SPICE_INTERFACE_TABLET,
+        .description = "gst-spice test tablet",
+        .major_version = SPICE_INTERFACE_TABLET_MAJOR,
+        .minor_version = SPICE_INTERFACE_TABLET_MINOR,
+      },
+  .set_logical_size = tablet_set_logical_size,
+  .position = tablet_position,
+  .wheel = tablet_wheel,
+  .buttons = tablet_buttons,
+};
+
+/* ------------------------------------------------------------------------ */
 /* Control channel (stdin)                                                  */
 
 static gboolean
@@ -1178,6 +1618,14 @@ handle_command (Server * srv, gchar * line)
         srv->fps, should_tick (srv));
   } else if (g_str_equal (cmd, "audio") || g_str_equal (cmd, "record")) {
     handle_audio_command (srv, cmd, arg);
+  } else if (g_str_equal (cmd, "port")) {
+    handle_port_command (srv, arg);
+  } else if (g_str_equal (cmd, "mouse-mode")) {
+    /* the mode libspice-server uses now: it starts in server mode and
+     * switches when the client asks, if a tablet makes client mode
+     * possible (and back to server mode while it is not) */
+    emit ("OK mouse-mode %s", spice_server_is_server_mouse (srv->spice) ?
+        "server" : "client");
   } else if (g_str_equal (cmd, "quit")) {
     emit ("OK quit");
     g_main_loop_quit (srv->loop);
@@ -1367,6 +1815,8 @@ main (int argc, char **argv)
   gboolean audio = FALSE, opus = FALSE, record_opus = FALSE;
   gint audio_rate = 0, record_rate = 0;
   gchar *audio_signal = NULL, *record_path = NULL;
+  gchar *port_mode = NULL;
+  gboolean port_closed = FALSE, tablet = FALSE;
   GOptionEntry entries[] = {
     {"port", 0, 0, G_OPTION_ARG_INT, &port,
         "TCP port on 127.0.0.1 (default 0: chosen by the kernel)", "N"},
@@ -1407,6 +1857,15 @@ main (int argc, char **argv)
           "(default: raw PCM)", NULL},
     {"record-file", 0, 0, G_OPTION_ARG_FILENAME, &record_path,
         "Append the recorded frames (S16LE stereo) to PATH", "PATH"},
+    {"port-name", 0, 0, G_OPTION_ARG_STRING, &srv.port_name,
+        "Add a SPICE port (char device) with this name", "NAME"},
+    {"port-mode", 0, 0, G_OPTION_ARG_STRING, &port_mode,
+          "What the port does with client data: sink (default: count and "
+          "hash it) or echo (also send it back)", "MODE"},
+    {"port-closed", 0, 0, G_OPTION_ARG_NONE, &port_closed,
+        "Start with the guest side of the port closed", NULL},
+    {"tablet", 0, 0, G_OPTION_ARG_NONE, &tablet,
+        "Add a tablet, which allows client mouse mode", NULL},
     {NULL}
   };
   GOptionContext *octx;
@@ -1491,6 +1950,27 @@ main (int argc, char **argv)
   }
   srv.audio = audio;
   srv.sine = audio_signal && g_str_equal (audio_signal, "sine");
+  if (!srv.port_name && (port_mode || port_closed)) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--port-mode and --port-closed need --port-name");
+    goto bad_option;
+  }
+  if (srv.port_name && (!*srv.port_name ||
+          g_str_equal (srv.port_name, "org.spice-space.webdav.0") ||
+          g_str_equal (srv.port_name, "org.spice-space.stream.0"))) {
+    /* libspice-server makes other channel types of those names */
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--port-name wants a name other than '', org.spice-space.webdav.0 "
+        "and org.spice-space.stream.0");
+    goto bad_option;
+  }
+  if (port_mode && !g_str_equal (port_mode, "sink") &&
+      !g_str_equal (port_mode, "echo")) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--port-mode wants sink or echo, not '%s'", port_mode);
+    goto bad_option;
+  }
+  srv.port_echo = port_mode && g_str_equal (port_mode, "echo");
 
   the_server = &srv;
   srv.fps = fps;
@@ -1507,6 +1987,8 @@ main (int argc, char **argv)
   srv.loop = g_main_loop_new (srv.context, FALSE);
   srv.draw_source = g_source_new (&draw_source_funcs, sizeof (GSource));
   g_source_attach (srv.draw_source, srv.context);
+  g_queue_init (&srv.port_out);
+  port_reset_counters (&srv);
 
   if (unix_path)
     srv.listen_fd = listen_unix (unix_path, &error);
@@ -1589,7 +2071,34 @@ main (int argc, char **argv)
     spice_server_playback_start (&srv.playback);
     srv.playing = TRUE;
   }
+  srv.kbd.base.sif = &kbd_interface.base;
+  srv.mouse.base.sif = &mouse_interface.base;
+  srv.tablet.base.sif = &tablet_interface.base;
+  if (spice_server_add_interface (srv.spice, &srv.kbd.base) != 0 ||
+      spice_server_add_interface (srv.spice, &srv.mouse.base) != 0 ||
+      (tablet && spice_server_add_interface (srv.spice,
+              &srv.tablet.base) != 0)) {
+    g_set_error (&error, G_IO_ERROR, G_IO_ERROR_FAILED,
+        "spice_server_add_interface (keyboard, mouse, tablet) failed");
+    goto failed;
+  }
+  if (srv.port_name) {
+    srv.port.base.sif = &port_interface.base;
+    srv.port.subtype = "port";
+    srv.port.portname = srv.port_name;
+    srv.port_wakeup = g_source_new (&port_wakeup_funcs, sizeof (GSource));
+    g_source_attach (srv.port_wakeup, srv.context);
+    if (spice_server_add_interface (srv.spice, &srv.port.base) != 0) {
+      g_set_error (&error, G_IO_ERROR, G_IO_ERROR_FAILED,
+          "spice_server_add_interface (port %s) failed", srv.port_name);
+      goto failed;
+    }
+  }
   spice_server_vm_start (srv.spice);
+  /* the guest side opens the port once the VM runs, as a guest process
+   * opening its virtio-serial port would */
+  if (srv.port_name && !port_closed)
+    port_set_opened (&srv, TRUE);
   create_primary (&srv, w, h);
   if (srv.cursor)
     push_cursor (&srv);

@@ -1,7 +1,9 @@
 /* Self-test of spice-test-server and testserver.c: connect with
  * spice-client-glib and check that the client's primary surface holds
- * exactly the frames of test-pattern.h, and that playback and record carry
- * the signal of test-audio.h. */
+ * exactly the frames of test-pattern.h, that playback and record carry
+ * the signal of test-audio.h, that the port carries bytes both ways, and
+ * that the server's input devices get what the client's inputs channel
+ * sends. */
 #include <math.h>
 #include <string.h>
 
@@ -62,6 +64,26 @@ typedef struct
   guint64 record_sent;          /* frames handed to send_data */
   guint64 record_target;        /* frames to send in all */
   gint64 record_t0;             /* monotonic us of the first send */
+
+  /* port, with --port-name */
+  SpiceChannel *port;
+  gchar *port_name;             /* port-name, once known */
+  gboolean port_opened;         /* port-opened */
+  GArray *port_events;          /* gint, every port-event */
+  GByteArray *port_rx;          /* every port-data byte */
+  const guint8 *tx;             /* what port_write sends, kept alive */
+  gsize tx_len, tx_chunk, tx_off;
+  guint tx_window, tx_in_flight;
+  guint64 tx_done;              /* bytes of writes that succeeded */
+  guint tx_errors;
+  gchar *tx_error;              /* the first write error */
+
+  /* inputs */
+  SpiceChannel *main;
+  SpiceChannel *inputs;
+  gboolean inputs_opened;
+  gint mouse_mode;              /* the main channel's mouse-mode */
+  gchar *event_line;            /* what has_event_line took */
 } Client;
 
 static void
@@ -162,10 +184,65 @@ on_record_stop (SpiceRecordChannel * channel, Client * c)
 }
 
 static void
+on_port_name (SpiceChannel * channel, GParamSpec * pspec, Client * c)
+{
+  g_free (c->port_name);
+  g_object_get (channel, "port-name", &c->port_name, NULL);
+}
+
+static void
+on_port_opened (SpiceChannel * channel, GParamSpec * pspec, Client * c)
+{
+  g_object_get (channel, "port-opened", &c->port_opened, NULL);
+}
+
+static void
+on_port_event (SpicePortChannel * channel, gint event, Client * c)
+{
+  g_array_append_val (c->port_events, event);
+}
+
+static void
+on_port_data (SpicePortChannel * channel, gpointer data, gint size, Client * c)
+{
+  /* only valid during the signal */
+  g_byte_array_append (c->port_rx, data, size);
+}
+
+static void
+on_inputs_event (SpiceChannel * channel, SpiceChannelEvent event, Client * c)
+{
+  c->inputs_opened = event == SPICE_CHANNEL_OPENED;
+}
+
+static void
+on_mouse_mode (SpiceChannel * channel, GParamSpec * pspec, Client * c)
+{
+  g_object_get (channel, "mouse-mode", &c->mouse_mode, NULL);
+}
+
+static void
 on_channel_new (SpiceSession * session, SpiceChannel * channel, Client * c)
 {
   if (SPICE_IS_MAIN_CHANNEL (channel)) {
     g_signal_connect (channel, "channel-event", G_CALLBACK (on_main_event), c);
+    g_signal_connect (channel, "notify::mouse-mode",
+        G_CALLBACK (on_mouse_mode), c);
+    c->main = channel;
+  } else if (SPICE_IS_PORT_CHANNEL (channel)) {
+    g_signal_connect (channel, "notify::port-name",
+        G_CALLBACK (on_port_name), c);
+    g_signal_connect (channel, "notify::port-opened",
+        G_CALLBACK (on_port_opened), c);
+    g_signal_connect (channel, "port-event", G_CALLBACK (on_port_event), c);
+    g_signal_connect (channel, "port-data", G_CALLBACK (on_port_data), c);
+    c->port = channel;
+    spice_channel_connect (channel);
+  } else if (SPICE_IS_INPUTS_CHANNEL (channel)) {
+    g_signal_connect (channel, "channel-event",
+        G_CALLBACK (on_inputs_event), c);
+    c->inputs = channel;
+    spice_channel_connect (channel);
   } else if (SPICE_IS_DISPLAY_CHANNEL (channel)) {
     g_signal_connect (channel, "display-primary-create",
         G_CALLBACK (on_primary_create), c);
@@ -265,16 +342,31 @@ has_creates (Client * c, gpointer data)
   return c->data && c->n_creates >= GPOINTER_TO_UINT (data);
 }
 
+/* spice-client-glib warns (or goes critical) when a session is torn down
+ * while a channel is still linking ("incomplete link header"); that is the
+ * client library talking about our own disconnect, not a server fault.
+ * GLib drops the fatal handler after each test case, so client_connect
+ * sets it again for every test. */
+static gboolean
+ignore_spice_client_warnings (const gchar * log_domain,
+    GLogLevelFlags log_level, const gchar * message, gpointer data)
+{
+  return g_strcmp0 (log_domain, "GSpice") != 0;
+}
+
 static Client *
 client_connect (TestServerTransport transport, const gchar * const *args,
     const gchar * password)
 {
   Client *c = g_new0 (Client, 1);
 
+  g_test_log_set_fatal_handler (ignore_spice_client_warnings, NULL);
   c->want_cursor = args && g_strv_contains (args, "--cursor");
   c->want_audio = args && g_strv_contains (args, "--audio");
   c->packets = g_array_new (FALSE, FALSE, sizeof (Packet));
   c->pcm = g_byte_array_new ();
+  c->port_events = g_array_new (FALSE, FALSE, sizeof (gint));
+  c->port_rx = g_byte_array_new ();
   c->server = test_server_start (transport, args);
   c->session = spice_session_new ();
   /* audio channels without spice_audio_get (): no audio backend of
@@ -304,6 +396,11 @@ client_free (Client * c)
     g_boxed_free (SPICE_TYPE_CURSOR_SHAPE, c->cursor);
   g_array_unref (c->packets);
   g_byte_array_unref (c->pcm);
+  g_array_unref (c->port_events);
+  g_byte_array_unref (c->port_rx);
+  g_free (c->port_name);
+  g_free (c->tx_error);
+  g_free (c->event_line);
   g_free (c);
 }
 
@@ -455,6 +552,8 @@ test_drop (void)
   g_assert_null (test_server_command (c->server, "audio stats", TIMEOUT_MS));
   g_assert_null (test_server_command (c->server, "record start",
           TIMEOUT_MS));
+  /* and port commands ERR no port without --port-name */
+  g_assert_null (test_server_command (c->server, "port stats", TIMEOUT_MS));
   client_free (c);
 }
 
@@ -567,6 +666,14 @@ has_event (Client * c, gpointer data)
 
   g_free (event);
   return event != NULL;
+}
+
+static gboolean
+has_event_line (Client * c, gpointer data)
+{
+  g_free (c->event_line);
+  c->event_line = test_server_wait_event (c->server, data, 0);
+  return c->event_line != NULL;
 }
 
 /* Waits for a server event line while the client runs. */
@@ -1020,21 +1127,702 @@ test_audio_record_opus (void)
   client_free (c);
 }
 
-/* spice-client-glib warns (or goes critical) when a session is torn down
- * while a channel is still linking ("incomplete link header"); that is the
- * client library talking about our own disconnect, not a server fault. */
+/* ------------------------------------------------------------------------ */
+/* Port                                                                     */
+
+#define PORT_NAME "org.gst-spice.test.0"
+#define EMPTY_SHA256 \
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
 static gboolean
-ignore_spice_client_warnings (const gchar * log_domain,
-    GLogLevelFlags log_level, const gchar * message, gpointer data)
+has_port_name (Client * c, gpointer data)
 {
-  return g_strcmp0 (log_domain, "GSpice") != 0;
+  return c->port_name != NULL;
+}
+
+static gboolean
+has_port_events (Client * c, gpointer data)
+{
+  return c->port_events->len >= GPOINTER_TO_UINT (data);
+}
+
+static gboolean
+has_port_bytes (Client * c, gpointer data)
+{
+  return c->port_rx->len >= GPOINTER_TO_UINT (data);
+}
+
+static gint
+port_event (Client * c, guint i)
+{
+  return g_array_index (c->port_events, gint, i);
+}
+
+static void
+on_port_written (GObject * source, GAsyncResult * result, gpointer data)
+{
+  Client *c = data;
+  GError *error = NULL;
+  gssize n = spice_port_channel_write_finish (SPICE_PORT_CHANNEL (source),
+      result, &error);
+
+  c->tx_in_flight--;
+  if (n < 0) {
+    c->tx_errors++;
+    if (!c->tx_error)
+      c->tx_error = g_strdup (error->message);
+    g_error_free (error);
+  } else {
+    c->tx_done += n;
+  }
+}
+
+/* Keeps up to tx_window writes of tx_chunk bytes in flight until all of
+ * c->tx went out; TRUE once every write has called back. */
+static gboolean
+port_pump (Client * c, gpointer data)
+{
+  while (c->tx_off < c->tx_len && c->tx_in_flight < c->tx_window) {
+    gsize n = MIN (c->tx_chunk, c->tx_len - c->tx_off);
+
+    c->tx_in_flight++;
+    spice_port_channel_write_async (SPICE_PORT_CHANNEL (c->port),
+        c->tx + c->tx_off, n, NULL, on_port_written, c);
+    c->tx_off += n;
+  }
+  return c->tx_off == c->tx_len && c->tx_in_flight == 0;
+}
+
+/* Starts writing len bytes of data (kept alive by the caller until every
+ * write called back) in chunks of `chunk`, `window` writes at a time. */
+static void
+port_write_start (Client * c, const guint8 * data, gsize len, gsize chunk,
+    guint window)
+{
+  c->tx = data;
+  c->tx_len = len;
+  c->tx_off = 0;
+  c->tx_chunk = chunk;
+  c->tx_window = window;
+  c->tx_done = 0;
+  c->tx_errors = 0;
+  g_clear_pointer (&c->tx_error, g_free);
+}
+
+/* Writes len bytes and waits for every write to call back; returns the
+ * time it took in us. */
+static gint64
+port_write (Client * c, const guint8 * data, gsize len, gsize chunk,
+    guint window)
+{
+  gint64 t0 = g_get_monotonic_time ();
+
+  port_write_start (c, data, len, chunk, window);
+  g_assert_true (run_until (c, port_pump, NULL, 3 * TIMEOUT_MS));
+  return g_get_monotonic_time () - t0;
+}
+
+/* len bytes of noise, the same for every run */
+static guint8 *
+make_noise (gsize len, guint32 seed)
+{
+  GRand *rand = g_rand_new_with_seed (seed);
+  guint8 *data = g_malloc (len);
+  gsize i;
+
+  for (i = 0; i < len; i++)
+    data[i] = g_rand_int (rand) >> 24;
+  g_rand_free (rand);
+  return data;
+}
+
+static guint8
+pattern_byte (guint64 i)
+{
+  return (i * 131 + (i >> 8)) & 0xff;
+}
+
+/* The value after " key=" in a reply line, as a string. */
+static gchar *
+reply_string (const gchar * reply, const gchar * key)
+{
+  gchar *pattern = g_strdup_printf (" %s=", key);
+  const gchar *at = strstr (reply, pattern);
+  gchar *v;
+
+  if (!at)
+    g_error ("no %s= in '%s'", key, reply);
+  at += strlen (pattern);
+  v = g_strndup (at, strcspn (at, " "));
+  g_free (pattern);
+  return v;
+}
+
+/* Polls "port stats" (at most 10 s) until the server received `bytes`;
+ * returns the last reply. */
+static gchar *
+port_stats_wait (Client * c, guint64 bytes)
+{
+  gint64 deadline = g_get_monotonic_time () + TIMEOUT_MS * 1000;
+  gchar *reply = NULL;
+
+  do {
+    g_free (reply);
+    reply = command (c, "port stats");
+    if (reply_value (reply, "bytes") >= (gint64) bytes)
+      break;
+    run_for (c, 20);
+  } while (g_get_monotonic_time () < deadline);
+  return reply;
+}
+
+/* The server received exactly data[0..len). */
+static void
+check_port_received (Client * c, const guint8 * data, gsize len)
+{
+  gchar *reply = port_stats_wait (c, len);
+  gchar *want = g_compute_checksum_for_data (G_CHECKSUM_SHA256, data, len);
+  gchar *got = reply_string (reply, "sha256");
+
+  g_assert_cmpint (reply_value (reply, "bytes"), ==, len);
+  g_assert_cmpstr (got, ==, want);
+  g_free (got);
+  g_free (want);
+  g_free (reply);
+}
+
+/* Connects with a port and waits until the client knows its name. */
+static Client *
+port_connect (const gchar * const *args)
+{
+  Client *c = client_connect (TEST_SERVER_TCP, args, NULL);
+
+  g_assert_true (run_until (c, has_port_name, NULL, TIMEOUT_MS));
+  g_assert_cmpstr (c->port_name, ==, PORT_NAME);
+  wait_event (c, "PORT connected");
+  return c;
+}
+
+/* A new session to the same server, after the old one disconnected;
+ * waits until the port is known again. */
+static void
+client_reconnect (Client * c)
+{
+  g_object_unref (c->session);
+  c->main = c->inputs = c->port = c->playback = c->record = NULL;
+  c->inputs_opened = FALSE;
+  c->disconnected = FALSE;
+  g_clear_pointer (&c->port_name, g_free);
+  c->port_opened = FALSE;
+  g_array_set_size (c->port_events, 0);
+  g_byte_array_set_size (c->port_rx, 0);
+  c->session = spice_session_new ();
+  g_object_set (c->session, "uri", test_server_get_uri (c->server),
+      "enable-audio", c->want_audio, "enable-usbredir", FALSE,
+      "enable-smartcard", FALSE, NULL);
+  g_signal_connect (c->session, "channel-new", G_CALLBACK (on_channel_new), c);
+  g_signal_connect (c->session, "disconnected",
+      G_CALLBACK (on_disconnected), c);
+  g_assert_true (spice_session_connect (c->session));
+  g_assert_true (run_until (c, has_port_name, NULL, TIMEOUT_MS));
+  wait_event (c, "PORT connected");
+}
+
+static void
+test_port_sink (void)
+{
+  const gchar *args[] = { "--port-name", PORT_NAME, "--size", "160x120",
+    NULL
+  };
+  Client *c = port_connect (args);
+  gsize len = 8 << 20, i;
+  guint8 *data = make_noise (len, 1);
+  gint64 us;
+  gchar *reply;
+
+  /* the guest side was open before the client came: port-opened is TRUE
+   * and port-event OPENED was emitted by the time port-name is known */
+  g_assert_true (c->port_opened);
+  g_assert_cmpuint (c->port_events->len, ==, 1);
+  g_assert_cmpint (port_event (c, 0), ==, SPICE_PORT_EVENT_OPENED);
+  reply = command (c, "port stats");
+  g_assert_cmpstr (reply, ==, "OK port stats opened=1 connected=1 bytes=0 "
+      "sha256=" EMPTY_SHA256 " sent=0 queued=0");
+  g_free (reply);
+
+  /* 8 MiB in 64 KiB writes, four in flight */
+  us = port_write (c, data, len, 64 << 10, 4);
+  g_assert_cmpuint (c->tx_errors, ==, 0);
+  g_assert_cmpuint (c->tx_done, ==, len);
+  check_port_received (c, data, len);
+  g_test_message ("port: 8 MiB in 64 KiB writes took %" G_GINT64_FORMAT
+      " ms", us / 1000);
+
+  /* one write of all of it */
+  reply = command (c, "port reset");
+  g_assert_cmpstr (reply, ==, "OK port reset");
+  g_free (reply);
+  us = port_write (c, data, len, len, 1);
+  g_assert_cmpuint (c->tx_done, ==, len);
+  check_port_received (c, data, len);
+  g_test_message ("port: one 8 MiB write took %" G_GINT64_FORMAT " ms",
+      us / 1000);
+
+  /* to the client */
+  reply = command (c, "port reset");
+  g_free (reply);
+  reply = command (c, "port send 00ff7f");
+  g_assert_cmpstr (reply, ==, "OK port send 3");
+  g_free (reply);
+  g_assert_true (run_until (c, has_port_bytes, GUINT_TO_POINTER (3),
+          TIMEOUT_MS));
+  g_assert_cmpuint (c->port_rx->data[0], ==, 0x00);
+  g_assert_cmpuint (c->port_rx->data[1], ==, 0xff);
+  g_assert_cmpuint (c->port_rx->data[2], ==, 0x7f);
+  reply = command (c, "port send-pattern 100000");
+  g_assert_cmpstr (reply, ==, "OK port send-pattern 100000");
+  g_free (reply);
+  g_assert_true (run_until (c, has_port_bytes, GUINT_TO_POINTER (100003),
+          TIMEOUT_MS));
+  g_assert_cmpuint (c->port_rx->len, ==, 100003);
+  for (i = 0; i < 100000; i++)
+    if (c->port_rx->data[3 + i] != pattern_byte (i))
+      g_error ("pattern byte %" G_GSIZE_FORMAT " is %02x, not %02x", i,
+          c->port_rx->data[3 + i], pattern_byte (i));
+  reply = command (c, "port stats");
+  g_assert_cmpstr (reply, ==, "OK port stats opened=1 connected=1 bytes=0 "
+      "sha256=" EMPTY_SHA256 " sent=100003 queued=0");
+  g_free (reply);
+
+  /* a client port event (only BREAK and private codes can be sent) */
+  spice_port_channel_event (SPICE_PORT_CHANNEL (c->port),
+      SPICE_PORT_EVENT_BREAK);
+  wait_event (c, "PORT event 2");
+
+  g_assert_null (test_server_command (c->server, "port send 0", TIMEOUT_MS));
+  g_assert_null (test_server_command (c->server, "port send-pattern x",
+          TIMEOUT_MS));
+  g_assert_null (test_server_command (c->server, "port nonsense",
+          TIMEOUT_MS));
+  g_free (data);
+  client_free (c);
+}
+
+static void
+test_port_echo (void)
+{
+  const gchar *args[] = { "--port-name", PORT_NAME, "--port-mode", "echo",
+    "--size", "160x120", NULL
+  };
+  Client *c = port_connect (args);
+  gsize small = 1 << 20, big = 12 << 20;
+  guint8 *data = make_noise (big, 2);
+  gchar *reply;
+
+  /* 1 MiB round trip in 64 KiB writes */
+  port_write (c, data, small, 64 << 10, 4);
+  g_assert_cmpuint (c->tx_done, ==, small);
+  g_assert_true (run_until (c, has_port_bytes, GSIZE_TO_POINTER (small),
+          TIMEOUT_MS));
+  g_assert_cmpuint (c->port_rx->len, ==, small);
+  g_assert_true (memcmp (c->port_rx->data, data, small) == 0);
+
+  /* one write larger than the server's 8 MiB echo queue: it only goes
+   * through because the client reads the echo meanwhile */
+  g_byte_array_set_size (c->port_rx, 0);
+  port_write (c, data, big, big, 1);
+  g_assert_cmpuint (c->tx_done, ==, big);
+  g_assert_true (run_until (c, has_port_bytes, GSIZE_TO_POINTER (big),
+          TIMEOUT_MS));
+  g_assert_cmpuint (c->port_rx->len, ==, big);
+  g_assert_true (memcmp (c->port_rx->data, data, big) == 0);
+
+  reply = port_stats_wait (c, small + big);
+  g_assert_cmpint (reply_value (reply, "bytes"), ==, small + big);
+  g_assert_cmpint (reply_value (reply, "sent"), ==, small + big);
+  g_assert_cmpint (reply_value (reply, "queued"), ==, 0);
+  g_free (reply);
+
+  /* the char device's state callback tells when the port channel goes */
+  spice_session_disconnect (c->session);
+  g_assert_true (run_until (c, is_disconnected, NULL, TIMEOUT_MS));
+  wait_event (c, "PORT disconnected");
+  g_free (data);
+  client_free (c);
+}
+
+static gboolean
+no_writes_in_flight (Client * c, gpointer data)
+{
+  return c->tx_in_flight == 0;
+}
+
+static void
+count_critical (const gchar * log_domain, GLogLevelFlags log_level,
+    const gchar * message, gpointer data)
+{
+  (*(guint *) data)++;
+}
+
+static void
+test_port_closed (void)
+{
+  const gchar *args[] = { "--port-name", PORT_NAME, "--port-closed",
+    "--size", "160x120", NULL
+  };
+  Client *c = port_connect (args);
+  gsize len = 32 << 20;
+  guint8 *data = make_noise (len, 3);
+  guint8 three[] = { 1, 2, 3 };
+  guint criticals = 0, handler, gobject_handler, pending;
+  GLogLevelFlags fatal;
+  gchar *reply;
+
+  /* closed from the start: port-opened FALSE, no port-event, and a write
+   * fails at once */
+  g_assert_false (c->port_opened);
+  g_assert_cmpuint (c->port_events->len, ==, 0);
+  port_write (c, three, 3, 3, 1);
+  g_assert_cmpuint (c->tx_errors, ==, 1);
+  g_assert_cmpstr (c->tx_error, ==, "The port is not opened");
+  reply = command (c, "port stats");
+  g_assert_cmpstr (reply, ==, "OK port stats opened=0 connected=1 bytes=0 "
+      "sha256=" EMPTY_SHA256 " sent=0 queued=0");
+  g_free (reply);
+
+  /* what the guest side sends waits while it has the port closed */
+  reply = command (c, "port send-pattern 1000");
+  g_free (reply);
+  run_for (c, 200);
+  g_assert_cmpuint (c->port_rx->len, ==, 0);
+  reply = command (c, "port stats");
+  g_assert_cmpint (reply_value (reply, "queued"), ==, 1000);
+  g_free (reply);
+
+  reply = command (c, "port open");
+  g_assert_cmpstr (reply, ==, "OK port open");
+  g_free (reply);
+  g_assert_true (run_until (c, has_port_events, GUINT_TO_POINTER (1),
+          TIMEOUT_MS));
+  g_assert_cmpint (port_event (c, 0), ==, SPICE_PORT_EVENT_OPENED);
+  g_assert_true (c->port_opened);
+  g_assert_true (run_until (c, has_port_bytes, GUINT_TO_POINTER (1000),
+          TIMEOUT_MS));
+  port_write (c, data, 65536, 65536, 1);
+  g_assert_cmpuint (c->tx_errors, ==, 0);
+  check_port_received (c, data, 65536);
+
+  reply = command (c, "port close");
+  g_assert_cmpstr (reply, ==, "OK port close");
+  g_free (reply);
+  g_assert_true (run_until (c, has_port_events, GUINT_TO_POINTER (2),
+          TIMEOUT_MS));
+  g_assert_cmpint (port_event (c, 1), ==, SPICE_PORT_EVENT_CLOSED);
+  g_assert_false (c->port_opened);
+  port_write (c, three, 3, 3, 1);
+  g_assert_cmpuint (c->tx_errors, ==, 1);
+
+  /* closed while writes are under way (issued before the client saw
+   * CLOSED): libspice-server takes 128 messages, the sockets some more,
+   * and the other writes stay pending, without error, until the guest
+   * side opens again; then everything arrives, in order */
+  reply = command (c, "port reset");
+  g_free (reply);
+  reply = command (c, "port open");
+  g_free (reply);
+  g_assert_true (run_until (c, has_port_events, GUINT_TO_POINTER (3),
+          TIMEOUT_MS));
+  reply = command (c, "port close");
+  g_free (reply);
+  port_write_start (c, data, len, 64 << 10, G_MAXUINT);
+  g_assert_false (run_until (c, port_pump, NULL, 500));
+  g_assert_true (run_until (c, has_port_events, GUINT_TO_POINTER (4),
+          TIMEOUT_MS));
+  g_assert_cmpint (port_event (c, 3), ==, SPICE_PORT_EVENT_CLOSED);
+  g_assert_false (c->port_opened);
+  g_assert_cmpuint (c->tx_errors, ==, 0);
+  g_assert_cmpuint (c->tx_in_flight, >, 0);
+  reply = command (c, "port stats");
+  g_assert_cmpint (reply_value (reply, "bytes"), ==, 0);
+  g_free (reply);
+  g_test_message ("closed mid-stream: %u of %" G_GSIZE_FORMAT " writes "
+      "pending", c->tx_in_flight, len / (64 << 10));
+  reply = command (c, "port open");
+  g_free (reply);
+  g_assert_true (run_until (c, port_pump, NULL, TIMEOUT_MS));
+  g_assert_cmpuint (c->tx_errors, ==, 0);
+  check_port_received (c, data, len);
+  g_assert_true (run_until (c, has_port_events, GUINT_TO_POINTER (5),
+          TIMEOUT_MS));
+  g_assert_cmpint (port_event (c, 4), ==, SPICE_PORT_EVENT_OPENED);
+
+  /* the session goes while writes are pending: each of them calls back
+   * with success (the bytes are lost), and spice-client-glib 0.42 logs a
+   * GSpice critical for most of them (it checks the read-only flag of the
+   * session it just dropped) */
+  reply = command (c, "port close");
+  g_free (reply);
+  reply = command (c, "port reset");
+  g_free (reply);
+  port_write_start (c, data, len, 64 << 10, G_MAXUINT);
+  g_assert_false (run_until (c, port_pump, NULL, 300));
+  pending = c->tx_in_flight;
+  g_assert_cmpuint (pending, >, 0);
+  /* counted, not printed, and not fatal (g_test_init makes criticals
+   * fatal, and the test's fatal handler is not consulted for them here);
+   * until the end of the test, as the session's other channels log a few
+   * more (g_object_get or spice_session_get_read_only on the session
+   * their dispose dropped) as their coroutines wind down */
+  fatal = g_log_set_always_fatal (G_LOG_FATAL_MASK);
+  handler = g_log_set_handler ("GSpice", G_LOG_LEVEL_CRITICAL, count_critical,
+      &criticals);
+  gobject_handler = g_log_set_handler ("GLib-GObject", G_LOG_LEVEL_CRITICAL,
+      count_critical, &criticals);
+  spice_session_disconnect (c->session);
+  g_assert_true (run_until (c, is_disconnected, NULL, TIMEOUT_MS));
+  g_assert_true (run_until (c, no_writes_in_flight, NULL, TIMEOUT_MS));
+  g_assert_cmpuint (c->tx_errors, ==, 0);
+  g_assert_cmpuint (c->tx_done, ==, len);
+  g_assert_cmpuint (criticals, <=, pending);
+  g_test_message ("disconnected with %u writes pending: all succeeded, %u "
+      "GSpice criticals", pending, criticals);
+  /* the 128 messages libspice-server had taken stay in the library, and
+   * the device takes them once the port is open and a client attached */
+  wait_event (c, "PORT disconnected");
+  reply = command (c, "port open");
+  g_free (reply);
+  run_for (c, 200);
+  reply = command (c, "port stats");
+  g_assert_cmpint (reply_value (reply, "bytes"), ==, 0);
+  g_free (reply);
+  client_reconnect (c);
+  check_port_received (c, data, 128 * (64 << 10));
+  g_free (data);
+  client_free (c);
+  g_log_remove_handler ("GLib-GObject", gobject_handler);
+  g_log_remove_handler ("GSpice", handler);
+  g_log_set_always_fatal (fatal);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Inputs                                                                   */
+
+static gboolean
+inputs_ready (Client * c, gpointer data)
+{
+  return c->inputs_opened;
+}
+
+static gboolean
+has_mouse_mode (Client * c, gpointer data)
+{
+  return c->mouse_mode == GPOINTER_TO_INT (data);
+}
+
+/* The next unconsumed server event starting with `prefix` is `want`. */
+static void
+expect_event (Client * c, const gchar * prefix, const gchar * want)
+{
+  gchar *line = NULL;
+
+  if (!run_until (c, has_event_line, (gpointer) prefix, TIMEOUT_MS))
+    g_error ("no '%s' from the server (expected '%s')", prefix, want);
+  line = c->event_line;
+  c->event_line = NULL;
+  g_assert_cmpstr (line, ==, want);
+  g_free (line);
+}
+
+static Client *
+inputs_connect (const gchar * const *args)
+{
+  Client *c = client_connect (TEST_SERVER_TCP, args, NULL);
+
+  g_assert_true (run_until (c, inputs_ready, NULL, TIMEOUT_MS));
+  wait_event (c, "INPUTS connected");
+  return c;
+}
+
+static void
+check_keys (Client * c)
+{
+  SpiceInputsChannel *inputs = SPICE_INPUTS_CHANNEL (c->inputs);
+
+  /* set 1: make, break = make | 0x80 */
+  spice_inputs_channel_key_press (inputs, 0x1e);
+  spice_inputs_channel_key_release (inputs, 0x1e);
+  expect_event (c, "KBD ", "KBD 1e");
+  expect_event (c, "KBD ", "KBD 9e");
+  /* e0-prefixed keys (here keypad Enter) are 0x100 | code: the prefix
+   * arrives as a byte of its own, before the make and the break */
+  spice_inputs_channel_key_press (inputs, 0x11c);
+  spice_inputs_channel_key_release (inputs, 0x11c);
+  expect_event (c, "KBD ", "KBD e0");
+  expect_event (c, "KBD ", "KBD 1c");
+  expect_event (c, "KBD ", "KBD e0");
+  expect_event (c, "KBD ", "KBD 9c");
+  /* Right Ctrl, and press-and-release in one call */
+  spice_inputs_channel_key_press_and_release (inputs, 0x11d);
+  expect_event (c, "KBD ", "KBD e0");
+  expect_event (c, "KBD ", "KBD 1d");
+  expect_event (c, "KBD ", "KBD e0");
+  expect_event (c, "KBD ", "KBD 9d");
+}
+
+static void
+test_inputs_server_mode (void)
+{
+  const gchar *args[] = { "--size", "160x120", "--fps", "0", NULL };
+  Client *c = inputs_connect (args);
+  SpiceInputsChannel *inputs = SPICE_INPUTS_CHANNEL (c->inputs);
+  gchar *reply;
+
+  /* no tablet: server mouse mode, whatever the client asks */
+  spice_main_channel_request_mouse_mode (SPICE_MAIN_CHANNEL (c->main),
+      SPICE_MOUSE_MODE_CLIENT);
+  run_for (c, 100);
+  reply = command (c, "mouse-mode");
+  g_assert_cmpstr (reply, ==, "OK mouse-mode server");
+  g_free (reply);
+  g_assert_cmpint (c->mouse_mode, ==, SPICE_MOUSE_MODE_SERVER);
+
+  check_keys (c);
+
+  /* relative motion; a position is dropped in server mode */
+  spice_inputs_channel_position (inputs, 10, 20, 0, 0);
+  spice_inputs_channel_motion (inputs, 5, -3, 0);
+  expect_event (c, "MOUSE ", "MOUSE motion 5 -3 0 0");
+  /* a press is a motion of 0 0 0 with the new state, a release a buttons
+   * call; the library swaps the protocol's middle (2) and right (4) bits */
+  spice_inputs_channel_button_press (inputs, SPICE_MOUSE_BUTTON_LEFT, 0);
+  expect_event (c, "MOUSE ", "MOUSE motion 0 0 0 1");
+  spice_inputs_channel_motion (inputs, 1, 2, SPICE_MOUSE_BUTTON_MASK_LEFT);
+  expect_event (c, "MOUSE ", "MOUSE motion 1 2 0 1");
+  spice_inputs_channel_button_release (inputs, SPICE_MOUSE_BUTTON_LEFT,
+      SPICE_MOUSE_BUTTON_MASK_LEFT);
+  expect_event (c, "MOUSE ", "MOUSE buttons 0");
+  spice_inputs_channel_button_press (inputs, SPICE_MOUSE_BUTTON_MIDDLE, 0);
+  expect_event (c, "MOUSE ", "MOUSE motion 0 0 0 4");
+  spice_inputs_channel_button_release (inputs, SPICE_MOUSE_BUTTON_MIDDLE,
+      SPICE_MOUSE_BUTTON_MASK_MIDDLE);
+  expect_event (c, "MOUSE ", "MOUSE buttons 0");
+  spice_inputs_channel_button_press (inputs, SPICE_MOUSE_BUTTON_RIGHT, 0);
+  expect_event (c, "MOUSE ", "MOUSE motion 0 0 0 2");
+  spice_inputs_channel_button_release (inputs, SPICE_MOUSE_BUTTON_RIGHT,
+      SPICE_MOUSE_BUTTON_MASK_RIGHT);
+  expect_event (c, "MOUSE ", "MOUSE buttons 0");
+  /* side and extra move one bit up */
+  spice_inputs_channel_button_press (inputs, SPICE_MOUSE_BUTTON_SIDE, 0);
+  expect_event (c, "MOUSE ", "MOUSE motion 0 0 0 64");
+  spice_inputs_channel_button_release (inputs, SPICE_MOUSE_BUTTON_SIDE,
+      SPICE_MOUSE_BUTTON_MASK_SIDE);
+  expect_event (c, "MOUSE ", "MOUSE buttons 0");
+  spice_inputs_channel_button_press (inputs, SPICE_MOUSE_BUTTON_EXTRA, 0);
+  expect_event (c, "MOUSE ", "MOUSE motion 0 0 0 128");
+  spice_inputs_channel_button_release (inputs, SPICE_MOUSE_BUTTON_EXTRA,
+      SPICE_MOUSE_BUTTON_MASK_EXTRA);
+  expect_event (c, "MOUSE ", "MOUSE buttons 0");
+  /* scroll: a press of up (dz -1) or down (dz 1), the release a buttons
+   * call; the up and down bits never reach the device */
+  spice_inputs_channel_button_press (inputs, SPICE_MOUSE_BUTTON_UP, 0);
+  spice_inputs_channel_button_release (inputs, SPICE_MOUSE_BUTTON_UP, 0);
+  expect_event (c, "MOUSE ", "MOUSE motion 0 0 -1 0");
+  expect_event (c, "MOUSE ", "MOUSE buttons 0");
+  spice_inputs_channel_button_press (inputs, SPICE_MOUSE_BUTTON_DOWN,
+      SPICE_MOUSE_BUTTON_MASK_DOWN);
+  spice_inputs_channel_button_release (inputs, SPICE_MOUSE_BUTTON_DOWN,
+      SPICE_MOUSE_BUTTON_MASK_DOWN);
+  expect_event (c, "MOUSE ", "MOUSE motion 0 0 1 0");
+  expect_event (c, "MOUSE ", "MOUSE buttons 0");
+  g_assert_null (test_server_wait_event (c->server, "TABLET", 0));
+  client_free (c);
+}
+
+static void
+test_inputs_tablet (void)
+{
+  const gchar *args[] = { "--tablet", "--size", "320x240", "--fps", "0",
+    NULL
+  };
+  Client *c = inputs_connect (args);
+  SpiceInputsChannel *inputs = SPICE_INPUTS_CHANNEL (c->inputs);
+  gchar *reply;
+
+  /* the logical size is the primary surface's, from its creation on */
+  expect_event (c, "TABLET ", "TABLET size 320 240");
+  /* spice-client-glib asks for client mode by itself when the server
+   * allows it; asking again is harmless */
+  g_assert_true (run_until (c, has_mouse_mode,
+          GINT_TO_POINTER (SPICE_MOUSE_MODE_CLIENT), TIMEOUT_MS));
+  spice_main_channel_request_mouse_mode (SPICE_MAIN_CHANNEL (c->main),
+      SPICE_MOUSE_MODE_CLIENT);
+  run_for (c, 50);
+  g_assert_cmpint (c->mouse_mode, ==, SPICE_MOUSE_MODE_CLIENT);
+  reply = command (c, "mouse-mode");
+  g_assert_cmpstr (reply, ==, "OK mouse-mode client");
+  g_free (reply);
+
+  check_keys (c);
+
+  /* positions in surface pixels, as the client gave them: not scaled to
+   * the logical size, not clamped to it; a motion is dropped in client
+   * mode */
+  spice_inputs_channel_motion (inputs, 5, 5, 0);
+  spice_inputs_channel_position (inputs, 10, 20, 0, 0);
+  expect_event (c, "TABLET ", "TABLET position 10 20 0");
+  spice_inputs_channel_position (inputs, 500, 400, 0, 0);
+  expect_event (c, "TABLET ", "TABLET position 500 400 0");
+  spice_inputs_channel_position (inputs, 30, 40, 0,
+      SPICE_MOUSE_BUTTON_MASK_RIGHT);
+  expect_event (c, "TABLET ", "TABLET position 30 40 2");
+  /* a press is wheel (0, new state), a release buttons (state) */
+  spice_inputs_channel_button_press (inputs, SPICE_MOUSE_BUTTON_LEFT, 0);
+  expect_event (c, "TABLET ", "TABLET wheel 0 1");
+  spice_inputs_channel_button_release (inputs, SPICE_MOUSE_BUTTON_LEFT,
+      SPICE_MOUSE_BUTTON_MASK_LEFT);
+  expect_event (c, "TABLET ", "TABLET buttons 0");
+  spice_inputs_channel_button_press (inputs, SPICE_MOUSE_BUTTON_MIDDLE, 0);
+  expect_event (c, "TABLET ", "TABLET wheel 0 4");
+  spice_inputs_channel_button_release (inputs, SPICE_MOUSE_BUTTON_MIDDLE,
+      SPICE_MOUSE_BUTTON_MASK_MIDDLE);
+  expect_event (c, "TABLET ", "TABLET buttons 0");
+  spice_inputs_channel_button_press (inputs, SPICE_MOUSE_BUTTON_RIGHT, 0);
+  expect_event (c, "TABLET ", "TABLET wheel 0 2");
+  spice_inputs_channel_button_release (inputs, SPICE_MOUSE_BUTTON_RIGHT,
+      SPICE_MOUSE_BUTTON_MASK_RIGHT);
+  expect_event (c, "TABLET ", "TABLET buttons 0");
+  /* scroll up is wheel -1, down wheel 1, each release buttons */
+  spice_inputs_channel_button_press (inputs, SPICE_MOUSE_BUTTON_UP, 0);
+  spice_inputs_channel_button_release (inputs, SPICE_MOUSE_BUTTON_UP, 0);
+  expect_event (c, "TABLET ", "TABLET wheel -1 0");
+  expect_event (c, "TABLET ", "TABLET buttons 0");
+  spice_inputs_channel_button_press (inputs, SPICE_MOUSE_BUTTON_DOWN, 0);
+  spice_inputs_channel_button_release (inputs, SPICE_MOUSE_BUTTON_DOWN, 0);
+  expect_event (c, "TABLET ", "TABLET wheel 1 0");
+  expect_event (c, "TABLET ", "TABLET buttons 0");
+  g_assert_null (test_server_wait_event (c->server, "MOUSE", 0));
+
+  /* a resize: while there is no primary the tablet gets a logical size of
+   * 0 x 0 (client mode stays on), then the new size */
+  reply = command (c, "resize 200 150");
+  g_free (reply);
+  expect_event (c, "TABLET ", "TABLET size 0 0");
+  expect_event (c, "TABLET ", "TABLET size 200 150");
+  reply = command (c, "mouse-mode");
+  g_assert_cmpstr (reply, ==, "OK mouse-mode client");
+  g_free (reply);
+  spice_inputs_channel_position (inputs, 199, 149, 0, 0);
+  expect_event (c, "TABLET ", "TABLET position 199 149 0");
+  reply = command (c, "mouse-mode");
+  g_assert_cmpstr (reply, ==, "OK mouse-mode client");
+  g_free (reply);
+  client_free (c);
 }
 
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_test_log_set_fatal_handler (ignore_spice_client_warnings, NULL);
   g_test_add_func ("/server/tcp-full", test_tcp_full);
   g_test_add_func ("/server/tcp-damage", test_tcp_damage);
   g_test_add_func ("/server/unix-full", test_unix_full);
@@ -1050,5 +1838,10 @@ main (int argc, char **argv)
   g_test_add_func ("/server/audio-record", test_audio_record);
   g_test_add_func ("/server/audio-record-late", test_audio_record_late);
   g_test_add_func ("/server/audio-record-opus", test_audio_record_opus);
+  g_test_add_func ("/server/port-sink", test_port_sink);
+  g_test_add_func ("/server/port-echo", test_port_echo);
+  g_test_add_func ("/server/port-closed", test_port_closed);
+  g_test_add_func ("/server/inputs-server-mode", test_inputs_server_mode);
+  g_test_add_func ("/server/inputs-tablet", test_inputs_tablet);
   return g_test_run ();
 }
