@@ -121,7 +121,7 @@ struct _GstSpiceAudioSrc
     gboolean overflow;          /* sound was dropped: re-anchor */
 
     guint64 packets, frames_in, silence_frames, dropped_frames, resyncs;
-    guint64 stale_frames;
+    guint64 stale_frames, underruns;
   } st;
 
   gint pipeline_latency_ms;     /* atomic: from the LATENCY event, -1 */
@@ -167,6 +167,7 @@ make_stats (GstSpiceAudioSrc * self)
       "silence-frames", G_TYPE_UINT64, self->st.silence_frames,
       "dropped-frames", G_TYPE_UINT64, self->st.dropped_frames,
       "stale-frames", G_TYPE_UINT64, self->st.stale_frames,
+      "underruns", G_TYPE_UINT64, self->st.underruns,
       "resyncs", G_TYPE_UINT64, self->st.resyncs,
       "rate", G_TYPE_UINT, self->st.rate,
       "channels", G_TYPE_UINT, self->st.channels, NULL);
@@ -850,10 +851,15 @@ gst_spice_audio_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
           GST_SECOND);
 
       frames = CLAMP (frames, chunk, (guint64) rate);
+      if (self->playing && !self->need_anchor) {
+        /* a late packet, or a guest clock slower than ours: the sound
+         * resumes at its arrival, after the silence */
+        self->st.underruns++;
+        GST_INFO_OBJECT (self, "no sound from the guest for %" GST_TIME_FORMAT
+            " while it plays: silence, re-anchoring on the next packet",
+            GST_TIME_ARGS (lag));
+      }
       g_mutex_unlock (&self->lock);
-      if (self->playing && !self->need_anchor)
-        GST_DEBUG_OBJECT (self, "no sound from the guest while playing: "
-            "silence, re-anchoring on the next packet");
       /* sound after a gap starts a new anchor (whatever the guest says) */
       self->need_anchor = TRUE;
       buf = make_silence (self, frames);
@@ -958,7 +964,9 @@ gst_spice_audio_src_class_init (GstSpiceAudioSrcClass * klass)
       g_param_spec_boxed ("stats", "Statistics",
           "Counters: packets and frames received from the guest, "
           "silence-frames (produced while it plays nothing), "
-          "dropped-frames (to catch up, or a stalled pipeline), resyncs, "
+          "dropped-frames (to catch up, or a stalled pipeline), "
+          "stale-frames (buffered by the server before playback started), "
+          "underruns (sound ran dry while the guest played), resyncs, "
           "rate, channels", GST_TYPE_STRUCTURE,
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 

@@ -572,7 +572,7 @@ gst_spice_data_sink_class_init (GstSpiceDataSinkClass * klass)
 
   gst_spice_port_install_properties (gobject_class,
       "When the guest closes the port mid-stream, wait for it to open again "
-      "(bytes in flight then are lost) instead of failing with an error");
+      "(writes in flight complete then) instead of failing with an error");
   g_object_class_install_property (gobject_class, PROP_MAX_IN_FLIGHT,
       g_param_spec_uint ("max-in-flight", "Max in flight",
           "Bytes handed to the SPICE client and not yet written to the "
@@ -583,8 +583,8 @@ gst_spice_data_sink_class_init (GstSpiceDataSinkClass * klass)
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
           "bytes-written (on the socket), writes, messages (buffers), "
-          "in-flight, lost-bytes (in flight when the guest closed the port), "
-          "opened", GST_TYPE_STRUCTURE,
+          "in-flight, lost-bytes (writes that failed after the guest closed "
+          "the port), opened", GST_TYPE_STRUCTURE,
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);

@@ -354,7 +354,7 @@ gst_spice_src_class_init (GstSpiceSrcClass * klass)
       g_param_spec_boxed ("audio-stats", "Audio statistics",
           "Counters of the audio pad: packets and frames received from the "
           "guest, silence-frames (produced while it plays nothing), "
-          "dropped-frames, resyncs, rate, channels", GST_TYPE_STRUCTURE,
+          "dropped-frames, stale-frames, underruns, resyncs, rate, channels", GST_TYPE_STRUCTURE,
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_add_static_pad_template (element_class, &video_template);

@@ -163,6 +163,8 @@ struct _Server
   guint audio_rate;
   gboolean sine;                /* --audio-signal sine, else code */
   gint64 audio_t0;              /* monotonic us of timeline frame 0 */
+  gint audio_speed_ppm;         /* the audio clock's error against real
+                                 * time (a guest clock that drifts) */
   guint64 next_packet;          /* index of the next packet due */
   gboolean playing;             /* between playback start and stop */
   guint64 packets_sent;
@@ -892,11 +894,24 @@ static const SpiceRecordInterface record_interface = {
       },
 };
 
+/* Real time to the audio clock's time and back (--audio-speed) */
+static gint64
+audio_clock_us (Server * srv, gint64 real_us)
+{
+  return real_us + real_us * srv->audio_speed_ppm / 1000000;
+}
+
+static gint64
+audio_real_us (Server * srv, gint64 clock_us)
+{
+  return clock_us * 1000000 / (1000000 + srv->audio_speed_ppm);
+}
+
 static guint64
 audio_timeline_now (Server * srv)
 {
-  return ta_timeline_frame (g_get_monotonic_time () - srv->audio_t0,
-      srv->audio_rate);
+  return ta_timeline_frame (audio_clock_us (srv, g_get_monotonic_time () -
+          srv->audio_t0), srv->audio_rate);
 }
 
 static void
@@ -939,8 +954,8 @@ send_packet (Server * srv, guint64 k)
 static gint64
 packet_due_time (Server * srv, guint64 k)
 {
-  return srv->audio_t0 + ta_frame_time_us (k * TA_PACKET_FRAMES,
-      srv->audio_rate);
+  return srv->audio_t0 + audio_real_us (srv,
+      ta_frame_time_us (k * TA_PACKET_FRAMES, srv->audio_rate)) + 1;
 }
 
 /* Sends (or drops, see above) every packet that is due, then sleeps until
@@ -1850,6 +1865,9 @@ main (int argc, char **argv)
         "Send playback as Opus (default: raw PCM, lossless)", NULL},
     {"audio-signal", 0, 0, G_OPTION_ARG_STRING, &audio_signal,
         "Playback signal: code (default) or sine", "S"},
+    {"audio-speed", 0, 0, G_OPTION_ARG_INT, &srv.audio_speed_ppm,
+          "The audio clock's error in parts per million (a drifting guest "
+          "clock: 20000 plays 2% fast; default 0)", "PPM"},
     {"record-rate", 0, 0, G_OPTION_ARG_INT, &record_rate,
         "Record rate (default 48000)", "N"},
     {"record-opus", 0, 0, G_OPTION_ARG_NONE, &record_opus,
@@ -1922,13 +1940,17 @@ main (int argc, char **argv)
     goto bad_option;
   }
   if (!audio && (audio_rate || record_rate || opus || record_opus ||
-          audio_signal || record_path)) {
+          audio_signal || record_path || srv.audio_speed_ppm)) {
     g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-        "--audio-rate, --opus, --audio-signal, --record-rate, --record-opus "
-        "and --record-file need --audio");
+        "--audio-rate, --opus, --audio-signal, --audio-speed, --record-rate, "
+        "--record-opus and --record-file need --audio");
     goto bad_option;
   }
   srv.audio_rate = audio_rate ? audio_rate : TA_DEFAULT_RATE;
+  if (srv.audio_speed_ppm <= -500000 || srv.audio_speed_ppm >= 500000) {
+    g_printerr ("spice-test-server: --audio-speed wants -499999..499999\n");
+    return 2;
+  }
   srv.record_rate = record_rate ? record_rate : TA_DEFAULT_RATE;
   if (srv.audio_rate < MIN_AUDIO_RATE || srv.audio_rate > MAX_AUDIO_RATE ||
       srv.record_rate < MIN_AUDIO_RATE || srv.record_rate > MAX_AUDIO_RATE) {

@@ -395,6 +395,80 @@ GST_START_TEST (test_audio_stop_restart)
 
 GST_END_TEST;
 
+/* A guest whose audio clock runs 3% off ours.  Fast: packets pile up ahead
+ * of their timestamps; the element drops what is too much (a resync: a
+ * DISCONT, a warning, counted).  Slow: the sound runs dry; the element
+ * fills in gap-flagged silence and goes on from the next packet's arrival
+ * (an underrun: no sample lost, timestamps continuous).  Either way the
+ * sound stays on the picture's clock. */
+static void
+run_drift (const gchar * speed, gboolean fast)
+{
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--audio",
+      "--audio-speed", speed, "--size", "160x120", "--fps", "10", NULL);
+  Collector *video, *audio;
+  GstElement *p = start_av (ts, &video, &audio);
+  AudioReport r;
+  GstStructure *st;
+  guint64 resyncs, underruns;
+  gint64 ref = 0;
+  guint i;
+
+  run_for (p, 5000);
+  st = audio_stats (p);
+  resyncs = stat_u64 (st, "resyncs");
+  underruns = stat_u64 (st, "underruns");
+  if (fast)
+    fail_unless (stat_u64 (st, "dropped-frames") > 0);
+  gst_structure_free (st);
+  fail_unless_equals_int (gst_element_set_state (p, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  analyse_audio (audio, &r);
+  fail_unless_equals_int (r.holes, 0);
+  if (fast) {
+    /* 30 ms/s of drift against a 20 ms threshold: about one per second */
+    fail_unless (resyncs >= 2, "%" G_GUINT64_FORMAT " resyncs", resyncs);
+    fail_unless (r.disconts >= resyncs - 1 && r.disconts <= resyncs + 1,
+        "%u DISCONT buffers for %" G_GUINT64_FORMAT " resyncs", r.disconts,
+        resyncs);
+    /* each resync is one break in the samples, nothing else */
+    fail_unless (r.breaks <= resyncs + 1, "%u breaks", r.breaks);
+  } else {
+    fail_unless (underruns >= 2, "%" G_GUINT64_FORMAT " underruns",
+        underruns);
+    fail_unless_equals_int (r.breaks, 0);
+    fail_unless_equals_int (r.disconts, 0);
+  }
+  /* the sound never wanders off: timestamp - send time stays put */
+  for (i = r.packets->len / 5; i < r.packets->len; i++) {
+    const Packet *pk = &g_array_index (r.packets, Packet, i);
+    gint64 off = (gint64) pk->pts - pk->send_us * 1000;
+    if (i == r.packets->len / 5)
+      ref = off;
+    fail_unless (ABS (off - ref) < 60 * GST_MSECOND,
+        "packet %u moved %.1f ms", i, (off - ref) / 1e6);
+  }
+  audio_report_clear (&r);
+  collector_free (video);
+  collector_free (audio);
+  gst_object_unref (p);
+  test_server_stop (ts);
+}
+
+GST_START_TEST (test_audio_drift_fast)
+{
+  run_drift ("30000", TRUE);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_audio_drift_slow)
+{
+  run_drift ("-30000", FALSE);
+}
+
+GST_END_TEST;
+
 /* A recording with 3 s of silence in the middle keeps both tracks and the
  * right duration. */
 GST_START_TEST (test_audio_mux_with_silence)
@@ -1258,6 +1332,8 @@ spiceaudio_suite (void)
   tcase_add_test (tc, test_audio_continuity);
   tcase_add_test (tc, test_audio_stop_restart);
   tcase_add_test (tc, test_audio_mux_with_silence);
+  tcase_add_test (tc, test_audio_drift_fast);
+  tcase_add_test (tc, test_audio_drift_slow);
   tcase_add_test (tc, test_audio_opus);
   tcase_add_test (tc, test_audio_44100);
   tcase_add_test (tc, test_av_sync);
