@@ -855,6 +855,23 @@ GST_START_TEST (test_audio_off_video_works)
 GST_END_TEST;
 
 /* Latency: the audio pad reports audio-latency, the pipeline takes it. */
+/* what the session answers the server's delay requests, from its log */
+static gint last_delay_ms = -1;
+
+static void
+capture_delay (GstDebugCategory * category, GstDebugLevel level,
+    const gchar * file, const gchar * function, gint line, GObject * object,
+    GstDebugMessage * message, gpointer user_data)
+{
+  const gchar *text, *at;
+
+  if (strcmp (gst_debug_category_get_name (category), "spicesession") != 0)
+    return;
+  text = gst_debug_message_get (message);
+  if (text && (at = strstr (text, "playback delay ")))
+    g_atomic_int_set (&last_delay_ms, atoi (at + strlen ("playback delay ")));
+}
+
 GST_START_TEST (test_audio_latency)
 {
   TestServer *ts = start_server (TEST_SERVER_TCP, "--audio", "--size",
@@ -867,11 +884,16 @@ GST_START_TEST (test_audio_latency)
   gboolean live;
   GstClockTime min, max;
 
+  gst_debug_set_threshold_for_name ("spicesession", GST_LEVEL_LOG);
+  gst_debug_add_log_function (capture_delay, NULL, NULL);
   video = collector_new (p, "vsink");
   audio = collector_new (p, "asink");
   fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
       GST_STATE_CHANGE_FAILURE);
-  run_for (p, 1000);
+  /* the server asks for the delay at the first packet, then every 100 */
+  run_for (p, 2500);
+  gst_debug_remove_log_function (capture_delay);
+  gst_debug_unset_threshold_for_name ("spicesession");
   q = gst_query_new_latency ();
   fail_unless (gst_element_query (p, q));
   gst_query_parse_latency (q, &live, &min, &max);
@@ -880,6 +902,11 @@ GST_START_TEST (test_audio_latency)
   fail_unless (live);
   fail_unless (min >= 120 * GST_MSECOND);
   gst_query_unref (q);
+  /* the server was told the pipeline's latency (sinks add theirs) */
+  GST_INFO ("last playback delay answered: %d ms",
+      g_atomic_int_get (&last_delay_ms));
+  fail_unless_equals_int (g_atomic_int_get (&last_delay_ms),
+      (gint) GST_TIME_AS_MSECONDS (min));
   /* the synced sinks got the sound in time */
   fail_unless (collector_len (audio) > 50);
   fail_unless_equals_int (gst_element_set_state (p, GST_STATE_NULL),
