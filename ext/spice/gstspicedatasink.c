@@ -92,6 +92,7 @@ struct _GstSpiceDataSink
     gboolean opened;            /* the guest has it open */
     gboolean ever_opened;
     gsize in_flight;            /* bytes handed over, not yet written */
+    guint waiters;              /* threads in g_cond_wait on cond */
 
     guint64 bytes_written, writes, messages, lost_bytes;
   } st;
@@ -241,7 +242,11 @@ write_done (gpointer user_data, const GError * error)
     self->st.bytes_written += w->size;
     self->st.writes++;
   }
-  g_cond_broadcast (&self->cond);
+  /* the streaming thread, when it waits, is woken once half the room is
+   * free (not per write), on an error, or when all is written (EOS) */
+  if (self->st.waiters > 0 && (self->st.in_flight <=
+          self->active.max_in_flight / 2 || self->st.write_error || error))
+    g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
 }
 
@@ -405,10 +410,12 @@ write_bytes (GstSpiceDataSink * self, GBytes * bytes, gint64 deadline)
             self->st.in_flight + size <= self->active.max_in_flight))
       break;
     /* a port that is not open yet, or back-pressure */
+    self->st.waiters++;
     if (wait && !self->st.ever_opened && deadline > 0)
       g_cond_wait_until (&self->cond, &self->lock, deadline);
     else
       g_cond_wait (&self->cond, &self->lock);
+    self->st.waiters--;
   }
   if (ret == GST_FLOW_OK)
     self->st.in_flight += size;
@@ -505,7 +512,9 @@ gst_spice_data_sink_event (GstBaseSink * sink, GstEvent * event)
       ret = check_locked (self, &wait, 0);
       if (ret != GST_FLOW_OK)
         break;
+      self->st.waiters++;
       g_cond_wait (&self->cond, &self->lock);
+      self->st.waiters--;
     }
     if (ret == GST_FLOW_OK)
       ret = check_locked (self, &wait, 0);

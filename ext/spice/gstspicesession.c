@@ -96,6 +96,9 @@ struct _GstSpiceSession
   gboolean closing;             /* lock */
   gboolean closed;              /* lock: no SpiceSession left */
   gboolean finished;            /* lock: its last idle has run */
+  GQueue port_writes;           /* lock: PortWrite for the spice thread */
+  gboolean port_writes_pending; /* lock: an idle will take them */
+  guint port_writes_active;     /* lock: started, not called back yet */
 
   /* Only touched by the thread dispatching the default context */
   SpiceSession *spice;
@@ -1826,10 +1829,13 @@ port_write_finish (PortWrite * w, const GError * error)
   port_write_free (w);
 }
 
+static void port_writes_drain (GstSpiceSession * s);
+
 static void
 port_write_cb (GObject * source, GAsyncResult * res, gpointer data)
 {
   PortWrite *w = data;
+  GstSpiceSession *s = w->session;
   GError *err = NULL;
 
   if (spice_port_channel_write_finish (SPICE_PORT_CHANNEL (source), res,
@@ -1838,12 +1844,16 @@ port_write_cb (GObject * source, GAsyncResult * res, gpointer data)
         "write to port '%s' failed", w->port_name);
   port_write_finish (w, err);
   g_clear_error (&err);
+  g_mutex_lock (&s->lock);
+  s->port_writes_active--;
+  g_mutex_unlock (&s->lock);
+  /* writes queued meanwhile go on from here, without waking anyone */
+  port_writes_drain (s);
 }
 
-static gboolean
-port_write_idle (gpointer data)
+static void
+port_write_start (PortWrite * w)
 {
-  PortWrite *w = data;
   GstSpiceSession *s = w->session;
   SpiceChannel *ch = g_hash_table_lookup (s->ports, w->port_name);
   gsize size;
@@ -1854,12 +1864,41 @@ port_write_idle (gpointer data)
         "SPICE server %s has no port '%s' (now)", s->address, w->port_name);
     port_write_finish (w, err);
     g_error_free (err);
-    return G_SOURCE_REMOVE;
+    return;
   }
   /* the buffer is referenced, not copied, until the callback: w keeps
    * the GBytes */
+  g_mutex_lock (&s->lock);
+  s->port_writes_active++;
+  g_mutex_unlock (&s->lock);
   spice_port_channel_write_async (SPICE_PORT_CHANNEL (ch), bytes, size, NULL,
       port_write_cb, w);
+}
+
+/* Starts every write queued so far (spice thread). */
+static void
+port_writes_drain (GstSpiceSession * s)
+{
+  GQueue writes = G_QUEUE_INIT;
+  PortWrite *w;
+
+  g_mutex_lock (&s->lock);
+  writes = s->port_writes;
+  g_queue_init (&s->port_writes);
+  g_mutex_unlock (&s->lock);
+  while ((w = g_queue_pop_head (&writes)))
+    port_write_start (w);
+}
+
+static gboolean
+port_write_idle (gpointer data)
+{
+  GstSpiceSession *s = data;
+
+  g_mutex_lock (&s->lock);
+  s->port_writes_pending = FALSE;
+  g_mutex_unlock (&s->lock);
+  port_writes_drain (s);
   return G_SOURCE_REMOVE;
 }
 
@@ -1876,6 +1915,7 @@ gst_spice_session_port_write (GstSpiceSession * s, const gchar * port_name,
     GDestroyNotify notify)
 {
   PortWrite *w = g_new0 (PortWrite, 1);
+  gboolean schedule;
 
   w->session = s;
   w->port_name = g_strdup (port_name);
@@ -1883,7 +1923,17 @@ gst_spice_session_port_write (GstSpiceSession * s, const gchar * port_name,
   w->done = done;
   w->user_data = user_data;
   w->notify = notify;
-  gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, port_write_idle, w, NULL);
+  /* While writes are on their way, the next callback starts this one: the
+   * spice thread is woken only when it has nothing in flight. */
+  g_mutex_lock (&s->lock);
+  g_queue_push_tail (&s->port_writes, w);
+  schedule = !s->port_writes_pending && s->port_writes_active == 0;
+  if (schedule)
+    s->port_writes_pending = TRUE;
+  g_mutex_unlock (&s->lock);
+  if (schedule)
+    gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, port_write_idle, s,
+        NULL);
 }
 
 typedef enum

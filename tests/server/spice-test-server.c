@@ -185,6 +185,7 @@ struct _Server
   SpiceCharDeviceInstance port;
   gchar *port_name;             /* NULL = no port */
   gboolean port_echo;           /* --port-mode echo, else sink */
+  gboolean port_count;          /* --port-mode count: no hash */
   gboolean port_opened;         /* the "guest side" has the port open */
   gboolean port_connected;      /* a client port channel is attached */
   gboolean port_write_blocked;  /* write() took less than offered */
@@ -1248,7 +1249,8 @@ port_write (SpiceCharDeviceInstance * sin, const uint8_t * buf, int len)
     }
   }
   srv->port_received += n;
-  g_checksum_update (srv->port_sha256, buf, n);
+  if (!srv->port_count)
+    g_checksum_update (srv->port_sha256, buf, n);
   return n;
 }
 
@@ -1378,7 +1380,8 @@ handle_port_command (Server * srv, const gchar * arg)
     emit ("OK port stats opened=%d connected=%d bytes=%" G_GUINT64_FORMAT
         " sha256=%s sent=%" G_GUINT64_FORMAT " queued=%" G_GUINT64_FORMAT,
         srv->port_opened, srv->port_connected, srv->port_received,
-        g_checksum_get_string (sha), srv->port_sent, srv->port_queued);
+        srv->port_count ? "-" : g_checksum_get_string (sha), srv->port_sent,
+        srv->port_queued);
     g_checksum_free (sha);
   } else if (g_str_equal (sub, "reset") && !*value) {
     port_reset_counters (srv);
@@ -1987,12 +1990,13 @@ main (int argc, char **argv)
     goto bad_option;
   }
   if (port_mode && !g_str_equal (port_mode, "sink") &&
-      !g_str_equal (port_mode, "echo")) {
+      !g_str_equal (port_mode, "echo") && !g_str_equal (port_mode, "count")) {
     g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-        "--port-mode wants sink or echo, not '%s'", port_mode);
+        "--port-mode wants sink, echo or count, not '%s'", port_mode);
     goto bad_option;
   }
   srv.port_echo = port_mode && g_str_equal (port_mode, "echo");
+  srv.port_count = port_mode && g_str_equal (port_mode, "count");
 
   the_server = &srv;
   srv.fps = fps;
