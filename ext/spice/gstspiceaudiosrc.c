@@ -114,6 +114,7 @@ struct _GstSpiceAudioSrc
   {
     gboolean attached;
     gboolean flushing;
+    gboolean idle;              /* nobody downstream: produce nothing */
     GstSpiceLinkState link;     /* the connection */
     GQueue items;               /* of Item */
     guint64 queued_us;          /* sound in `items` */
@@ -348,6 +349,22 @@ static const GstSpicePlaybackCallbacks playback_callbacks = {
   on_state,
 };
 
+/**
+ * gst_spice_audio_src_set_idle:
+ *
+ * spicesrc says so while its audio pad is not linked: the element then
+ * produces nothing (no silence every 10 ms for nobody) and drops what the
+ * guest plays.
+ */
+void
+gst_spice_audio_src_set_idle (GstSpiceAudioSrc * self, gboolean idle)
+{
+  g_mutex_lock (&self->lock);
+  self->st.idle = idle;
+  g_mutex_unlock (&self->lock);
+  g_cond_broadcast (&self->cond);
+}
+
 /* ---------------------------------------------------------------------- */
 /* GstBaseSrc                                                             */
 
@@ -355,6 +372,7 @@ static gboolean
 gst_spice_audio_src_start (GstBaseSrc * src)
 {
   GstSpiceAudioSrc *self = GST_SPICE_AUDIO_SRC (src);
+  gboolean idle;
 
   GST_OBJECT_LOCK (self);
   gst_spice_connection_settings_clear (&self->active.conn);
@@ -369,8 +387,10 @@ gst_spice_audio_src_start (GstBaseSrc * src)
     return FALSE;
 
   g_mutex_lock (&self->lock);
+  idle = self->st.idle;
   memset (&self->st, 0, sizeof (self->st));
   g_queue_init (&self->st.items);
+  self->st.idle = idle;
   self->st.attached = TRUE;
   self->st.rate = DEFAULT_RATE;
   self->st.channels = DEFAULT_CHANNELS;
@@ -753,6 +773,27 @@ gst_spice_audio_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       goto flushing;
     if (self->st.link.error)
       goto session_error;
+
+    if (self->st.idle) {
+      /* spicesrc's audio pad is unlinked: what comes is dropped (formats
+       * kept), and the timeline starts afresh when it is linked */
+      while ((item = g_queue_pop_head (&self->st.items))) {
+        if (item->kind == ITEM_START) {
+          self->st.rate = item->rate;
+          self->st.channels = item->channels;
+          self->playing = TRUE;
+        } else if (item->kind == ITEM_STOP) {
+          self->playing = FALSE;
+        }
+        item_free (item);
+      }
+      self->st.queued_us = 0;
+      self->ts_base = GST_CLOCK_TIME_NONE;
+      self->need_anchor = TRUE;
+      self->discont = TRUE;
+      g_cond_wait (&self->cond, &self->lock);
+      continue;
+    }
 
     item = g_queue_peek_head (&self->st.items);
     if (item && item->kind == ITEM_DATA && self->need_anchor) {

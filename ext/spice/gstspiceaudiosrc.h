@@ -20,6 +20,8 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (GstSpiceAudioSrc, gst_spice_audio_src, GST,
     SPICE_AUDIO_SRC, GstPushSrc)
 
+void gst_spice_audio_src_set_idle (GstSpiceAudioSrc * self, gboolean idle);
+
 GST_ELEMENT_REGISTER_DECLARE (spiceaudiosrc);
 
 G_END_DECLS

@@ -120,6 +120,20 @@ drop_unlinked (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
   return gst_pad_is_linked (pad) ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
 }
 
+/* The audio element idles while nobody links the audio pad (a video-only
+ * pipeline): no silence produced every 10 ms for nothing. */
+static void
+audio_pad_linked (GstPad * pad, GstPad * peer, gpointer user_data)
+{
+  gst_spice_audio_src_set_idle (GST_SPICE_AUDIO_SRC (user_data), FALSE);
+}
+
+static void
+audio_pad_unlinked (GstPad * pad, GstPad * peer, gpointer user_data)
+{
+  gst_spice_audio_src_set_idle (GST_SPICE_AUDIO_SRC (user_data), TRUE);
+}
+
 static GstPad *
 add_ghost (GstSpiceSrc * self, GstElement * child, const gchar * name)
 {
@@ -132,6 +146,13 @@ add_ghost (GstSpiceSrc * self, GstElement * child, const gchar * name)
   gst_object_unref (target);
   gst_pad_add_probe (ghost, GST_PAD_PROBE_TYPE_BUFFER |
       GST_PAD_PROBE_TYPE_BUFFER_LIST, drop_unlinked, NULL, NULL);
+  if (child == self->audio) {
+    /* before it is added: pad-added handlers link it at once */
+    g_signal_connect_object (ghost, "linked", G_CALLBACK (audio_pad_linked),
+        self->audio, 0);
+    g_signal_connect_object (ghost, "unlinked",
+        G_CALLBACK (audio_pad_unlinked), self->audio, 0);
+  }
   gst_pad_set_active (ghost, TRUE);
   gst_element_add_pad (GST_ELEMENT (self), ghost);
   return ghost;
@@ -150,6 +171,7 @@ add_pads (GstSpiceSrc * self)
     added = TRUE;
   }
   if (audio && !self->audio_pad) {
+    gst_spice_audio_src_set_idle (GST_SPICE_AUDIO_SRC (self->audio), TRUE);
     self->audio_pad = add_ghost (self, self->audio, "audio");
     added = TRUE;
   }

@@ -565,8 +565,10 @@ settle_idle (gpointer data)
   g_mutex_lock (&self->lock);
   self->st.settle_pending = FALSE;
   self->st.settled = TRUE;
-  g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
+  /* after letting go of the lock: woken under it, the streaming thread
+   * would block on it at once (one more context switch per frame) */
+  g_cond_broadcast (&self->cond);
   return G_SOURCE_REMOVE;
 }
 
