@@ -44,6 +44,7 @@
 #include <spice-client.h>
 
 #include "testserver.h"
+#include "benchutil.h"
 #include "test-audio.h"
 #include "test-pattern.h"
 
@@ -796,45 +797,6 @@ typedef enum
   N_METRICS
 } Metric;
 
-typedef struct
-{
-  GMainLoop *loop;
-  gchar *out;
-  GError *error;
-  gboolean timed_out;
-} ChildWait;
-
-static void
-child_done (GObject * obj, GAsyncResult * res, gpointer data)
-{
-  ChildWait *w = data;
-
-  g_subprocess_communicate_utf8_finish (G_SUBPROCESS (obj), res, &w->out,
-      NULL, &w->error);
-  g_main_loop_quit (w->loop);
-}
-
-static gboolean
-child_timeout (gpointer data)
-{
-  ChildWait *w = data;
-
-  w->timed_out = TRUE;
-  g_main_loop_quit (w->loop);
-  return G_SOURCE_REMOVE;
-}
-
-static gdouble
-kv_double (gchar ** kv, const gchar * key)
-{
-  gsize len = strlen (key);
-
-  for (; *kv; kv++)
-    if (strncmp (*kv, key, len) == 0 && (*kv)[len] == '=')
-      return g_ascii_strtod (*kv + len + 1, NULL);
-  return NAN;
-}
-
 /* Runs one child, killed after its window plus a grace period.  Returns
  * its RESULT line as key=value tokens, NULL when it failed. */
 static gchar **
@@ -842,66 +804,23 @@ run_child (const gchar * self_exe, const gchar * mode, const gchar * uri,
     guint warmup_ms, guint window_ms)
 {
   gchar warmup_s[32], window_s[32];
-  GSubprocess *proc;
-  GError *err = NULL;
-  ChildWait w = { 0, };
-  gboolean ok = FALSE;
+  const gchar *argv[] = { self_exe, "--mode", mode, "--uri", uri,
+    "--warmup-ms", warmup_s, "--window-ms", window_s, NULL
+  };
+  gboolean ok;
+  gchar *out;
   gchar **kv = NULL;
-  gchar *line;
-  guint timer;
 
   g_snprintf (warmup_s, sizeof (warmup_s), "%u", warmup_ms);
   g_snprintf (window_s, sizeof (window_s), "%u", window_ms);
-  proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &err, self_exe,
-      "--mode", mode, "--uri", uri, "--warmup-ms", warmup_s, "--window-ms",
-      window_s, NULL);
-  if (!proc) {
-    g_printerr ("spice-audio-bench: cannot run %s: %s\n", self_exe,
-        err->message);
-    g_clear_error (&err);
-    return NULL;
+  out = bench_run_child ("spice-audio-bench", mode, argv,
+      FIRST_SOUND_TIMEOUT_MS + warmup_ms + window_ms + CHILD_GRACE_MS, &ok);
+  if (ok) {
+    kv = bench_result_line (out);
+    if (!kv)
+      g_printerr ("spice-audio-bench: %s child printed no result\n", mode);
   }
-
-  w.loop = g_main_loop_new (NULL, FALSE);
-  g_subprocess_communicate_utf8_async (proc, NULL, NULL, child_done, &w);
-  timer = g_timeout_add (FIRST_SOUND_TIMEOUT_MS + warmup_ms + window_ms +
-      CHILD_GRACE_MS, child_timeout, &w);
-  g_main_loop_run (w.loop);
-  if (w.timed_out) {
-    g_printerr ("spice-audio-bench: %s child did not finish in time, "
-        "killing it\n", mode);
-    g_subprocess_force_exit (proc);
-    /* let the communicate operation see EOF and finish */
-    g_main_loop_run (w.loop);
-  } else {
-    g_source_remove (timer);
-  }
-  g_subprocess_wait (proc, NULL, NULL);
-  g_main_loop_unref (w.loop);
-
-  if (w.error) {
-    g_printerr ("spice-audio-bench: %s child: %s\n", mode, w.error->message);
-    g_clear_error (&w.error);
-  }
-  if (!g_subprocess_get_if_exited (proc)
-      || g_subprocess_get_exit_status (proc) != 0)
-    g_printerr ("spice-audio-bench: %s child failed (%s %d)\n", mode,
-        g_subprocess_get_if_exited (proc) ? "exit status" : "signal",
-        g_subprocess_get_if_exited (proc) ?
-        g_subprocess_get_exit_status (proc) : g_subprocess_get_term_sig (proc));
-  else
-    ok = TRUE;
-  g_object_unref (proc);
-
-  line = w.out ? strstr (w.out, "RESULT ") : NULL;
-  if (!line) {
-    g_printerr ("spice-audio-bench: %s child printed no result\n", mode);
-  } else if (ok) {
-    if (strchr (line, '\n'))
-      *strchr (line, '\n') = '\0';
-    kv = g_strsplit (line, " ", -1);
-  }
-  g_free (w.out);
+  g_free (out);
   return kv;
 }
 
@@ -921,49 +840,26 @@ wait_client_gone (TestServer * ts)
   g_free (ev);
 }
 
-static gint
-cmp_double (gconstpointer a, gconstpointer b)
-{
-  gdouble x = *(const gdouble *) a, y = *(const gdouble *) b;
-
-  return x < y ? -1 : x > y;
-}
-
-static gdouble
-median (gdouble * v, guint n)
-{
-  gdouble *s;
-  gdouble m;
-
-  if (n == 0)
-    return NAN;
-  s = g_memdup2 (v, n * sizeof (gdouble));
-  qsort (s, n, sizeof (gdouble), cmp_double);
-  m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-  g_free (s);
-  return m;
-}
-
 /* Fills v[] from a CPU mode's RESULT; FALSE when it delivered no sound. */
 static gboolean
 parse_cpu_result (gchar ** kv, gdouble * v)
 {
-  gdouble rate = kv_double (kv, "rate");
-  gdouble frames = kv_double (kv, "frames");
-  gdouble window_us = kv_double (kv, "window_us");
+  gdouble rate = bench_kv_double (kv, "rate");
+  gdouble frames = bench_kv_double (kv, "frames");
+  gdouble window_us = bench_kv_double (kv, "window_us");
   gdouble audio_s;
 
   if (!(rate > 0 && frames > 0 && window_us > 0))
     return FALSE;
   audio_s = frames / rate;
-  v[M_CPU] = kv_double (kv, "cpu_us") / 1000.0 / audio_s;
+  v[M_CPU] = bench_kv_double (kv, "cpu_us") / 1000.0 / audio_s;
   v[M_SPEED] = audio_s * 1e6 / window_us;
-  v[M_CSW] = kv_double (kv, "csw") / audio_s;
-  v[M_PACKETS] = kv_double (kv, "packets");
-  v[M_LOST] = kv_double (kv, "lost");
-  v[M_REPEATED] = kv_double (kv, "repeated");
-  v[M_BAD] = kv_double (kv, "bad");
-  v[M_GAP] = kv_double (kv, "gap") / rate;
+  v[M_CSW] = bench_kv_double (kv, "csw") / audio_s;
+  v[M_PACKETS] = bench_kv_double (kv, "packets");
+  v[M_LOST] = bench_kv_double (kv, "lost");
+  v[M_REPEATED] = bench_kv_double (kv, "repeated");
+  v[M_BAD] = bench_kv_double (kv, "bad");
+  v[M_GAP] = bench_kv_double (kv, "gap") / rate;
   return TRUE;
 }
 
@@ -971,12 +867,12 @@ parse_cpu_result (gchar ** kv, gdouble * v)
 static gchar *
 element_summary (gchar ** kv)
 {
-  if (kv_double (kv, "el_stats") != 1)
+  if (bench_kv_double (kv, "el_stats") != 1)
     return g_strdup ("");
   return g_strdup_printf ("  element (whole run): silence %.0f, stale "
-      "%.0f, dropped %.0f frames, %.0f resyncs", kv_double (kv,
-          "el_silence"), kv_double (kv, "el_stale"), kv_double (kv,
-          "el_dropped"), kv_double (kv, "el_resyncs"));
+      "%.0f, dropped %.0f frames, %.0f resyncs", bench_kv_double (kv,
+          "el_silence"), bench_kv_double (kv, "el_stale"), bench_kv_double (kv,
+          "el_dropped"), bench_kv_double (kv, "el_resyncs"));
 }
 
 /* The CPU modes: rounds x (baseline, spiceaudiosrc) and their table.
@@ -1032,7 +928,7 @@ run_cpu_modes (const gchar * self_exe, TestServer * ts, guint rounds,
   }
   for (mode = 0; mode < N_CPU_MODES; mode++)
     for (k = 0; k < N_METRICS; k++)
-      med[mode][k] = median (vals[mode][k], n[mode]);
+      med[mode][k] = bench_median (vals[mode][k], n[mode]);
 
   {
     gdouble *b = med[MODE_BASELINE], *s = med[MODE_AUDIOSRC];
@@ -1084,25 +980,25 @@ run_av_mode (const gchar * self_exe, TestServer * ts, guint window_ms,
   kv = run_child (self_exe, "av", test_server_get_uri (ts), WARMUP_MS,
       window_ms);
   wait_client_gone (ts);
-  if (!kv || !(kv_double (kv, "vframes") > 0)
-      || !(kv_double (kv, "apackets") > 0)) {
+  if (!kv || !(bench_kv_double (kv, "vframes") > 0)
+      || !(bench_kv_double (kv, "apackets") > 0)) {
     printf ("  FAILED%s\n", kv ? ": no decodable video frame or audio "
         "packet in the window" : "");
     g_strfreev (kv);
     return FALSE;
   }
 
-  p99 = kv_double (kv, "av_abs_p99_us") / 1000.0;
-  mono = kv_double (kv, "clock_mono") == 1;
+  p99 = bench_kv_double (kv, "av_abs_p99_us") / 1000.0;
+  mono = bench_kv_double (kv, "clock_mono") == 1;
   what = mono ? "PTS + base time - send" : "PTS - send";
   el = element_summary (kv);
   printf ("  in the window: %.0f video frames decoded (%.0f buffers without "
       "a strip); %.0f audio packets decoded, %.0f buffers not one whole "
       "packet, %.0f frames lost, %.0f repeated, %.0f DISCONT buffers, %.3f "
-      "s of GAP silence\n%s%s", kv_double (kv, "vframes"), kv_double (kv,
-          "vbad"), kv_double (kv, "apackets"), kv_double (kv, "bad"),
-      kv_double (kv, "lost"), kv_double (kv, "repeated"), kv_double (kv,
-          "disconts"), kv_double (kv, "gap") / kv_double (kv, "rate"), el,
+      "s of GAP silence\n%s%s", bench_kv_double (kv, "vframes"), bench_kv_double (kv,
+          "vbad"), bench_kv_double (kv, "apackets"), bench_kv_double (kv, "bad"),
+      bench_kv_double (kv, "lost"), bench_kv_double (kv, "repeated"), bench_kv_double (kv,
+          "disconts"), bench_kv_double (kv, "gap") / bench_kv_double (kv, "rate"), el,
       *el ? "\n" : "");
   g_free (el);
   printf ("  A/V offset = audio packet's (PTS - send) - median video (PTS - "
@@ -1110,8 +1006,8 @@ run_av_mode (const gchar * self_exe, TestServer * ts, guint window_ms,
   printf ("  %-34s %9s %9s %9s  %-12s\n", "(ms)", "p50", "p99", "max",
       "target");
   printf ("  %-34s %9.2f %9.2f %9.2f  %-12s %s\n", "|A/V offset|",
-      kv_double (kv, "av_abs_p50_us") / 1000.0, p99,
-      kv_double (kv, "av_abs_max_us") / 1000.0,
+      bench_kv_double (kv, "av_abs_p50_us") / 1000.0, p99,
+      bench_kv_double (kv, "av_abs_max_us") / 1000.0,
       "p99 <= " G_STRINGIFY (TARGET_AV_MS) " ms",
       p99 <= TARGET_AV_MS ? "PASS" : "MISS");
   if (p99 <= TARGET_AV_MS)
@@ -1120,51 +1016,30 @@ run_av_mode (const gchar * self_exe, TestServer * ts, guint window_ms,
     (*miss)++;
   printf ("  %-34s %9.2f %9.2f   (min %.2f, p1 %.2f, max %.2f; %.0f of "
       "%.0f packets beyond %d ms)\n", "A/V offset, signed",
-      kv_double (kv, "av_p50_us") / 1000.0,
-      kv_double (kv, "av_p99_us") / 1000.0,
-      kv_double (kv, "av_min_us") / 1000.0,
-      kv_double (kv, "av_p1_us") / 1000.0,
-      kv_double (kv, "av_max_us") / 1000.0, kv_double (kv, "av_over"),
-      kv_double (kv, "apackets"), TARGET_AV_MS);
-  printf ("  %-34s %9.2f %9.2f   (p1 %.2f)\n", "video offset", kv_double (kv,
-          "v_p50_us") / 1000.0, kv_double (kv, "v_p99_us") / 1000.0,
-      kv_double (kv, "v_p1_us") / 1000.0);
-  printf ("  %-34s %9.2f %9.2f   (p1 %.2f)\n", "audio offset", kv_double (kv,
-          "a_p50_us") / 1000.0, kv_double (kv, "a_p99_us") / 1000.0,
-      kv_double (kv, "a_p1_us") / 1000.0);
+      bench_kv_double (kv, "av_p50_us") / 1000.0,
+      bench_kv_double (kv, "av_p99_us") / 1000.0,
+      bench_kv_double (kv, "av_min_us") / 1000.0,
+      bench_kv_double (kv, "av_p1_us") / 1000.0,
+      bench_kv_double (kv, "av_max_us") / 1000.0, bench_kv_double (kv, "av_over"),
+      bench_kv_double (kv, "apackets"), TARGET_AV_MS);
+  printf ("  %-34s %9.2f %9.2f   (p1 %.2f)\n", "video offset", bench_kv_double (kv,
+          "v_p50_us") / 1000.0, bench_kv_double (kv, "v_p99_us") / 1000.0,
+      bench_kv_double (kv, "v_p1_us") / 1000.0);
+  printf ("  %-34s %9.2f %9.2f   (p1 %.2f)\n", "audio offset", bench_kv_double (kv,
+          "a_p50_us") / 1000.0, bench_kv_double (kv, "a_p99_us") / 1000.0,
+      bench_kv_double (kv, "a_p1_us") / 1000.0);
   printf ("  per-stream offsets are %s%s; pipeline latency %.1f ms is added "
       "at the sinks\n", what, mono ? " (the pipeline clock is the monotonic "
       "system clock: how long after sending a buffer is stamped)" : "",
-      kv_double (kv, "latency_us") / 1000.0);
+      bench_kv_double (kv, "latency_us") / 1000.0);
   printf ("  CPU of the whole A/V pipeline (video included): %.1f ms per s "
       "of audio, %.0f context switches per s\n",
-      kv_double (kv, "cpu_us") / 1000.0 / (kv_double (kv, "frames") /
-          kv_double (kv, "rate")), kv_double (kv, "csw") /
-      (kv_double (kv, "frames") / kv_double (kv, "rate")));
+      bench_kv_double (kv, "cpu_us") / 1000.0 / (bench_kv_double (kv, "frames") /
+          bench_kv_double (kv, "rate")), bench_kv_double (kv, "csw") /
+      (bench_kv_double (kv, "frames") / bench_kv_double (kv, "rate")));
   fflush (stdout);
   g_strfreev (kv);
   return TRUE;
-}
-
-static gchar *
-cpu_model (void)
-{
-  gchar *text = NULL, *model = NULL;
-  gchar **lines, **l;
-
-  if (!g_file_get_contents ("/proc/cpuinfo", &text, NULL, NULL))
-    return g_strdup ("unknown CPU");
-  lines = g_strsplit (text, "\n", -1);
-  for (l = lines; *l && !model; l++) {
-    if (g_str_has_prefix (*l, "model name")) {
-      const gchar *colon = strchr (*l, ':');
-      if (colon)
-        model = g_strstrip (g_strdup (colon + 1));
-    }
-  }
-  g_strfreev (lines);
-  g_free (text);
-  return model ? model : g_strdup ("unknown CPU");
 }
 
 static int
@@ -1199,7 +1074,7 @@ run_parent (gchar ** argv, gboolean quick, guint seconds, guint av_seconds,
   }
 
   cmdline = g_strjoinv (" ", argv);
-  model = cpu_model ();
+  model = bench_cpu_model ();
   printf ("spice-audio-bench: the plugin's audio path vs a bare "
       "spice-client-glib client, and A/V sync through spicesrc\n");
   printf ("command: %s\n", cmdline);

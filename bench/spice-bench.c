@@ -34,6 +34,7 @@
 #include <spice-client.h>
 
 #include "testserver.h"
+#include "benchutil.h"
 #include "test-pattern.h"
 
 #ifndef GST_SPICE_PLUGIN_DIR
@@ -660,56 +661,17 @@ typedef struct
   guint64 frames, skipped;
 } RunResult;
 
-typedef struct
-{
-  GMainLoop *loop;
-  gchar *out;
-  GError *error;
-  gboolean timed_out;
-} ChildWait;
-
-static void
-child_done (GObject * obj, GAsyncResult * res, gpointer data)
-{
-  ChildWait *w = data;
-
-  g_subprocess_communicate_utf8_finish (G_SUBPROCESS (obj), res, &w->out,
-      NULL, &w->error);
-  g_main_loop_quit (w->loop);
-}
-
-static gboolean
-child_timeout (gpointer data)
-{
-  ChildWait *w = data;
-
-  w->timed_out = TRUE;
-  g_main_loop_quit (w->loop);
-  return G_SOURCE_REMOVE;
-}
-
-static gdouble
-kv_double (gchar ** kv, const gchar * key)
-{
-  gsize len = strlen (key);
-
-  for (; *kv; kv++)
-    if (strncmp (*kv, key, len) == 0 && (*kv)[len] == '=')
-      return g_ascii_strtod (*kv + len + 1, NULL);
-  return NAN;
-}
-
 /* Runs one child and parses its RESULT line.  Kills it after timeout_ms. */
 static gboolean
 run_child (const gchar * self_exe, Mode mode, const gchar * uri,
     guint warmup_ms, guint window_ms, gint framerate, RunResult * res)
 {
   gchar warmup_s[32], window_s[32], framerate_s[32];
-  GSubprocess *proc;
-  GError *err = NULL;
-  ChildWait w = { 0, };
-  guint timer;
-  gchar *line = NULL;
+  const gchar *argv[] = { self_exe, "--mode", mode_names[mode], "--uri", uri,
+    "--warmup-ms", warmup_s, "--window-ms", window_s, "--framerate",
+    framerate_s, NULL
+  };
+  gchar *out, *line;
   gchar **kv;
   gdouble frames, window_us, span;
 
@@ -717,108 +679,44 @@ run_child (const gchar * self_exe, Mode mode, const gchar * uri,
   g_snprintf (warmup_s, sizeof (warmup_s), "%u", warmup_ms);
   g_snprintf (window_s, sizeof (window_s), "%u", window_ms);
   g_snprintf (framerate_s, sizeof (framerate_s), "%d", framerate);
-  proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &err, self_exe,
-      "--mode", mode_names[mode], "--uri", uri, "--warmup-ms", warmup_s,
-      "--window-ms", window_s, "--framerate", framerate_s, NULL);
-  if (!proc) {
-    g_printerr ("spice-bench: cannot run %s: %s\n", self_exe, err->message);
-    g_clear_error (&err);
-    return FALSE;
-  }
+  out = bench_run_child ("spice-bench", mode_names[mode], argv,
+      FIRST_FRAME_TIMEOUT_MS + warmup_ms + window_ms + CHILD_GRACE_MS,
+      &res->ok);
 
-  w.loop = g_main_loop_new (NULL, FALSE);
-  g_subprocess_communicate_utf8_async (proc, NULL, NULL, child_done, &w);
-  timer = g_timeout_add (FIRST_FRAME_TIMEOUT_MS + warmup_ms + window_ms +
-      CHILD_GRACE_MS, child_timeout, &w);
-  g_main_loop_run (w.loop);
-  if (w.timed_out) {
-    g_printerr ("spice-bench: %s child did not finish in time, killing it\n",
-        mode_names[mode]);
-    g_subprocess_force_exit (proc);
-    /* let the communicate operation see EOF and finish */
-    g_main_loop_run (w.loop);
-  } else {
-    g_source_remove (timer);
-  }
-  g_subprocess_wait (proc, NULL, NULL);
-  g_main_loop_unref (w.loop);
-
-  if (w.error) {
-    g_printerr ("spice-bench: %s child: %s\n", mode_names[mode],
-        w.error->message);
-    g_clear_error (&w.error);
-  }
-  if (!g_subprocess_get_if_exited (proc)
-      || g_subprocess_get_exit_status (proc) != 0)
-    g_printerr ("spice-bench: %s child failed (%s %d)\n", mode_names[mode],
-        g_subprocess_get_if_exited (proc) ? "exit status" : "signal",
-        g_subprocess_get_if_exited (proc) ?
-        g_subprocess_get_exit_status (proc) :
-        g_subprocess_get_term_sig (proc));
-  else
-    res->ok = TRUE;
-  g_object_unref (proc);
-
-  if (w.out && (line = strstr (w.out, "BUFFERS ")))
+  if (out && (line = strstr (out, "BUFFERS ")))
     res->v[M_BUFFERS] = g_ascii_strtod (line + 8, NULL);
   else
     res->v[M_BUFFERS] = 1;
-  line = w.out ? strstr (w.out, "RESULT ") : NULL;
-  if (!line) {
+  kv = bench_result_line (out);
+  if (!kv) {
     g_printerr ("spice-bench: %s child printed no result\n",
         mode_names[mode]);
-    g_free (w.out);
+    g_free (out);
     res->ok = FALSE;
     return FALSE;
   }
-  if (strchr (line, '\n'))
-    *strchr (line, '\n') = '\0';
-  kv = g_strsplit (line, " ", -1);
-  frames = kv_double (kv, "frames");
-  window_us = kv_double (kv, "window_us");
-  span = kv_double (kv, "last") - kv_double (kv, "first") + 1;
+  frames = bench_kv_double (kv, "frames");
+  window_us = bench_kv_double (kv, "window_us");
+  span = bench_kv_double (kv, "last") - bench_kv_double (kv, "first") + 1;
   res->frames = (guint64) frames;
   if (frames > 0 && window_us > 0) {
-    res->v[M_CPU] = kv_double (kv, "cpu_us") / 1000.0 / frames;
+    res->v[M_CPU] = bench_kv_double (kv, "cpu_us") / 1000.0 / frames;
     res->v[M_FPS] = frames * 1e6 / window_us;
-    res->v[M_P50] = kv_double (kv, "p50_us") / 1000.0;
-    res->v[M_P99] = kv_double (kv, "p99_us") / 1000.0;
-    res->v[M_MAX] = kv_double (kv, "max_us") / 1000.0;
-    res->v[M_BYTES] = kv_double (kv, "bytes") / 1024.0 / frames;
+    res->v[M_P50] = bench_kv_double (kv, "p50_us") / 1000.0;
+    res->v[M_P99] = bench_kv_double (kv, "p99_us") / 1000.0;
+    res->v[M_MAX] = bench_kv_double (kv, "max_us") / 1000.0;
+    res->v[M_BYTES] = bench_kv_double (kv, "bytes") / 1024.0 / frames;
     res->v[M_SEEN] = span > 0 ? 100.0 * frames / span : 0;
-    res->v[M_STALE] = kv_double (kv, "stale");
-    res->v[M_CSW] = kv_double (kv, "csw") / frames;
+    res->v[M_STALE] = bench_kv_double (kv, "stale");
+    res->v[M_CSW] = bench_kv_double (kv, "csw") / frames;
   } else {
     g_printerr ("spice-bench: %s child delivered no frames in its window\n",
         mode_names[mode]);
     res->ok = FALSE;
   }
   g_strfreev (kv);
-  g_free (w.out);
+  g_free (out);
   return res->ok;
-}
-
-static gint
-cmp_double (gconstpointer a, gconstpointer b)
-{
-  gdouble x = *(const gdouble *) a, y = *(const gdouble *) b;
-
-  return x < y ? -1 : x > y;
-}
-
-static gdouble
-median (gdouble * v, guint n)
-{
-  gdouble *s;
-  gdouble m;
-
-  if (n == 0)
-    return NAN;
-  s = g_memdup2 (v, n * sizeof (gdouble));
-  qsort (s, n, sizeof (gdouble), cmp_double);
-  m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-  g_free (s);
-  return m;
 }
 
 static guint64
@@ -928,7 +826,7 @@ run_workload (const gchar * self_exe, const Workload * wl, guint rounds,
   }
   for (mode = 0; mode < N_MODES; mode++)
     for (k = 0; k < N_METRICS; k++)
-      med[mode][k] = median (vals[mode][k], n[mode]);
+      med[mode][k] = bench_median (vals[mode][k], n[mode]);
 
   {
     gdouble *b = med[MODE_BASELINE], *s = med[MODE_SPICESRC];
@@ -967,27 +865,6 @@ run_workload (const gchar * self_exe, const Workload * wl, guint rounds,
     fflush (stdout);
   }
   return ok;
-}
-
-static gchar *
-cpu_model (void)
-{
-  gchar *text = NULL, *model = NULL;
-  gchar **lines, **l;
-
-  if (!g_file_get_contents ("/proc/cpuinfo", &text, NULL, NULL))
-    return g_strdup ("unknown CPU");
-  lines = g_strsplit (text, "\n", -1);
-  for (l = lines; *l && !model; l++) {
-    if (g_str_has_prefix (*l, "model name")) {
-      const gchar *colon = strchr (*l, ':');
-      if (colon)
-        model = g_strstrip (g_strdup (colon + 1));
-    }
-  }
-  g_strfreev (lines);
-  g_free (text);
-  return model ? model : g_strdup ("unknown CPU");
 }
 
 static int
@@ -1029,7 +906,7 @@ run_parent (gchar ** argv, gboolean quick, guint seconds,
   }
 
   cmdline = g_strjoinv (" ", argv);
-  model = cpu_model ();
+  model = bench_cpu_model ();
   printf ("spice-bench: spicesrc vs a bare spice-client-glib client\n");
   printf ("command: %s\n", cmdline);
   gst_version (&major, &minor, &micro, &nano);

@@ -54,6 +54,7 @@
 #include <spice-client.h>
 
 #include "testserver.h"
+#include "benchutil.h"
 
 #ifndef GST_SPICE_PLUGIN_DIR
 #error "GST_SPICE_PLUGIN_DIR must be defined by the build"
@@ -972,56 +973,6 @@ static const gchar *mode_names[N_MODES] = {
   "elements-rtt"
 };
 
-typedef struct
-{
-  GMainLoop *loop;
-  gchar *out;
-  GError *error;
-  gboolean timed_out;
-} ChildWait;
-
-static void
-child_done (GObject * obj, GAsyncResult * res, gpointer data)
-{
-  ChildWait *w = data;
-
-  g_subprocess_communicate_utf8_finish (G_SUBPROCESS (obj), res, &w->out,
-      NULL, &w->error);
-  g_main_loop_quit (w->loop);
-}
-
-static gboolean
-child_timeout (gpointer data)
-{
-  ChildWait *w = data;
-
-  w->timed_out = TRUE;
-  g_main_loop_quit (w->loop);
-  return G_SOURCE_REMOVE;
-}
-
-static gdouble
-kv_double (gchar ** kv, const gchar * key)
-{
-  gsize len = strlen (key);
-
-  for (; *kv; kv++)
-    if (strncmp (*kv, key, len) == 0 && (*kv)[len] == '=')
-      return g_ascii_strtod (*kv + len + 1, NULL);
-  return NAN;
-}
-
-static const gchar *
-kv_string (gchar ** kv, const gchar * key)
-{
-  gsize len = strlen (key);
-
-  for (; *kv; kv++)
-    if (strncmp (*kv, key, len) == 0 && (*kv)[len] == '=')
-      return *kv + len + 1;
-  return NULL;
-}
-
 /* Runs one child, killed once @limit_ms (its own limit once the port is
  * open) plus the open timeout and a grace period have passed.  Returns its
  * RESULT line as key=value tokens, NULL when it failed. */
@@ -1031,68 +982,24 @@ run_child (const gchar * self_exe, Mode mode, const gchar * uri,
 {
   const gchar *name = mode_names[mode];
   gchar bytes_s[32], warmup_s[32], count_s[32];
-  GSubprocess *proc;
-  GError *err = NULL;
-  ChildWait w = { 0, };
-  gboolean ok = FALSE;
+  const gchar *argv[] = { self_exe, "--mode", name, "--uri", uri,
+    "--bytes", bytes_s, "--warmup", warmup_s, "--count", count_s, NULL
+  };
+  gboolean ok;
+  gchar *out;
   gchar **kv = NULL;
-  gchar *line;
-  guint timer;
 
   g_snprintf (bytes_s, sizeof (bytes_s), "%" G_GUINT64_FORMAT, bytes);
   g_snprintf (warmup_s, sizeof (warmup_s), "%u", warmup);
   g_snprintf (count_s, sizeof (count_s), "%u", count);
-  proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &err, self_exe,
-      "--mode", name, "--uri", uri, "--bytes", bytes_s, "--warmup", warmup_s,
-      "--count", count_s, NULL);
-  if (!proc) {
-    g_printerr ("spice-port-bench: cannot run %s: %s\n", self_exe,
-        err->message);
-    g_clear_error (&err);
-    return NULL;
-  }
-
-  w.loop = g_main_loop_new (NULL, FALSE);
-  g_subprocess_communicate_utf8_async (proc, NULL, NULL, child_done, &w);
-  timer = g_timeout_add (OPEN_TIMEOUT_MS + limit_ms + CHILD_GRACE_MS,
-      child_timeout, &w);
-  g_main_loop_run (w.loop);
-  if (w.timed_out) {
-    g_printerr ("spice-port-bench: %s child did not finish in time, killing "
-        "it\n", name);
-    g_subprocess_force_exit (proc);
-    /* let the communicate operation see EOF and finish */
-    g_main_loop_run (w.loop);
-  } else {
-    g_source_remove (timer);
-  }
-  g_subprocess_wait (proc, NULL, NULL);
-  g_main_loop_unref (w.loop);
-
-  if (w.error) {
-    g_printerr ("spice-port-bench: %s child: %s\n", name, w.error->message);
-    g_clear_error (&w.error);
-  }
-  if (!g_subprocess_get_if_exited (proc)
-      || g_subprocess_get_exit_status (proc) != 0)
-    g_printerr ("spice-port-bench: %s child failed (%s %d)\n", name,
-        g_subprocess_get_if_exited (proc) ? "exit status" : "signal",
-        g_subprocess_get_if_exited (proc) ?
-        g_subprocess_get_exit_status (proc) : g_subprocess_get_term_sig (proc));
-  else
-    ok = TRUE;
-  g_object_unref (proc);
-
-  line = w.out ? strstr (w.out, "RESULT ") : NULL;
-  if (!line) {
-    if (ok)
+  out = bench_run_child ("spice-port-bench", name, argv,
+      OPEN_TIMEOUT_MS + limit_ms + CHILD_GRACE_MS, &ok);
+  if (ok) {
+    kv = bench_result_line (out);
+    if (!kv)
       g_printerr ("spice-port-bench: %s child printed no result\n", name);
-  } else if (ok) {
-    if (strchr (line, '\n'))
-      *strchr (line, '\n') = '\0';
-    kv = g_strsplit (line, " ", -1);
   }
-  g_free (w.out);
+  g_free (out);
   return kv;
 }
 
@@ -1131,7 +1038,7 @@ port_stats (TestServer * ts, guint64 bytes, guint64 sent)
     g_strfreev (kv);
     kv = reply ? g_strsplit (reply, " ", -1) : NULL;
     g_free (reply);
-    if (!kv || (kv_double (kv, "bytes") >= bytes && kv_double (kv,
+    if (!kv || (bench_kv_double (kv, "bytes") >= bytes && bench_kv_double (kv,
                 "sent") >= sent) || g_get_monotonic_time () >= deadline)
       return kv;
     g_usleep (20000);
@@ -1146,29 +1053,6 @@ port_reset (TestServer * ts)
   if (!reply)
     g_printerr ("spice-port-bench: 'port reset' failed\n");
   g_free (reply);
-}
-
-static gint
-cmp_double (gconstpointer a, gconstpointer b)
-{
-  gdouble x = *(const gdouble *) a, y = *(const gdouble *) b;
-
-  return x < y ? -1 : x > y;
-}
-
-static gdouble
-median (const gdouble * v, guint n)
-{
-  gdouble *s;
-  gdouble m;
-
-  if (n == 0)
-    return NAN;
-  s = g_memdup2 (v, n * sizeof (gdouble));
-  qsort (s, n, sizeof (gdouble), cmp_double);
-  m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-  g_free (s);
-  return m;
 }
 
 typedef enum
@@ -1220,10 +1104,10 @@ run_throughput (const gchar * self_exe, guint rounds, guint64 bytes,
       st = port_stats (ts, kv ? bytes : 0, 0);
       port_reset (ts);
 
-      got = st ? kv_double (st, "bytes") : NAN;
-      got_sha = st ? kv_string (st, "sha256") : NULL;
-      good = kv && kv_double (kv, "bytes") == bytes &&
-          kv_double (kv, "wall_ns") > 0 && got == bytes &&
+      got = st ? bench_kv_double (st, "bytes") : NAN;
+      got_sha = st ? bench_kv_string (st, "sha256") : NULL;
+      good = kv && bench_kv_double (kv, "bytes") == bytes &&
+          bench_kv_double (kv, "wall_ns") > 0 && got == bytes &&
           g_strcmp0 (got_sha, "-") == 0;
       if (!good) {
         printf ("  round %u %-25s  FAILED (%s; server got %.0f bytes)\n",
@@ -1235,19 +1119,19 @@ run_throughput (const gchar * self_exe, guint rounds, guint64 bytes,
         continue;
       }
 
-      wall_s = kv_double (kv, "wall_ns") / 1e9;
-      cpu_s = kv_double (kv, "cpu_us") / 1e6;
+      wall_s = bench_kv_double (kv, "wall_ns") / 1e9;
+      cpu_s = bench_kv_double (kv, "cpu_us") / 1e6;
       vals[m][T_MBPS][n[m]] = bytes / wall_s / 1e6;
       vals[m][T_CPU_GIB][n[m]] = cpu_s / (bytes / 1073741824.0);
-      vals[m][T_CSW_GIB][n[m]] = kv_double (kv, "csw") / (bytes / 1073741824.0);
+      vals[m][T_CSW_GIB][n[m]] = bench_kv_double (kv, "csw") / (bytes / 1073741824.0);
       printf ("  round %u %-25s %8.1f MB/s  %7.3f s  cpu %6.3f s (%5.2f "
           "s/GiB)  %6.0f csw  server: %.0f bytes", round + 1, name,
           vals[m][T_MBPS][n[m]], wall_s, cpu_s, vals[m][T_CPU_GIB][n[m]],
-          kv_double (kv, "csw"), got);
-      if (!isnan (kv_double (kv, "el_bytes")))
+          bench_kv_double (kv, "csw"), got);
+      if (!isnan (bench_kv_double (kv, "el_bytes")))
         printf ("; element: %.0f bytes in %.0f writes, %.0f buffers, %.0f "
-            "lost", kv_double (kv, "el_bytes"), kv_double (kv, "el_writes"),
-            kv_double (kv, "el_messages"), kv_double (kv, "el_lost"));
+            "lost", bench_kv_double (kv, "el_bytes"), bench_kv_double (kv, "el_writes"),
+            bench_kv_double (kv, "el_messages"), bench_kv_double (kv, "el_lost"));
       printf ("\n");
       fflush (stdout);
       n[m]++;
@@ -1263,7 +1147,7 @@ run_throughput (const gchar * self_exe, guint rounds, guint64 bytes,
   }
   for (m = 0; m < 2; m++)
     for (k = 0; k < N_T_METRICS; k++)
-      med[m][k] = median (vals[m][k], n[m]);
+      med[m][k] = bench_median (vals[m][k], n[m]);
 
   {
     gdouble *b = med[0], *s = med[1];
@@ -1342,9 +1226,9 @@ run_rtt (const gchar * self_exe, guint rounds, guint warmup, guint count)
       st = port_stats (ts, kv ? want : 0, kv ? want : 0);
       port_reset (ts);
 
-      got = st ? kv_double (st, "bytes") : NAN;
-      sent = st ? kv_double (st, "sent") : NAN;
-      if (!kv || kv_double (kv, "count") != count || got != want
+      got = st ? bench_kv_double (st, "bytes") : NAN;
+      sent = st ? bench_kv_double (st, "sent") : NAN;
+      if (!kv || bench_kv_double (kv, "count") != count || got != want
           || sent != want) {
         printf ("  round %u %-13s  FAILED (%s; server got %.0f, echoed %.0f "
             "of %" G_GUINT64_FORMAT " bytes)\n", round + 1, name, kv ?
@@ -1356,19 +1240,19 @@ run_rtt (const gchar * self_exe, guint rounds, guint warmup, guint count)
         continue;
       }
 
-      vals[m][R_P50][n[m]] = kv_double (kv, "p50_ns") / 1000.0;
-      vals[m][R_P99][n[m]] = kv_double (kv, "p99_ns") / 1000.0;
-      vals[m][R_MAX][n[m]] = kv_double (kv, "max_ns") / 1000.0;
-      vals[m][R_CPU][n[m]] = kv_double (kv, "cpu_us") / count;
-      vals[m][R_CSW][n[m]] = kv_double (kv, "csw") / count;
+      vals[m][R_P50][n[m]] = bench_kv_double (kv, "p50_ns") / 1000.0;
+      vals[m][R_P99][n[m]] = bench_kv_double (kv, "p99_ns") / 1000.0;
+      vals[m][R_MAX][n[m]] = bench_kv_double (kv, "max_ns") / 1000.0;
+      vals[m][R_CPU][n[m]] = bench_kv_double (kv, "cpu_us") / count;
+      vals[m][R_CSW][n[m]] = bench_kv_double (kv, "csw") / count;
       printf ("  round %u %-13s  min %7.1f  p50 %7.1f  p99 %7.1f  max %8.1f "
           " mean %7.1f us  cpu %6.1f us, %4.1f csw per round trip", round + 1,
-          name, kv_double (kv, "min_ns") / 1000.0, vals[m][R_P50][n[m]],
-          vals[m][R_P99][n[m]], vals[m][R_MAX][n[m]], kv_double (kv,
+          name, bench_kv_double (kv, "min_ns") / 1000.0, vals[m][R_P50][n[m]],
+          vals[m][R_P99][n[m]], vals[m][R_MAX][n[m]], bench_kv_double (kv,
               "mean_ns") / 1000.0, vals[m][R_CPU][n[m]], vals[m][R_CSW][n[m]]);
-      if (!isnan (kv_double (kv, "el_buffers")))
+      if (!isnan (bench_kv_double (kv, "el_buffers")))
         printf ("; %.0f buffers from spicedatasrc, %.0f bytes dropped",
-            kv_double (kv, "el_buffers"), kv_double (kv, "el_dropped"));
+            bench_kv_double (kv, "el_buffers"), bench_kv_double (kv, "el_dropped"));
       printf ("\n");
       fflush (stdout);
       n[m]++;
@@ -1384,7 +1268,7 @@ run_rtt (const gchar * self_exe, guint rounds, guint warmup, guint count)
   }
   for (m = 0; m < 2; m++)
     for (k = 0; k < N_R_METRICS; k++)
-      med[m][k] = median (vals[m][k], n[m]);
+      med[m][k] = bench_median (vals[m][k], n[m]);
 
   {
     gdouble *b = med[0], *e = med[1];
@@ -1403,27 +1287,6 @@ run_rtt (const gchar * self_exe, guint rounds, guint warmup, guint count)
     fflush (stdout);
   }
   return ok;
-}
-
-static gchar *
-cpu_model (void)
-{
-  gchar *text = NULL, *model = NULL;
-  gchar **lines, **l;
-
-  if (!g_file_get_contents ("/proc/cpuinfo", &text, NULL, NULL))
-    return g_strdup ("unknown CPU");
-  lines = g_strsplit (text, "\n", -1);
-  for (l = lines; *l && !model; l++) {
-    if (g_str_has_prefix (*l, "model name")) {
-      const gchar *colon = strchr (*l, ':');
-      if (colon)
-        model = g_strstrip (g_strdup (colon + 1));
-    }
-  }
-  g_strfreev (lines);
-  g_free (text);
-  return model ? model : g_strdup ("unknown CPU");
 }
 
 static int
@@ -1457,7 +1320,7 @@ run_parent (gchar ** argv, gboolean quick, guint rounds, guint mib, guint count)
   }
 
   cmdline = g_strjoinv (" ", argv);
-  model = cpu_model ();
+  model = bench_cpu_model ();
   printf ("spice-port-bench: spicedatasink / spicedatasrc vs a bare "
       "spice-client-glib client on a SPICE port\n");
   printf ("command: %s\n", cmdline);
