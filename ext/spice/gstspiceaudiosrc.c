@@ -514,7 +514,10 @@ set_format (GstSpiceAudioSrc * self, guint rate, guint channels)
   gst_audio_info_set_format (&info, GST_AUDIO_FORMAT_S16, rate, channels,
       NULL);
   caps = gst_audio_info_to_caps (&info);
-  ok = gst_base_src_set_caps (GST_BASE_SRC (self), caps);
+  /* asked first: a refused caps event would only show as a not-negotiated
+   * flow later, without saying what was refused */
+  ok = gst_pad_peer_query_accept_caps (GST_BASE_SRC_PAD (self), caps) &&
+      gst_base_src_set_caps (GST_BASE_SRC (self), caps);
   GST_INFO_OBJECT (self, "caps %" GST_PTR_FORMAT ": %s", caps,
       ok ? "accepted" : "refused");
   gst_caps_unref (caps);

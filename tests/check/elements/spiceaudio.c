@@ -1298,6 +1298,25 @@ GST_START_TEST (test_mic_shares_connection)
 
 GST_END_TEST;
 
+/* Downstream refuses the guest's format: a clear error. */
+GST_START_TEST (test_audio_not_negotiated)
+{
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--audio", "--size",
+      "160x120", NULL);
+  GstElement *p = launch ("spicesrc name=s uri=%s s.video ! fakesink "
+      "s.audio ! audio/x-raw,rate=8000 ! fakesink", test_server_get_uri (ts));
+
+  gst_element_set_state (p, GST_STATE_PLAYING);
+  assert_error (wait_error (p, 5 * GST_SECOND), GST_STREAM_ERROR,
+      GST_STREAM_ERROR_FORMAT, "cannot take the SPICE guest's sound");
+  fail_unless_equals_int (gst_element_set_state (p, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (p);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
 /* Errors of the audio elements on their own. */
 GST_START_TEST (test_audio_elements_errors)
 {
@@ -1379,6 +1398,7 @@ spiceaudio_suite (void)
   tcase_add_test (tc, test_mic_resample);
   tcase_add_test (tc, test_mic_not_recording_never_blocks);
   tcase_add_test (tc, test_mic_shares_connection);
+  tcase_add_test (tc, test_audio_not_negotiated);
   tcase_add_test (tc, test_audio_elements_errors);
   return s;
 }

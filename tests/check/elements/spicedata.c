@@ -446,6 +446,46 @@ GST_START_TEST (test_port_src_pattern)
 
 GST_END_TEST;
 
+/* Framing errors: a length no message can have, each way. */
+GST_START_TEST (test_port_bad_frames)
+{
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--port-name", PORT, NULL);
+  GstElement *p, *src;
+  gchar *ev;
+
+  /* the guest sends garbage where a length should be */
+  p = launch ("spicedatasrc framing=length-prefix uri=%s port-name=" PORT
+      " ! fakesink async=false", test_server_get_uri (ts));
+  gst_element_set_state (p, GST_STATE_PLAYING);
+  ev = test_server_wait_event (ts, "PORT connected", 5000);
+  fail_unless (ev != NULL);
+  g_free (ev);
+  g_free (command (ts, "port send ffffffff00"));
+  assert_error (wait_error (p, 5 * GST_SECOND), GST_STREAM_ERROR,
+      GST_STREAM_ERROR_DECODE, "not length-prefixed");
+  fail_unless_equals_int (gst_element_set_state (p, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (p);
+
+  /* a message over the 64 MiB limit is refused, not sent */
+  p = launch ("appsrc name=src ! spicedatasink framing=length-prefix uri=%s "
+      "port-name=" PORT, test_server_get_uri (ts));
+  src = get (p, "src");
+  gst_element_set_state (p, GST_STATE_PLAYING);
+  gst_app_src_push_buffer (GST_APP_SRC (src),
+      gst_buffer_new_allocate (NULL, (64u << 20) + 1, NULL));
+  assert_error (wait_error (p, 5 * GST_SECOND), GST_STREAM_ERROR,
+      GST_STREAM_ERROR_FAILED, "over the framing limit");
+  fail_unless_equals_uint64 (port_bytes (ts), 0);
+  fail_unless_equals_int (gst_element_set_state (p, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (src);
+  gst_object_unref (p);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
 /* spicesrc + spicedatasink + spicedatasrc: one connection. */
 GST_START_TEST (test_port_one_connection)
 {
@@ -746,6 +786,7 @@ spicedata_suite (void)
   tcase_add_test (tc, test_port_opened_late);
   tcase_add_test (tc, test_port_closed_mid_stream);
   tcase_add_test (tc, test_port_src_pattern);
+  tcase_add_test (tc, test_port_bad_frames);
   tcase_add_test (tc, test_port_one_connection);
   tcase_add_test (tc, test_keys);
   tcase_add_test (tc, test_mouse_client_mode);
