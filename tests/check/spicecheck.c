@@ -14,6 +14,10 @@
 #endif
 
 #include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
 
 #include "spicecheck.h"
 
@@ -150,3 +154,21 @@ assert_error (GstMessage * m, GQuark domain, gint code, const gchar * needle)
   gst_message_unref (m);
 }
 
+
+/* A loopback listener that never accepts: the TCP handshake completes in
+ * the kernel, the SPICE link never does.  Stands for an unreachable host
+ * without sending a packet off this machine.  Close *fd when done. */
+gchar *
+start_silent_listener (int *fd)
+{
+  struct sockaddr_in a = { 0, };
+  socklen_t len = sizeof (a);
+
+  *fd = socket (AF_INET, SOCK_STREAM, 0);
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  fail_unless (bind (*fd, (struct sockaddr *) &a, sizeof (a)) == 0);
+  fail_unless (listen (*fd, 16) == 0);
+  fail_unless (getsockname (*fd, (struct sockaddr *) &a, &len) == 0);
+  return g_strdup_printf ("spice://127.0.0.1:%u", ntohs (a.sin_port));
+}

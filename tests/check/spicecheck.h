@@ -40,6 +40,9 @@ GstMessage *wait_error (GstElement * pipeline, GstClockTime timeout);
 void assert_error (GstMessage * m, GQuark domain, gint code,
     const gchar * needle);
 
+/* "spice://127.0.0.1:PORT" of a listener that never answers */
+gchar *start_silent_listener (int *fd);
+
 G_END_DECLS
 
 #endif /* __SPICECHECK_H__ */

@@ -25,6 +25,7 @@
 #include <gst/video/video.h>
 #include <glib/gstdio.h>
 #include <math.h>
+#include <unistd.h>
 
 #include "spicecheck.h"
 #include "test-audio.h"
@@ -1372,6 +1373,40 @@ GST_START_TEST (test_audio_elements_errors)
 
 GST_END_TEST;
 
+/* A server that never answers: each audio element fails within its
+ * connect-timeout, naming the address. */
+GST_START_TEST (test_audio_elements_time_out)
+{
+  int fd;
+  gchar *uri = start_silent_listener (&fd);
+  gchar *descs[] = {
+    g_strdup_printf ("spiceaudiosrc connect-timeout=500 uri=%s ! fakesink",
+        uri),
+    g_strdup_printf ("audiotestsrc is-live=true ! spiceaudiosink "
+        "connect-timeout=500 uri=%s", uri)
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (descs); i++) {
+    gchar *desc = descs[i];
+    GstElement *p = launch ("%s", desc);
+    gint64 t0 = g_get_monotonic_time ();
+
+    gst_element_set_state (p, GST_STATE_PLAYING);
+    assert_error (wait_error (p, 5 * GST_SECOND), GST_RESOURCE_ERROR,
+        GST_RESOURCE_ERROR_OPEN_READ, "no answer within 500 ms");
+    fail_unless (g_get_monotonic_time () - t0 < 3 * G_USEC_PER_SEC);
+    fail_unless_equals_int (gst_element_set_state (p, GST_STATE_NULL),
+        GST_STATE_CHANGE_SUCCESS);
+    gst_object_unref (p);
+    g_free (desc);
+  }
+  close (fd);
+  g_free (uri);
+}
+
+GST_END_TEST;
+
 static Suite *
 spiceaudio_suite (void)
 {
@@ -1400,6 +1435,7 @@ spiceaudio_suite (void)
   tcase_add_test (tc, test_mic_shares_connection);
   tcase_add_test (tc, test_audio_not_negotiated);
   tcase_add_test (tc, test_audio_elements_errors);
+  tcase_add_test (tc, test_audio_elements_time_out);
   return s;
 }
 
