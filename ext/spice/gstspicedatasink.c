@@ -52,6 +52,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_data_sink_debug);
 #define DEFAULT_MAX_IN_FLIGHT (4u << 20)
 /* a buffer goes out in writes of at most this size (SPICE messages) */
 #define CHUNK_SIZE (64u << 10)
+/* how long stop() lets writes on their way finish */
+#define STOP_DRAIN_US (500 * G_TIME_SPAN_MILLISECOND)
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
@@ -294,6 +296,28 @@ gst_spice_data_sink_stop (GstBaseSink * sink)
   GstSpiceDataSink *self = GST_SPICE_DATA_SINK (sink);
 
   if (self->session) {
+    gint64 deadline = g_get_monotonic_time () + STOP_DRAIN_US;
+
+    /* Let writes on their way finish first (they take milliseconds):
+     * spice-client-glib 0.42 complains (criticals) about port messages
+     * still queued when its session goes.  Bounded, as a guest that keeps
+     * the port closed holds them for good; skipped in the thread that
+     * would have to run their callbacks. */
+    g_mutex_lock (&self->lock);
+    while (self->st.in_flight > 0 &&
+        !g_main_context_is_owner (g_main_context_default ())) {
+      gboolean woken;
+
+      self->st.waiters++;
+      woken = g_cond_wait_until (&self->cond, &self->lock, deadline);
+      self->st.waiters--;
+      if (!woken) {
+        GST_WARNING_OBJECT (self, "%" G_GSIZE_FORMAT " bytes still on their "
+            "way to the guest at stop", self->st.in_flight);
+        break;
+      }
+    }
+    g_mutex_unlock (&self->lock);
     gst_spice_session_remove_listener (self->session, self->listener_id);
     /* writes still in flight hold a reference to us and end with the
      * connection at the latest */

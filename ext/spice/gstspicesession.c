@@ -23,6 +23,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_session_debug);
  * warning, rather than hanging the pipeline). */
 #define CLOSE_TIMEOUT_US (5 * G_USEC_PER_SEC)
 #define LISTENER_WAIT_US (5 * G_USEC_PER_SEC)
+/* how long closing waits for channels still linking */
+#define CLOSE_LINK_WAIT_US (500 * G_TIME_SPAN_MILLISECOND)
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 5000
 
@@ -121,6 +123,8 @@ struct _GstSpiceSession
   gint pointer_x, pointer_y;    /* last position sent */
   gboolean was_connected;       /* main channel opened at least once */
   gboolean close_deferred;
+  guint channels_linking;       /* connected by us, no channel-event yet */
+  gint64 close_wait_until;      /* monotonic us; 0: not waiting */
   gboolean lost;                /* reconnecting after a lost connection */
   guint backoff_ms;
   GSource *reconnect_source;
@@ -983,13 +987,35 @@ display_wanted (GstSpiceSession * s, gint id)
   return wanted;
 }
 
+/* Channels we asked to connect and that have not said how it went.  A
+ * session disconnected while one of them is still linking makes its
+ * coroutine send the link message with no session (a critical in
+ * spice-client-glib 0.42), so closing waits a little for them. */
 static void
-channel_connect_if_idle (SpiceChannel * ch)
+linking_done (GstSpiceSession * s, SpiceChannel * ch)
+{
+  if (g_object_get_data (G_OBJECT (ch), "gst-spice-linking")) {
+    g_object_set_data (G_OBJECT (ch), "gst-spice-linking", NULL);
+    s->channels_linking--;
+  }
+}
+
+static void
+on_linking_event (SpiceChannel * ch, SpiceChannelEvent ev, gpointer user_data)
+{
+  linking_done (user_data, ch);
+}
+
+static void
+channel_start (GstSpiceSession * s, SpiceChannel * ch)
 {
   if (g_object_get_data (G_OBJECT (ch), "gst-spice-connected"))
     return;
   g_object_set_data (G_OBJECT (ch), "gst-spice-connected",
       GINT_TO_POINTER (1));
+  g_object_set_data (G_OBJECT (ch), "gst-spice-linking", GINT_TO_POINTER (1));
+  s->channels_linking++;
+  g_signal_connect (ch, "channel-event", G_CALLBACK (on_linking_event), s);
   spice_channel_connect (ch);
 }
 
@@ -1229,13 +1255,13 @@ on_channel_new (SpiceSession * spice, SpiceChannel * ch, gpointer user_data)
         s);
     g_signal_connect (ch, "channel-event", G_CALLBACK (on_display_event), s);
     if (display_wanted (s, id))
-      channel_connect_if_idle (ch);
+      channel_start (s, ch);
   } else if (SPICE_IS_CURSOR_CHANNEL (ch)) {
     g_signal_connect (ch, "notify::cursor", G_CALLBACK (on_cursor_shape), s);
     g_signal_connect (ch, "cursor-move", G_CALLBACK (on_cursor_move), s);
     g_signal_connect (ch, "cursor-hide", G_CALLBACK (on_cursor_hide), s);
     g_signal_connect (ch, "cursor-reset", G_CALLBACK (on_cursor_reset), s);
-    spice_channel_connect (ch);
+    channel_start (s, ch);
   } else if (SPICE_IS_PLAYBACK_CHANNEL (ch)) {
     /* Both audio channels are connected as soon as they exist, used or
      * not: spice-client-glib creates its own audio backend (playing to the
@@ -1249,26 +1275,26 @@ on_channel_new (SpiceSession * spice, SpiceChannel * ch, gpointer user_data)
     g_signal_connect (ch, "playback-stop", G_CALLBACK (on_playback_stop), s);
     g_signal_connect (ch, "playback-get-delay",
         G_CALLBACK (on_playback_get_delay), s);
-    spice_channel_connect (ch);
+    channel_start (s, ch);
   } else if (SPICE_IS_RECORD_CHANNEL (ch)) {
     s->record = ch;
     g_signal_connect (ch, "record-start", G_CALLBACK (on_record_start), s);
     g_signal_connect (ch, "record-stop", G_CALLBACK (on_record_stop), s);
-    spice_channel_connect (ch);
+    channel_start (s, ch);
   } else if (SPICE_IS_PORT_CHANNEL (ch)) {
     /* the name is only known once linked: every port is connected */
     g_signal_connect (ch, "notify::port-name", G_CALLBACK (on_port_name), s);
     g_signal_connect (ch, "notify::port-opened", G_CALLBACK (on_port_opened),
         s);
     g_signal_connect (ch, "port-data", G_CALLBACK (on_port_data), s);
-    spice_channel_connect (ch);
+    channel_start (s, ch);
   } else if (SPICE_IS_INPUTS_CHANNEL (ch)) {
     s->inputs = ch;
     s->inputs_open = FALSE;
     s->button_state = 0;
     s->have_pointer = FALSE;
     g_signal_connect (ch, "channel-event", G_CALLBACK (on_inputs_event), s);
-    spice_channel_connect (ch);
+    channel_start (s, ch);
   }
 }
 
@@ -1280,6 +1306,7 @@ on_channel_destroy (SpiceSession * spice, SpiceChannel * ch,
   gint id;
 
   id = channel_id (ch);
+  linking_done (s, ch);
   g_signal_handlers_disconnect_by_data (ch, s);
   if (ch == s->main)
     s->main = NULL;
@@ -1331,6 +1358,7 @@ on_disconnected (SpiceSession * spice, gpointer user_data)
   g_signal_handlers_disconnect_by_data (spice, s);
   s->spice = NULL;
   s->main = NULL;
+  s->channels_linking = 0;
   s->playback = NULL;
   s->record = NULL;
   s->inputs = NULL;
@@ -1483,7 +1511,7 @@ attach_idle (gpointer data)
     SpiceDisplayPrimary primary;
     CursorState *c;
 
-    channel_connect_if_idle (display);
+    channel_start (s, display);
     if (spice_display_channel_get_primary (display, 0, &primary)) {
       if (li->cb.display.primary_create)
         li->cb.display.primary_create (li->user_data,
@@ -1607,6 +1635,23 @@ close_idle (gpointer data)
     s->close_deferred = TRUE;
     gst_spice_session_invoke (s, G_PRIORITY_LOW, close_idle, s, NULL);
     return G_SOURCE_REMOVE;
+  }
+  /* channels still linking: a little longer (see linking_done) */
+  if (s->spice && s->channels_linking > 0) {
+    gint64 now = g_get_monotonic_time ();
+
+    if (s->close_wait_until == 0)
+      s->close_wait_until = now + CLOSE_LINK_WAIT_US;
+    if (now < s->close_wait_until) {
+      GSource *src = g_timeout_source_new (10);
+
+      g_source_set_callback (src, close_idle, s, NULL);
+      g_source_attach (src, NULL);
+      g_source_unref (src);
+      return G_SOURCE_REMOVE;
+    }
+    GST_DEBUG ("%s: closing with %u channels still linking", s->address,
+        s->channels_linking);
   }
   if (s->reconnect_source) {
     g_source_destroy (s->reconnect_source);
