@@ -12,12 +12,17 @@
  * SPICE port (a "port" char device) that counts and hashes, or echoes, what
  * a client writes and sends what the control channel asks for.  A keyboard
  * and a mouse (and with --tablet a tablet) print every input event they get.
+ * With --gl (unix socket only) the pattern goes out as a GL scanout: a memfd
+ * handed over with spice_qxl_gl_scanout and one spice_qxl_gl_draw_async
+ * per frame, each completed only once the client acknowledged it.
  *
  * Threads: everything here runs in the main thread on a private
  * GMainContext (the "core" thread for libspice-server), except the QXL
  * callbacks get_command, req_cmd_notification, release_resource and
  * friends, which libspice-server calls from its display worker thread; they
- * only touch the command queue and the counters under Server.lock.  The
+ * only touch the command queue and the counters under Server.lock, and
+ * async_complete (--gl), which marks the pending draw done under the lock
+ * and wakes the main thread through gl_complete_source.  The
  * sound, port (char device) and inputs channels run in the core thread, so
  * the audio, port and input state needs no lock.
  */
@@ -29,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -62,6 +68,32 @@
 #define PORT_CHUNK_SIZE (64u << 10)
 #define PORT_SEND_MAX 8192      /* bytes of one "port send HEX" */
 #define PORT_PATTERN_MAX (1u << 30)     /* bytes of one "port send-pattern" */
+/* --gl: how long a resize waits for the client to acknowledge a pending
+ * draw (libspice-server refuses a new scanout while one is pending) */
+#define GL_IDLE_WAIT_US (2 * G_USEC_PER_SEC)
+/* cookies of our gl_draw_async calls carry this tag in their top bits */
+#define GL_COOKIE_TAG (G_GUINT64_CONSTANT (0x474c) << 48)
+
+#define FOURCC(a, b, c, d) ((guint32) (a) | ((guint32) (b) << 8) | \
+    ((guint32) (c) << 16) | ((guint32) (d) << 24))
+
+typedef struct
+{
+  const gchar *name;
+  guint32 fourcc;               /* DRM fourcc sent in the scanout */
+  gboolean rgb_order;           /* bytes R, G, B, X/A (else B, G, R, X/A) */
+} GlFormatInfo;
+
+/* *INDENT-OFF* */
+static const GlFormatInfo gl_formats[] = {
+  { "XR24", FOURCC ('X', 'R', '2', '4'), FALSE },  /* DRM_FORMAT_XRGB8888 */
+  { "AR24", FOURCC ('A', 'R', '2', '4'), FALSE },  /* DRM_FORMAT_ARGB8888 */
+  { "XB24", FOURCC ('X', 'B', '2', '4'), TRUE },   /* DRM_FORMAT_XBGR8888 */
+  { "AB24", FOURCC ('A', 'B', '2', '4'), TRUE },   /* DRM_FORMAT_ABGR8888 */
+  /* an unknown fourcc for error paths; painted as XR24 */
+  { "BAD",  FOURCC (' ', ' ', ' ', ' '), FALSE },
+};
+/* *INDENT-ON* */
 
 typedef struct _Server Server;
 
@@ -196,6 +228,26 @@ struct _Server
   guint64 port_queued;          /* bytes in port_out */
   guint64 port_buffered;        /* of those, bytes held in copies */
   GSource *port_wakeup;         /* calls spice_server_char_device_wakeup */
+
+  /* GL scanout (--gl): main thread only unless noted */
+  gboolean gl;
+  const GlFormatInfo *gl_format;
+  gboolean gl_y0top;
+  int gl_fd;                    /* our memfd, -1 = none; the library and
+                                 * the client hold dups of it */
+  guint8 *gl_map;               /* gl_fd mapped, gl_size bytes */
+  gsize gl_size;
+  guint64 gl_draws;             /* gl_draw_async calls */
+  guint64 gl_waits;             /* ticks that found a draw still pending */
+  gboolean gl_deferred;         /* a tick waits for the pending draw */
+  GSource *gl_complete_source;  /* woken by qxl_async_complete */
+  GCond gl_cond;                /* signalled with lock, on completion */
+  gboolean gl_pending;          /* a draw not yet completed; under lock */
+  gboolean gl_counted;          /* the pending draw counts towards
+                                 * gl_done; under lock */
+  guint64 gl_cookie;            /* of the pending draw; under lock */
+  guint64 gl_done;              /* draws completed while a display client
+                                 * was there; under lock */
 
   /* input devices: main thread only */
   SpiceKbdInstance kbd;
@@ -563,9 +615,24 @@ qxl_flush_resources (QXLInstance * qin)
   return 0;
 }
 
+/* Worker thread: libspice-server completes a gl_draw_async once every GL
+ * display client has sent GL_DRAW_DONE (at once without one, and when the
+ * client goes away). */
 static void
 qxl_async_complete (QXLInstance * qin, uint64_t cookie)
 {
+  Server *srv = SPICE_CONTAINEROF (qin, Server, qxl);
+
+  g_mutex_lock (&srv->lock);
+  if (srv->gl_pending && cookie == srv->gl_cookie) {
+    srv->gl_pending = FALSE;
+    if (srv->gl_counted)
+      srv->gl_done++;
+    g_cond_broadcast (&srv->gl_cond);
+  }
+  g_mutex_unlock (&srv->lock);
+  if (srv->gl_complete_source)
+    g_source_set_ready_time (srv->gl_complete_source, 0);
 }
 
 static void
@@ -676,6 +743,8 @@ fill_pattern (guint32 * pixels, guint x0, guint y0, guint w, guint h,
       pixels[(gsize) y * w + x] = tp_pixel (x0 + x, y0 + y, frame);
 }
 
+static void gl_draw_frame (Server * srv);
+
 /* Pushes frame srv->frame + 1 (or frame 0 after a reset). */
 static void
 draw_frame (Server * srv)
@@ -687,6 +756,10 @@ draw_frame (Server * srv)
   gboolean has_strip = srv->width >= TP_STRIP_W && srv->height >= TP_STRIP_H;
   gint64 now;
 
+  if (srv->gl) {
+    gl_draw_frame (srv);
+    return;
+  }
   if (!full) {
     /* clipped to the surface, as tp_render_expected does; on a surface
      * no taller than the strip the rectangle falls off entirely */
@@ -805,6 +878,7 @@ should_tick (Server * srv)
 static void
 restart_frames (Server * srv)
 {
+  srv->gl_deferred = FALSE;
   srv->frame = -1;
   draw_frame (srv);
   srv->next_tick = g_get_monotonic_time () + frame_period (srv);
@@ -833,8 +907,17 @@ draw_dispatch (GSource * source, GSourceFunc callback, gpointer data)
   }
 
   g_mutex_lock (&srv->lock);
-  oom = srv->unreleased_bytes > budget;
+  oom = !srv->gl && srv->unreleased_bytes > budget;
   busy = srv->queued_draws > 0 || oom;
+  if (srv->gl && srv->gl_pending) {
+    /* never a new draw before the client acknowledged the last one: wait
+     * for the completion, which draws this frame (gl_complete_dispatch) */
+    srv->gl_deferred = TRUE;
+    srv->gl_waits++;
+    g_mutex_unlock (&srv->lock);
+    g_source_set_ready_time (source, -1);
+    return G_SOURCE_CONTINUE;
+  }
   g_mutex_unlock (&srv->lock);
   if (oom)
     spice_qxl_oom (&srv->qxl);
@@ -860,7 +943,7 @@ schedule_draw (Server * srv)
 {
   gint64 now = g_get_monotonic_time ();
 
-  if (!should_tick (srv)) {
+  if (!should_tick (srv) || srv->gl_deferred) {
     g_source_set_ready_time (srv->draw_source, -1);
     return;
   }
@@ -868,6 +951,142 @@ schedule_draw (Server * srv)
     srv->next_tick = now;
   g_source_set_ready_time (srv->draw_source, srv->next_tick);
 }
+
+/* ------------------------------------------------------------------------ */
+/* GL scanout (--gl)                                                        */
+/* The "GPU buffer" is a memfd holding the pattern in the chosen fourcc,
+ * handed to libspice-server with spice_qxl_gl_scanout (which sends the
+ * client a dup through SCM_RIGHTS); each frame is repainted in place and
+ * announced with spice_qxl_gl_draw_async.  Painting only happens while no
+ * draw is pending, so the content is stable from the client's gl-draw to
+ * its GL_DRAW_DONE. */
+
+static void
+gl_store_row (Server * srv, guint y, const guint32 * src, guint x0, guint n)
+{
+  guint row = srv->gl_y0top ? y : srv->height - 1 - y;
+  guint32 *dst = (guint32 *) (srv->gl_map + (gsize) row * srv->width * 4);
+  guint x;
+
+  if (!srv->gl_format->rgb_order) {
+    memcpy (dst + x0, src, (gsize) n * 4);
+    return;
+  }
+  for (x = 0; x < n; x++) {
+    guint32 v = src[x];
+
+    dst[x0 + x] = (v & 0xff00ff00u) | ((v >> 16) & 0xff) | ((v & 0xff) << 16);
+  }
+}
+
+static void
+gl_draw_frame (Server * srv)
+{
+  guint32 f = (guint32) (srv->frame + 1);
+  guint32 *line = g_new (guint32, srv->width);
+  guint x, y;
+
+  for (y = 0; y < srv->height; y++) {
+    for (x = 0; x < srv->width; x++)
+      line[x] = tp_pixel (x, y, f);
+    gl_store_row (srv, y, line, 0, srv->width);
+  }
+  g_free (line);
+  if (srv->width >= TP_STRIP_W && srv->height >= TP_STRIP_H) {
+    guint32 strip[TP_STRIP_W * TP_STRIP_H];
+
+    tp_paint_strip ((guint8 *) strip, TP_STRIP_W * 4, f,
+        g_get_monotonic_time ());
+    for (y = 0; y < TP_STRIP_H; y++)
+      gl_store_row (srv, y, strip + y * TP_STRIP_W, 0, TP_STRIP_W);
+  }
+
+  g_mutex_lock (&srv->lock);
+  srv->gl_pending = TRUE;
+  srv->gl_counted = srv->n_displays > 0;
+  srv->gl_cookie = GL_COOKIE_TAG | ++srv->gl_draws;
+  g_mutex_unlock (&srv->lock);
+  spice_qxl_gl_draw_async (&srv->qxl, 0, 0, srv->width, srv->height,
+      GL_COOKIE_TAG | srv->gl_draws);
+  srv->frame = f;
+}
+
+/* Waits (bounded) until no draw is pending; FALSE on timeout. */
+static gboolean
+gl_wait_idle (Server * srv)
+{
+  gint64 deadline = g_get_monotonic_time () + GL_IDLE_WAIT_US;
+  gboolean idle;
+
+  g_mutex_lock (&srv->lock);
+  while (srv->gl_pending && g_cond_wait_until (&srv->gl_cond, &srv->lock,
+          deadline));
+  idle = !srv->gl_pending;
+  g_mutex_unlock (&srv->lock);
+  return idle;
+}
+
+/* A new memfd of the current size and a new scanout for it.  No draw may
+ * be pending (spice_qxl_gl_scanout refuses then). */
+static gboolean
+gl_new_scanout (Server * srv, GError ** error)
+{
+  gsize size = (gsize) srv->width * srv->height * 4;
+  int fd = memfd_create ("spice-test-gl", MFD_CLOEXEC);
+  guint8 *map;
+
+  if (fd < 0 || ftruncate (fd, size) < 0)
+    goto failed;
+  map = mmap (NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED)
+    goto failed;
+  if (srv->gl_map)
+    munmap (srv->gl_map, srv->gl_size);
+  if (srv->gl_fd >= 0)
+    close (srv->gl_fd);
+  srv->gl_fd = fd;
+  srv->gl_map = map;
+  srv->gl_size = size;
+  /* the library takes ownership of the fd it gets (and closes the previous
+   * one), so it gets a dup */
+  spice_qxl_gl_scanout (&srv->qxl, dup (fd), srv->width, srv->height,
+      srv->width * 4, srv->gl_format->fourcc, srv->gl_y0top);
+  return TRUE;
+
+failed:
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+      "cannot make a %" G_GSIZE_FORMAT "-byte memfd: %s", size,
+      g_strerror (errno));
+  if (fd >= 0)
+    close (fd);
+  return FALSE;
+}
+
+/* Main thread, after a completion: a tick that waited draws now. */
+static gboolean
+gl_complete_dispatch (GSource * source, GSourceFunc callback, gpointer data)
+{
+  Server *srv = the_server;
+  gboolean pending;
+
+  g_source_set_ready_time (source, -1);
+  g_mutex_lock (&srv->lock);
+  pending = srv->gl_pending;
+  g_mutex_unlock (&srv->lock);
+  if (!srv->gl_deferred || pending)
+    return G_SOURCE_CONTINUE;
+  srv->gl_deferred = FALSE;
+  if (should_tick (srv)) {
+    draw_frame (srv);
+    srv->next_tick = g_get_monotonic_time () + frame_period (srv);
+  }
+  schedule_draw (srv);
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs gl_complete_funcs = {
+  .dispatch = gl_complete_dispatch,
+};
 
 /* ------------------------------------------------------------------------ */
 /* Audio (--audio)                                                          */
@@ -1578,8 +1797,21 @@ handle_command (Server * srv, gchar * line)
       emit ("ERR resize needs W H (1..%d)", MAX_SURFACE_DIM);
       return;
     }
+    if (srv->gl && !gl_wait_idle (srv)) {
+      emit ("ERR resize: the client has not acknowledged the last gl draw");
+      return;
+    }
     spice_qxl_destroy_primary_surface (&srv->qxl, 0);
     create_primary (srv, a, b);
+    if (srv->gl) {
+      GError *error = NULL;
+
+      if (!gl_new_scanout (srv, &error)) {
+        emit ("ERR resize: %s", error->message);
+        g_error_free (error);
+        return;
+      }
+    }
     if (srv->cursor)
       push_cursor (srv);
     restart_frames (srv);
@@ -1602,6 +1834,10 @@ handle_command (Server * srv, gchar * line)
     schedule_draw (srv);
     emit ("OK start");
   } else if (g_str_equal (cmd, "damage")) {
+    if (srv->gl) {
+      emit ("ERR damage is not supported with --gl");
+      return;
+    }
     if (!parse_size (arg, &a, &b, TRUE)) {
       emit ("ERR damage needs W H (0 0 = full frames)");
       return;
@@ -1638,6 +1874,24 @@ handle_command (Server * srv, gchar * line)
     handle_audio_command (srv, cmd, arg);
   } else if (g_str_equal (cmd, "port")) {
     handle_port_command (srv, arg);
+  } else if (g_str_equal (cmd, "gl")) {
+    guint64 done;
+
+    if (!srv->gl) {
+      emit ("ERR no gl");
+      return;
+    }
+    if (!g_str_equal (arg, "stats")) {
+      emit ("ERR gl wants stats");
+      return;
+    }
+    g_mutex_lock (&srv->lock);
+    done = srv->gl_done;
+    g_mutex_unlock (&srv->lock);
+    emit ("OK gl stats draws=%" G_GUINT64_FORMAT " done=%" G_GUINT64_FORMAT
+        " waits=%" G_GUINT64_FORMAT " width=%u height=%u fourcc=%s",
+        srv->gl_draws, done, srv->gl_waits, srv->width, srv->height,
+        srv->gl_format->name);
   } else if (g_str_equal (cmd, "mouse-mode")) {
     /* the mode libspice-server uses now: it starts in server mode and
      * switches when the client asks, if a tablet makes client mode
@@ -1835,6 +2089,9 @@ main (int argc, char **argv)
   gchar *audio_signal = NULL, *record_path = NULL;
   gchar *port_mode = NULL;
   gboolean port_closed = FALSE, tablet = FALSE;
+  gboolean gl = FALSE;
+  gchar *gl_fourcc = NULL;
+  gint gl_y0top = 1;
   GOptionEntry entries[] = {
     {"port", 0, 0, G_OPTION_ARG_INT, &port,
         "TCP port on 127.0.0.1 (default 0: chosen by the kernel)", "N"},
@@ -1887,6 +2144,14 @@ main (int argc, char **argv)
         "Start with the guest side of the port closed", NULL},
     {"tablet", 0, 0, G_OPTION_ARG_NONE, &tablet,
         "Add a tablet, which allows client mouse mode", NULL},
+    {"gl", 0, 0, G_OPTION_ARG_NONE, &gl,
+          "Show the pattern as a GL scanout (a memfd) instead of 2D draws "
+          "(needs --unix)", NULL},
+    {"gl-fourcc", 0, 0, G_OPTION_ARG_STRING, &gl_fourcc,
+          "GL scanout format: XR24 (default), AR24, XB24, AB24, or BAD (an "
+          "unknown fourcc)", "NAME"},
+    {"gl-y0top", 0, 0, G_OPTION_ARG_INT, &gl_y0top,
+        "1 (default): row 0 is the top; 0: stored bottom-up", "0|1"},
     {NULL}
   };
   GOptionContext *octx;
@@ -1996,6 +2261,45 @@ main (int argc, char **argv)
     goto bad_option;
   }
   srv.port_echo = port_mode && g_str_equal (port_mode, "echo");
+  if (!gl && (gl_fourcc || gl_y0top != 1)) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--gl-fourcc and --gl-y0top need --gl");
+    goto bad_option;
+  }
+  if (gl && !unix_path) {
+    /* libspice-server sends GL scanouts over plain unix sockets only */
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--gl needs --unix PATH");
+    goto bad_option;
+  }
+  if (gl && srv.dw) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--damage is not supported with --gl");
+    goto bad_option;
+  }
+  if (gl_y0top != 0 && gl_y0top != 1) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--gl-y0top wants 0 or 1");
+    goto bad_option;
+  }
+  srv.gl_format = &gl_formats[0];
+  if (gl_fourcc) {
+    guint i;
+
+    srv.gl_format = NULL;
+    for (i = 0; i < G_N_ELEMENTS (gl_formats); i++)
+      if (g_str_equal (gl_formats[i].name, gl_fourcc))
+        srv.gl_format = &gl_formats[i];
+    if (!srv.gl_format) {
+      g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+          "--gl-fourcc wants XR24, AR24, XB24, AB24 or BAD, not '%s'",
+          gl_fourcc);
+      goto bad_option;
+    }
+  }
+  srv.gl = gl;
+  srv.gl_y0top = gl_y0top;
+  srv.gl_fd = -1;
   srv.port_count = port_mode && g_str_equal (port_mode, "count");
 
   the_server = &srv;
@@ -2007,6 +2311,7 @@ main (int argc, char **argv)
   srv.exit_on_disconnect = exit_on_disconnect;
   srv.input = g_string_new (NULL);
   g_mutex_init (&srv.lock);
+  g_cond_init (&srv.gl_cond);
   g_queue_init (&srv.commands);
   g_queue_init (&srv.cursor_commands);
   srv.context = g_main_context_new ();
@@ -2126,6 +2431,13 @@ main (int argc, char **argv)
   if (srv.port_name && !port_closed)
     port_set_opened (&srv, TRUE);
   create_primary (&srv, w, h);
+  if (srv.gl) {
+    srv.gl_complete_source = g_source_new (&gl_complete_funcs,
+        sizeof (GSource));
+    g_source_attach (srv.gl_complete_source, srv.context);
+    if (!gl_new_scanout (&srv, &error))
+      goto failed;
+  }
   if (srv.cursor)
     push_cursor (&srv);
   restart_frames (&srv);

@@ -6,6 +6,8 @@
  * sends. */
 #include <math.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <glib/gstdio.h>
 #include <spice-client.h>
@@ -84,7 +86,26 @@ typedef struct
   gboolean inputs_opened;
   gint mouse_mode;              /* the main channel's mouse-mode */
   gchar *event_line;            /* what has_event_line took */
+
+  /* GL scanout, with --gl */
+  SpiceChannel *display;
+  gboolean gl_no_ack;           /* do not answer gl-draw with draw-done */
+  guint n_scanouts;             /* notify::gl-scanout with a scanout */
+  SpiceGlScanout scanout;       /* the last one; fd owned by the channel */
+  guint n_gl_draws;
+  guint n_gl_acks;
+  guint n_gl_unacked;           /* gl-draws not answered yet */
+  guint n_gl_checked;           /* gl-draws whose whole image was exact */
+  guint32 gl_first_frame, gl_last_frame;
+  gboolean gl_new_scanout;      /* frame numbers restart (resize) */
+  gchar *gl_error;              /* the first content error */
+  gboolean display_closed;      /* the display channel went */
 } Client;
+
+/* the next client_connect sets SpiceSession:gl-scanout to this (-1: the
+ * library's default) */
+static gint next_gl_scanout = -1;
+static const gchar *selftest_dir;
 
 static void
 on_main_event (SpiceChannel * channel, SpiceChannelEvent event, Client * c)
@@ -118,6 +139,121 @@ on_invalidate (SpiceChannel * channel, gint x, gint y, gint w, gint h,
 {
   c->n_invalidates++;
   c->last_invalidate = g_get_monotonic_time ();
+}
+
+static void
+on_gl_scanout (SpiceChannel * channel, GParamSpec * pspec, Client * c)
+{
+  const SpiceGlScanout *so =
+      spice_display_channel_get_gl_scanout (SPICE_DISPLAY_CHANNEL (channel));
+
+  if (!so)
+    return;
+  c->scanout = *so;
+  c->n_scanouts++;
+  c->gl_new_scanout = TRUE;
+}
+
+/* The pixel at (x, y) of the image as a client sees it (flipped when the
+ * scanout is bottom-up), as 0xRRGGBB. */
+static guint32
+gl_pixel (const SpiceGlScanout * so, const guint8 * map, guint x, guint y)
+{
+  guint row = so->y0top ? y : so->height - 1 - y;
+  const guint8 *p = map + (gsize) row * so->stride + (gsize) x * 4;
+  gboolean rgb = so->format == 0x34324258 || so->format == 0x34324241;
+
+  if (rgb)                      /* XB24, AB24: bytes R, G, B, X */
+    return (p[0] << 16) | (p[1] << 8) | p[2];
+  return (p[2] << 16) | (p[1] << 8) | p[0];
+}
+
+static void
+gl_fail (Client * c, gchar * message)
+{
+  if (!c->gl_error)
+    c->gl_error = message;
+  else
+    g_free (message);
+}
+
+/* Checks the whole image of the current scanout against frame f of
+ * test-pattern.h (the strip says which frame it is). */
+static void
+gl_check_image (Client * c)
+{
+  const SpiceGlScanout *so = &c->scanout;
+  gsize size = (gsize) so->stride * so->height;
+  guint8 strip[TP_STRIP_W * TP_STRIP_H * 4];
+  guint8 *map;
+  guint32 frame, x, y;
+  guint64 sent;
+
+  map = mmap (NULL, size, PROT_READ, MAP_SHARED, so->fd, 0);
+  if (map == MAP_FAILED) {
+    gl_fail (c, g_strdup_printf ("mmap of scanout fd %d: %s", so->fd,
+            g_strerror (errno)));
+    return;
+  }
+  for (y = 0; y < TP_STRIP_H; y++)
+    for (x = 0; x < TP_STRIP_W; x++) {
+      guint32 v = gl_pixel (so, map, x, y);
+
+      memcpy (strip + (y * TP_STRIP_W + x) * 4, &v, 4);
+    }
+  if (!tp_read_strip (strip, TP_STRIP_W * 4, &frame, &sent)) {
+    gl_fail (c, g_strdup ("the strip does not decode"));
+    goto done;
+  }
+  if (c->n_gl_checked > 0 && !c->gl_new_scanout && frame <= c->gl_last_frame)
+    gl_fail (c, g_strdup_printf ("frame %u after frame %u", frame,
+            c->gl_last_frame));
+  if (c->n_gl_checked == 0)
+    c->gl_first_frame = frame;
+  c->gl_last_frame = frame;
+  c->gl_new_scanout = FALSE;
+  for (y = 0; y < so->height; y++)
+    for (x = 0; x < so->width; x++) {
+      guint32 want = tp_pixel (x, y, frame) & 0xffffff;
+      guint32 got;
+
+      if (tp_in_strip (x, y))
+        continue;
+      got = gl_pixel (so, map, x, y);
+      if (got != want) {
+        gl_fail (c, g_strdup_printf ("frame %u: pixel (%u, %u) is %06x, "
+                "expected %06x", frame, x, y, got, want));
+        goto done;
+      }
+    }
+  c->n_gl_checked++;
+done:
+  munmap (map, size);
+}
+
+static void
+on_gl_draw (SpiceDisplayChannel * channel, guint x, guint y, guint w,
+    guint h, Client * c)
+{
+  c->n_gl_draws++;
+  if (x != 0 || y != 0 || w != c->scanout.width || h != c->scanout.height)
+    gl_fail (c, g_strdup_printf ("gl-draw %ux%u+%u+%u on a %ux%u scanout",
+            w, h, x, y, c->scanout.width, c->scanout.height));
+  gl_check_image (c);
+  if (c->gl_no_ack) {
+    c->n_gl_unacked++;
+    return;
+  }
+  spice_display_channel_gl_draw_done (channel);
+  c->n_gl_acks++;
+}
+
+static void
+on_display_event (SpiceChannel * channel, SpiceChannelEvent event,
+    Client * c)
+{
+  if (event != SPICE_CHANNEL_OPENED)
+    c->display_closed = TRUE;
 }
 
 static void
@@ -250,6 +386,12 @@ on_channel_new (SpiceSession * session, SpiceChannel * channel, Client * c)
         G_CALLBACK (on_primary_destroy), c);
     g_signal_connect (channel, "display-invalidate",
         G_CALLBACK (on_invalidate), c);
+    g_signal_connect (channel, "notify::gl-scanout",
+        G_CALLBACK (on_gl_scanout), c);
+    g_signal_connect (channel, "gl-draw", G_CALLBACK (on_gl_draw), c);
+    g_signal_connect (channel, "channel-event",
+        G_CALLBACK (on_display_event), c);
+    c->display = channel;
     /* non-main channels are not connected by the library itself */
     spice_channel_connect (channel);
   } else if (SPICE_IS_CURSOR_CHANNEL (channel) && c->want_cursor) {
@@ -376,6 +518,9 @@ client_connect (TestServerTransport transport, const gchar * const *args,
       "enable-smartcard", FALSE, NULL);
   if (password)
     g_object_set (c->session, "password", password, NULL);
+  if (next_gl_scanout >= 0)
+    g_object_set (c->session, "gl-scanout", next_gl_scanout, NULL);
+  next_gl_scanout = -1;
   g_signal_connect (c->session, "channel-new", G_CALLBACK (on_channel_new), c);
   g_signal_connect (c->session, "disconnected",
       G_CALLBACK (on_disconnected), c);
@@ -401,6 +546,7 @@ client_free (Client * c)
   g_free (c->port_name);
   g_free (c->tx_error);
   g_free (c->event_line);
+  g_free (c->gl_error);
   g_free (c);
 }
 
@@ -1819,10 +1965,287 @@ test_inputs_tablet (void)
   client_free (c);
 }
 
+/* GL scanout (--gl, over the unix socket) */
+
+static gboolean
+has_scanouts (Client * c, gpointer data)
+{
+  return c->n_scanouts >= GPOINTER_TO_UINT (data);
+}
+
+static gboolean
+has_gl_draws (Client * c, gpointer data)
+{
+  return c->n_gl_draws >= GPOINTER_TO_UINT (data);
+}
+
+static gboolean
+display_is_closed (Client * c, gpointer data)
+{
+  return c->display_closed;
+}
+
+static Client *
+gl_connect (const gchar * const *args, gboolean no_ack)
+{
+  Client *c;
+
+  next_gl_scanout = 1;
+  c = client_connect (TEST_SERVER_UNIX, args, NULL);
+  c->gl_no_ack = no_ack;
+  return c;
+}
+
+static void
+gl_assert_clean (Client * c)
+{
+  if (c->gl_error)
+    g_error ("GL scanout content: %s", c->gl_error);
+}
+
+static void
+gl_check_scanout (Client * c, guint w, guint h, guint32 fourcc,
+    gboolean y0top)
+{
+  g_assert_cmpint (c->scanout.fd, >=, 0);
+  g_assert_cmpuint (c->scanout.width, ==, w);
+  g_assert_cmpuint (c->scanout.height, ==, h);
+  g_assert_cmpuint (c->scanout.stride, ==, w * 4);
+  g_assert_cmphex (c->scanout.format, ==, fourcc);
+  g_assert_cmpint (!!c->scanout.y0top, ==, !!y0top);
+}
+
+#define FOURCC_XR24 0x34325258u
+#define FOURCC_AR24 0x34325241u
+#define FOURCC_XB24 0x34324258u
+
+static void
+test_gl_scanout (void)
+{
+  const gchar *args[] = { "--gl", "--size", "320x240", "--fps", "30", NULL };
+  Client *c = gl_connect (args, FALSE);
+  gchar *reply;
+  guint draws;
+
+  g_assert_true (run_until (c, has_scanouts, GUINT_TO_POINTER (1),
+          TIMEOUT_MS));
+  gl_check_scanout (c, 320, 240, FOURCC_XR24, TRUE);
+  g_assert_true (run_until (c, has_gl_draws, GUINT_TO_POINTER (15),
+          TIMEOUT_MS));
+  gl_assert_clean (c);
+  g_assert_cmpuint (c->n_gl_checked, ==, c->n_gl_draws);
+  g_assert_cmpuint (c->gl_last_frame - c->gl_first_frame, >=, 14);
+  g_test_message ("gl: %u draws, frames %u..%u, %u scanouts",
+      c->n_gl_draws, c->gl_first_frame, c->gl_last_frame, c->n_scanouts);
+  /* a 2D primary exists as well (black, never drawn) */
+  g_assert_nonnull (c->data);
+  g_assert_cmpint (c->width, ==, 320);
+
+  reply = command (c, "stop");
+  g_free (reply);
+  run_for (c, QUIET_MS);
+  draws = c->n_gl_draws;
+  reply = command (c, "gl stats");
+  g_test_message ("%s", reply);
+  /* frame 0 went out before the client came: drawn, not acknowledged */
+  g_assert_cmpint (reply_value (reply, "draws"), >=, draws);
+  g_assert_cmpint (reply_value (reply, "done"), >=, draws - 1);
+  g_assert_cmpint (reply_value (reply, "done"), <,
+      reply_value (reply, "draws"));
+  g_assert_cmpint (reply_value (reply, "width"), ==, 320);
+  g_assert_cmpint (reply_value (reply, "height"), ==, 240);
+  g_assert_nonnull (strstr (reply, " fourcc=XR24"));
+  g_free (reply);
+  reply = command (c, "frame");
+  g_assert_cmpuint (g_ascii_strtoull (reply + strlen ("OK frame "), NULL,
+          10), ==, c->gl_last_frame);
+  g_free (reply);
+  g_assert_null (test_server_command (c->server, "damage 8 8", TIMEOUT_MS));
+
+  /* resize: a new memfd and scanout, frame 0 at once.  The server waits
+   * for the pending draw to be acknowledged first, and this client only
+   * answers while the test iterates its context, not while it waits for a
+   * command's reply: resize while stopped, with every draw answered. */
+  reply = command (c, "resize 200 150");
+  g_assert_cmpstr (reply, ==, "OK resize 200 150");
+  g_free (reply);
+  reply = command (c, "start");
+  g_free (reply);
+  g_assert_true (run_until (c, has_scanouts, GUINT_TO_POINTER (2),
+          TIMEOUT_MS));
+  gl_check_scanout (c, 200, 150, FOURCC_XR24, TRUE);
+  draws = c->n_gl_draws;
+  g_assert_true (run_until (c, has_gl_draws, GUINT_TO_POINTER (draws + 5),
+          TIMEOUT_MS));
+  gl_assert_clean (c);
+  g_assert_cmpuint (c->n_gl_checked, ==, c->n_gl_draws);
+  reply = command (c, "gl stats");
+  g_assert_cmpint (reply_value (reply, "width"), ==, 200);
+  g_assert_cmpint (reply_value (reply, "height"), ==, 150);
+  g_free (reply);
+  client_free (c);
+}
+
+/* Without draw-done no draw follows; the server counts the tick that
+ * waited and draws again once acknowledged. */
+static void
+test_gl_no_ack (void)
+{
+  const gchar *args[] = { "--gl", "--size", "64x32", "--fps", "50", NULL };
+  Client *c = gl_connect (args, TRUE);
+  gchar *reply;
+  gint64 draws;
+
+  g_assert_true (run_until (c, has_gl_draws, GUINT_TO_POINTER (1),
+          TIMEOUT_MS));
+  run_for (c, 500);
+  g_assert_cmpuint (c->n_gl_draws, ==, 1);
+  reply = command (c, "gl stats");
+  g_test_message ("%s", reply);
+  draws = reply_value (reply, "draws");
+  g_assert_cmpint (reply_value (reply, "waits"), ==, 1);
+  /* frame 0, drawn before the client came, is not counted as done */
+  g_assert_cmpint (reply_value (reply, "done"), ==, draws - 2);
+  g_free (reply);
+  /* a resize needs the pending draw completed: refused after 2 s */
+  g_assert_null (test_server_command (c->server, "resize 32 32",
+          TIMEOUT_MS));
+
+  c->gl_no_ack = FALSE;
+  spice_display_channel_gl_draw_done (SPICE_DISPLAY_CHANNEL (c->display));
+  g_assert_true (run_until (c, has_gl_draws, GUINT_TO_POINTER (10),
+          TIMEOUT_MS));
+  gl_assert_clean (c);
+  reply = command (c, "gl stats");
+  g_test_message ("%s", reply);
+  g_assert_cmpint (reply_value (reply, "draws"), >=, draws + 9);
+  g_free (reply);
+  client_free (c);
+}
+
+static void
+run_gl_format (const gchar * name, const gchar * y0top, guint32 fourcc)
+{
+  const gchar *args[] = { "--gl", "--size", "96x64", "--fps", "50",
+    "--gl-fourcc", name, "--gl-y0top", y0top, NULL
+  };
+  Client *c = gl_connect (args, FALSE);
+  gchar *reply;
+
+  g_assert_true (run_until (c, has_scanouts, GUINT_TO_POINTER (1),
+          TIMEOUT_MS));
+  gl_check_scanout (c, 96, 64, fourcc, g_str_equal (y0top, "1"));
+  g_assert_true (run_until (c, has_gl_draws, GUINT_TO_POINTER (5),
+          TIMEOUT_MS));
+  gl_assert_clean (c);
+  g_assert_cmpuint (c->n_gl_checked, ==, c->n_gl_draws);
+  reply = command (c, "gl stats");
+  g_assert_nonnull (strstr (reply, name));
+  g_free (reply);
+  client_free (c);
+}
+
+static void
+test_gl_formats (void)
+{
+  run_gl_format ("XB24", "0", FOURCC_XB24);
+  run_gl_format ("AR24", "1", FOURCC_AR24);
+  run_gl_format ("XR24", "0", FOURCC_XR24);
+}
+
+/* An unknown fourcc goes to the client unchecked */
+static void
+test_gl_bad_fourcc (void)
+{
+  const gchar *args[] = { "--gl", "--size", "64x32", "--gl-fourcc", "BAD",
+    NULL
+  };
+  Client *c = gl_connect (args, FALSE);
+
+  g_assert_true (run_until (c, has_scanouts, GUINT_TO_POINTER (1),
+          TIMEOUT_MS));
+  gl_check_scanout (c, 64, 32, 0x20202020u, TRUE);
+  g_assert_true (run_until (c, has_gl_draws, GUINT_TO_POINTER (3),
+          TIMEOUT_MS));
+  client_free (c);
+}
+
+/* A client without the GL cap: libspice-server drops its display channel
+ * at the first draw. */
+static void
+test_gl_no_cap (void)
+{
+  const gchar *args[] = { "--gl", "--size", "64x32", NULL };
+  Client *c;
+  gboolean dflt;
+  SpiceSession *s = spice_session_new ();
+
+  g_object_get (s, "gl-scanout", &dflt, NULL);
+  g_object_unref (s);
+  g_test_message ("SpiceSession:gl-scanout defaults to %d here", dflt);
+
+  next_gl_scanout = 0;
+  c = client_connect (TEST_SERVER_UNIX, args, NULL);
+  wait_event (c, "DISPLAY connected");
+  g_assert_true (run_until (c, display_is_closed, NULL, TIMEOUT_MS));
+  wait_event (c, "DISPLAY disconnected");
+  g_assert_cmpuint (c->n_scanouts, ==, 0);
+  g_assert_cmpuint (c->n_gl_draws, ==, 0);
+  client_free (c);
+}
+
+static void
+test_gl_options (void)
+{
+  const gchar *bad[][6] = {
+    {"--gl", NULL},
+    {"--gl", "--port", "0", NULL},
+    {"--gl-fourcc", "XR24", NULL},
+    {"--gl", "--unix", "/nonexistent/x.sock", "--gl-fourcc", "YUYV", NULL},
+    {"--gl", "--unix", "/nonexistent/x.sock", "--gl-y0top", "2", NULL},
+    {"--gl", "--unix", "/nonexistent/x.sock", "--damage", "8x8", NULL},
+  };
+  const gchar *bin = g_getenv ("SPICE_TEST_SERVER");
+  gchar *path = bin ? g_strdup (bin) :
+      g_build_filename (selftest_dir, "spice-test-server", NULL);
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (bad); i++) {
+    GPtrArray *argv = g_ptr_array_new ();
+    gint status = 0;
+    guint j;
+
+    g_ptr_array_add (argv, path);
+    for (j = 0; bad[i][j]; j++)
+      g_ptr_array_add (argv, (gpointer) bad[i][j]);
+    g_ptr_array_add (argv, NULL);
+    g_assert_true (g_spawn_sync (NULL, (gchar **) argv->pdata, NULL,
+            G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL,
+            NULL, NULL, NULL, &status, NULL));
+    g_assert_true (WIFEXITED (status));
+    g_assert_cmpint (WEXITSTATUS (status), ==, 2);
+    g_ptr_array_unref (argv);
+  }
+  g_free (path);
+}
+
+static void
+test_gl_none (void)
+{
+  Client *c = client_connect (TEST_SERVER_UNIX, NULL, NULL);
+
+  g_assert_true (run_until (c, has_invalidates, GUINT_TO_POINTER (1),
+          TIMEOUT_MS));
+  g_assert_null (test_server_command (c->server, "gl stats", TIMEOUT_MS));
+  g_assert_cmpuint (c->n_scanouts, ==, 0);
+  client_free (c);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  selftest_dir = g_path_get_dirname (argv[0]);
   g_test_add_func ("/server/tcp-full", test_tcp_full);
   g_test_add_func ("/server/tcp-damage", test_tcp_damage);
   g_test_add_func ("/server/unix-full", test_unix_full);
@@ -1843,5 +2266,12 @@ main (int argc, char **argv)
   g_test_add_func ("/server/port-closed", test_port_closed);
   g_test_add_func ("/server/inputs-server-mode", test_inputs_server_mode);
   g_test_add_func ("/server/inputs-tablet", test_inputs_tablet);
+  g_test_add_func ("/server/gl-scanout", test_gl_scanout);
+  g_test_add_func ("/server/gl-no-ack", test_gl_no_ack);
+  g_test_add_func ("/server/gl-formats", test_gl_formats);
+  g_test_add_func ("/server/gl-bad-fourcc", test_gl_bad_fourcc);
+  g_test_add_func ("/server/gl-no-cap", test_gl_no_cap);
+  g_test_add_func ("/server/gl-options", test_gl_options);
+  g_test_add_func ("/server/gl-none", test_gl_none);
   return g_test_run ();
 }
