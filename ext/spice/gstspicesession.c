@@ -971,6 +971,33 @@ on_inputs_event (SpiceChannel * ch, SpiceChannelEvent ev, gpointer user_data)
   }
 }
 
+/* A GL display (QEMU gl=on, virgl) hands scanouts, not a 2D surface.
+ * Not supported yet: every draw is acknowledged at once (an unacknowledged
+ * draw freezes the guest's display) and the display's listeners fail
+ * with a clear error, once. */
+static void
+on_gl_draw (SpiceDisplayChannel * ch, guint x, guint y, guint w, guint h,
+    gpointer user_data)
+{
+  GstSpiceSession *s = user_data;
+  gint id = channel_id (SPICE_CHANNEL (ch));
+
+  spice_display_channel_gl_draw_done (ch);
+  if (!g_object_get_data (G_OBJECT (ch), "gst-spice-gl-reported")) {
+    GError *error = g_error_new (GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT,
+        "SPICE server %s sends display %d as GL scanouts (QEMU gl=on, "
+        "virgl), which this version cannot capture yet; use a 2D display "
+        "(gl=off)", s->address, id);
+
+    g_object_set_data (G_OBJECT (ch), "gst-spice-gl-reported",
+        GINT_TO_POINTER (1));
+    GST_WARNING ("%s: %s", s->address, error->message);
+    notify_state (s, LISTENER_DISPLAY, id, GST_SPICE_SESSION_FAILED, error,
+        "gl-draw on the display channel");
+    g_error_free (error);
+  }
+}
+
 static gboolean
 display_wanted (GstSpiceSession * s, gint id)
 {
@@ -1254,6 +1281,7 @@ on_channel_new (SpiceSession * spice, SpiceChannel * ch, gpointer user_data)
     g_signal_connect (ch, "display-invalidate", G_CALLBACK (on_invalidate),
         s);
     g_signal_connect (ch, "channel-event", G_CALLBACK (on_display_event), s);
+    g_signal_connect (ch, "gl-draw", G_CALLBACK (on_gl_draw), s);
     if (display_wanted (s, id))
       channel_start (s, ch);
   } else if (SPICE_IS_CURSOR_CHANNEL (ch)) {

@@ -631,6 +631,28 @@ GST_START_TEST (test_unresponsive_host_times_out)
 
 GST_END_TEST;
 
+/* A GL display (QEMU gl=on): not captured yet, a clear error, and the
+ * guest's draws acknowledged so its display does not freeze. */
+GST_START_TEST (test_gl_display_refused)
+{
+  TestServer *ts = start_server (TEST_SERVER_UNIX, "--gl", "--size",
+      "160x120", NULL);
+  GstElement *p, *sink;
+  gchar *r;
+
+  p = play (&sink, "spicesrc uri=%s audio=false ! " APPSINK,
+      test_server_get_uri (ts));
+  assert_error (wait_error (p, 5 * GST_SECOND), GST_STREAM_ERROR,
+      GST_STREAM_ERROR_FORMAT, "GL scanouts");
+  r = test_server_command (ts, "gl stats", 2000);
+  fail_unless (r && strstr (r, "waits=0") != NULL, "%s", r);
+  g_free (r);
+  stop_pipeline (p, sink);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_wrong_password)
 {
   TestServer *ts = start_server (TEST_SERVER_TCP, "--size", "160x120",
@@ -1086,6 +1108,7 @@ spicesrc_suite (void)
   tcase_add_test (tc, test_connection_refused);
   tcase_add_test (tc, test_missing_unix_socket);
   tcase_add_test (tc, test_unresponsive_host_times_out);
+  tcase_add_test (tc, test_gl_display_refused);
   tcase_add_test (tc, test_wrong_password);
   tcase_add_test (tc, test_server_gone);
   tcase_add_test (tc, test_no_display_times_out);
