@@ -976,14 +976,48 @@ on_inputs_event (SpiceChannel * ch, SpiceChannelEvent ev, gpointer user_data)
  * draw freezes the guest's display) and the display's listeners fail
  * with a clear error, once. */
 static void
+gl_scanout_to (GstSpiceSession * s, SpiceChannel * ch, Listener * li)
+{
+  const SpiceGlScanout *so =
+      spice_display_channel_get_gl_scanout (SPICE_DISPLAY_CHANNEL (ch));
+
+  if (so && so->fd >= 0 && li->cb.display.gl_scanout)
+    li->cb.display.gl_scanout (li->user_data, so->fd, so->width, so->height,
+        so->stride, so->format, so->y0top);
+}
+
+static void
+on_gl_scanout (GObject * obj, GParamSpec * pspec, gpointer user_data)
+{
+  GstSpiceSession *s = user_data;
+  SpiceChannel *ch = SPICE_CHANNEL (obj);
+
+  GST_INFO ("%s display:%d GL scanout", s->address, channel_id (ch));
+  FOREACH_LISTENER (s, LISTENER_DISPLAY, channel_id (ch), li, {
+        gl_scanout_to (s, ch, li);
+      }
+  );
+}
+
+static void
 on_gl_draw (SpiceDisplayChannel * ch, guint x, guint y, guint w, guint h,
     gpointer user_data)
 {
   GstSpiceSession *s = user_data;
   gint id = channel_id (SPICE_CHANNEL (ch));
+  gboolean handled = FALSE;
 
+  /* the listeners copy what they need before the draw is acknowledged */
+  FOREACH_LISTENER (s, LISTENER_DISPLAY, id, li, {
+        if (li->cb.display.gl_draw) {
+          li->cb.display.gl_draw (li->user_data, x, y, w, h);
+          handled = TRUE;
+        }
+      }
+  );
   spice_display_channel_gl_draw_done (ch);
-  if (!g_object_get_data (G_OBJECT (ch), "gst-spice-gl-reported")) {
+  if (!handled && !g_object_get_data (G_OBJECT (ch),
+          "gst-spice-gl-reported")) {
     GError *error = g_error_new (GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT,
         "SPICE server %s sends display %d as GL scanouts (QEMU gl=on, "
         "virgl), which this version cannot capture yet; use a 2D display "
@@ -1282,6 +1316,8 @@ on_channel_new (SpiceSession * spice, SpiceChannel * ch, gpointer user_data)
         s);
     g_signal_connect (ch, "channel-event", G_CALLBACK (on_display_event), s);
     g_signal_connect (ch, "gl-draw", G_CALLBACK (on_gl_draw), s);
+    g_signal_connect (ch, "notify::gl-scanout", G_CALLBACK (on_gl_scanout),
+        s);
     if (display_wanted (s, id))
       channel_start (s, ch);
   } else if (SPICE_IS_CURSOR_CHANNEL (ch)) {
@@ -1540,7 +1576,10 @@ attach_idle (gpointer data)
     CursorState *c;
 
     channel_start (s, display);
-    if (spice_display_channel_get_primary (display, 0, &primary)) {
+    /* a GL display's 2D primary is never drawn: only its scanout counts */
+    if (!spice_display_channel_get_gl_scanout (SPICE_DISPLAY_CHANNEL
+            (display)) && spice_display_channel_get_primary (display, 0,
+            &primary)) {
       if (li->cb.display.primary_create)
         li->cb.display.primary_create (li->user_data,
             surface_format_to_video (primary.format), primary.format,
@@ -1548,6 +1587,14 @@ attach_idle (gpointer data)
       if (li->cb.display.invalidate)
         li->cb.display.invalidate (li->user_data, 0, 0, primary.width,
             primary.height);
+    }
+    gl_scanout_to (s, display, li);
+    if (spice_display_channel_get_gl_scanout (SPICE_DISPLAY_CHANNEL
+            (display)) && li->cb.display.gl_draw) {
+      const SpiceGlScanout *so =
+          spice_display_channel_get_gl_scanout (SPICE_DISPLAY_CHANNEL
+          (display));
+      li->cb.display.gl_draw (li->user_data, 0, 0, so->width, so->height);
     }
     c = g_hash_table_lookup (s->cursors, GINT_TO_POINTER (li->channel_id));
     if (c && li->cb.display.cursor) {

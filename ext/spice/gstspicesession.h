@@ -94,6 +94,13 @@ typedef struct
   /* @error: NULL unless FAILED or LOST; code in GST_RESOURCE_ERROR,
    * message for users, @debug for the technical details */
   GstSpiceStateFunc state;
+  /* A GL display (QEMU gl=on): a new scanout, @fd valid during the call
+   * only (dup it), @fourcc a DRM fourcc; then gl_draw per update, which
+   * the session acknowledges once the callbacks returned.  NULL: the
+   * listener cannot take GL displays (an error is reported instead). */
+  void (*gl_scanout) (gpointer user_data, gint fd, guint width, guint height,
+      guint stride, guint32 fourcc, gboolean y0top);
+  void (*gl_draw) (gpointer user_data, guint x, guint y, guint w, guint h);
 } GstSpiceDisplayCallbacks;
 
 /**

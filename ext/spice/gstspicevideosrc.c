@@ -26,6 +26,9 @@
 #endif
 
 #include <string.h>
+#include <errno.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <gst/video/navigation.h>
 
@@ -53,7 +56,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_video_src_debug);
 /* while reconnecting, the last frame is repeated at least this often */
 #define LOST_REPEAT_INTERVAL_MS 1000
 
-#define VIDEO_CAPS GST_VIDEO_CAPS_MAKE ("{ BGRx, BGRA, xRGB, ARGB, RGB16, RGB15 }")
+#define VIDEO_CAPS GST_VIDEO_CAPS_MAKE ("{ BGRx, BGRA, RGBx, RGBA, xRGB, ARGB, RGB16, RGB15 }")
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS (VIDEO_CAPS));
@@ -97,8 +100,13 @@ struct _GstSpiceVideoSrc
     gboolean flushing;
     GstSpiceLinkState link;     /* the connection */
 
-    /* the library's primary surface; only read in the spice thread */
+    /* the library's primary surface, or the mapping of a GL scanout; only
+     * read in the spice thread */
     const guint8 *surface;
+    gboolean gl;                /* the surface is a GL scanout (mapped) */
+    gboolean flip;              /* its rows go bottom-up (y0top FALSE) */
+    guint8 *gl_map;
+    gsize gl_map_size;
     GstVideoFormat format;
     gint spice_format;
     guint width, height, stride;
@@ -434,9 +442,11 @@ copy_rect_locked (GstSpiceVideoSrc * self, const GstVideoRectangle * r)
   if (x2 <= x || y2 <= y)
     return;
   len = (gsize) (x2 - x) * bpp;
-  for (row = y; row < y2; row++)
+  for (row = y; row < y2; row++) {
+    gint src_row = self->st.flip ? (gint) self->st.height - 1 - row : row;
     memcpy (dst + (gsize) row * dstride + (gsize) x * bpp,
-        src + (gsize) row * self->st.stride + (gsize) x * bpp, len);
+        src + (gsize) src_row * self->st.stride + (gsize) x * bpp, len);
+  }
   self->st.bytes_copied += len * (y2 - y);
 }
 
@@ -528,7 +538,8 @@ on_primary_create (gpointer user_data, GstVideoFormat format,
   GST_INFO_OBJECT (self, "surface %ux%u %s (SPICE format %d)", width, height,
       gst_video_format_to_string (format), spice_format);
   g_mutex_lock (&self->lock);
-  if (self->st.attached) {
+  /* a GL display also has a 2D primary, never drawn: the scanout wins */
+  if (self->st.attached && !self->st.gl) {
     drop_back_locked (self);
     self->st.surface = data;
     self->st.format = format;
@@ -552,8 +563,10 @@ on_primary_destroy (gpointer user_data)
 
   GST_DEBUG_OBJECT (self, "surface destroyed");
   g_mutex_lock (&self->lock);
-  drop_back_locked (self);
-  self->st.surface = NULL;
+  if (!self->st.gl) {
+    drop_back_locked (self);
+    self->st.surface = NULL;
+  }
   g_mutex_unlock (&self->lock);
 }
 
@@ -599,7 +612,8 @@ on_invalidate (gpointer user_data, gint x, gint y, gint w, gint h)
   gboolean had_back;
 
   g_mutex_lock (&self->lock);
-  if (!self->st.surface || self->st.format == GST_VIDEO_FORMAT_UNKNOWN) {
+  if (!self->st.surface || self->st.format == GST_VIDEO_FORMAT_UNKNOWN ||
+      self->st.gl) {
     g_mutex_unlock (&self->lock);
     return;
   }
@@ -681,12 +695,154 @@ on_state (gpointer user_data, GstSpiceSessionState state,
         gst_message_new_element (GST_OBJECT (self), msg));
 }
 
+/* self->lock held */
+static void
+gl_unmap_locked (GstSpiceVideoSrc * self)
+{
+  if (self->st.gl_map) {
+    munmap (self->st.gl_map, self->st.gl_map_size);
+    self->st.gl_map = NULL;
+    self->st.gl_map_size = 0;
+  }
+}
+
+static GstVideoFormat
+drm_fourcc_to_video (guint32 fourcc)
+{
+  switch (fourcc) {
+    case GST_MAKE_FOURCC ('X', 'R', '2', '4'):
+      return GST_VIDEO_FORMAT_BGRx;
+    case GST_MAKE_FOURCC ('A', 'R', '2', '4'):
+      return GST_VIDEO_FORMAT_BGRA;
+    case GST_MAKE_FOURCC ('X', 'B', '2', '4'):
+      return GST_VIDEO_FORMAT_RGBx;
+    case GST_MAKE_FOURCC ('A', 'B', '2', '4'):
+      return GST_VIDEO_FORMAT_RGBA;
+    default:
+      return GST_VIDEO_FORMAT_UNKNOWN;
+  }
+}
+
+/* self->lock held: fails the element with a clear error (once) */
+static void
+gl_fail_locked (GstSpiceVideoSrc * self, GstStreamError code,
+    const gchar * message, const gchar * debug)
+{
+  GError *err = g_error_new_literal (GST_STREAM_ERROR, code, message);
+
+  GST_WARNING_OBJECT (self, "%s (%s)", message, debug);
+  gst_spice_link_state_update (&self->st.link, GST_SPICE_SESSION_FAILED,
+      err, debug);
+  g_error_free (err);
+  g_cond_broadcast (&self->cond);
+}
+
+/* A GL display's scanout: mapped and read like a 2D surface (the copy
+ * into system memory; the DMA-BUF path is the next step). */
+static void
+on_gl_scanout (gpointer user_data, gint fd, guint width, guint height,
+    guint stride, guint32 fourcc, gboolean y0top)
+{
+  GstSpiceVideoSrc *self = user_data;
+  GstVideoFormat format = drm_fourcc_to_video (fourcc);
+  off_t size = lseek (fd, 0, SEEK_END);
+  gsize need = (gsize) stride * height;
+  gchar *msg = NULL, *debug = NULL;
+  void *map;
+
+  GST_INFO_OBJECT (self, "GL scanout fd %d %ux%u stride %u fourcc %"
+      GST_FOURCC_FORMAT " y0top %d", fd, width, height, stride,
+      GST_FOURCC_ARGS (fourcc), y0top);
+  g_mutex_lock (&self->lock);
+  if (!self->st.attached)
+    goto done;
+  if (format == GST_VIDEO_FORMAT_UNKNOWN) {
+    msg = g_strdup_printf ("The SPICE server's GL scanout uses a format "
+        "this element cannot output (DRM fourcc %" GST_FOURCC_FORMAT ")",
+        GST_FOURCC_ARGS (fourcc));
+    debug = g_strdup ("supported: XR24, AR24, XB24, AB24");
+  } else if (width == 0 || height == 0 || stride < width * 4) {
+    msg = g_strdup_printf ("The SPICE server's GL scanout is malformed "
+        "(%ux%u, stride %u)", width, height, stride);
+    debug = g_strdup ("the stride must hold a row of 4-byte pixels");
+  } else if (size >= 0 && (gsize) size < need) {
+    msg = g_strdup_printf ("The SPICE server's GL scanout is smaller than "
+        "its size says (%" G_GSIZE_FORMAT " bytes for %ux%u, stride %u)",
+        (gsize) size, width, height, stride);
+    debug = g_strdup ("fd size < stride x height");
+  }
+  if (msg) {
+    gl_fail_locked (self, GST_STREAM_ERROR_FORMAT, msg, debug);
+    goto done;
+  }
+  map = mmap (NULL, need, PROT_READ, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) {
+    msg = g_strdup_printf ("Could not map the SPICE server's GL scanout "
+        "(%ux%u): %s", width, height, g_strerror (errno));
+    gl_fail_locked (self, GST_STREAM_ERROR_FAILED, msg,
+        "mmap of the scanout fd failed (a DMA-BUF that cannot be mapped)");
+    goto done;
+  }
+  drop_back_locked (self);
+  gl_unmap_locked (self);
+  self->st.gl = TRUE;
+  self->st.gl_map = map;
+  self->st.gl_map_size = need;
+  self->st.surface = map;
+  self->st.flip = !y0top;
+  self->st.format = format;
+  self->st.spice_format = 0;
+  self->st.width = width;
+  self->st.height = height;
+  self->st.stride = stride;
+  self->st.surface_cookie++;
+  self->st.surface_drawn = FALSE;
+  self->st.dirty = FALSE;
+  gst_damage_history_reset (self->st.damage, width, height);
+  g_cond_broadcast (&self->cond);
+done:
+  g_mutex_unlock (&self->lock);
+  g_free (msg);
+  g_free (debug);
+}
+
+/* A draw of the GL scanout: copied now (the session acknowledges it after
+ * this returns and the guest may then draw into the buffer again). */
+static void
+on_gl_draw (gpointer user_data, guint x, guint y, guint w, guint h)
+{
+  GstSpiceVideoSrc *self = user_data;
+  GstVideoRectangle r;
+  gboolean had_back;
+
+  g_mutex_lock (&self->lock);
+  if (!self->st.gl || !self->st.surface) {
+    g_mutex_unlock (&self->lock);
+    return;
+  }
+  /* the draw's rectangle is in scanout rows; the frame's go top-down */
+  r.x = x;
+  r.w = w;
+  r.h = h;
+  r.y = self->st.flip ? (gint) self->st.height - (gint) (y + h) : (gint) y;
+  self->st.damage_events++;
+  gst_damage_history_add (self->st.damage, &r);
+  had_back = self->st.back != NULL;
+  if (ensure_back_locked (self) && had_back)
+    copy_rect_locked (self, &r);
+  self->st.surface_drawn = TRUE;
+  mark_dirty_locked (self);
+  g_mutex_unlock (&self->lock);
+}
+
 static const GstSpiceDisplayCallbacks display_callbacks = {
   on_primary_create,
   on_primary_destroy,
   on_invalidate,
   on_cursor,
   on_state,
+  on_gl_scanout,
+  on_gl_draw,
 };
 
 /* Asked by the streaming thread when a frame is due but no back buffer
@@ -758,6 +914,7 @@ gst_spice_video_src_stop (GstBaseSrc * src)
     g_mutex_lock (&self->lock);
     self->st.attached = FALSE;
     self->st.surface = NULL;
+    gl_unmap_locked (self);
     g_mutex_unlock (&self->lock);
     /* navigation events (any thread) look at it under the object lock */
     GST_OBJECT_LOCK (self);
