@@ -187,6 +187,28 @@ gst_spice_connection_check_uri (GstElement * element, const gchar * uri)
 }
 
 /**
+ * gst_spice_connection_check:
+ * @conn: the element's settings, guarded by its object lock
+ *
+ * The NULL -> READY check of every element: posts an error and returns
+ * FALSE when the URI is missing or malformed.
+ */
+gboolean
+gst_spice_connection_check (GstElement * element,
+    const GstSpiceConnectionSettings * conn)
+{
+  gchar *uri;
+  gboolean ok;
+
+  GST_OBJECT_LOCK (element);
+  uri = g_strdup (conn->uri);
+  GST_OBJECT_UNLOCK (element);
+  ok = gst_spice_connection_check_uri (element, uri);
+  g_free (uri);
+  return ok;
+}
+
+/**
  * gst_spice_connection_acquire:
  *
  * The shared session for the settings, or NULL after posting an error.

@@ -55,6 +55,8 @@ gboolean  gst_spice_connection_get_property    (const GstSpiceConnectionSettings
 
 gboolean  gst_spice_connection_check_uri       (GstElement * element,
                                                 const gchar * uri);
+gboolean  gst_spice_connection_check           (GstElement * element,
+                                                const GstSpiceConnectionSettings * conn);
 GstSpiceSession *gst_spice_connection_acquire  (GstElement * element,
                                                 const GstSpiceConnectionSettings * s,
                                                 GstSpiceSessionFeatures features);

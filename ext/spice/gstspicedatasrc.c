@@ -459,18 +459,9 @@ gst_spice_data_src_change_state (GstElement * element,
 {
   GstSpiceDataSrc *self = GST_SPICE_DATA_SRC (element);
 
-  if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
-    GstSpicePortSettings s;
-    gboolean ok;
-
-    GST_OBJECT_LOCK (self);
-    gst_spice_port_settings_copy (&s, &self->settings.port);
-    GST_OBJECT_UNLOCK (self);
-    ok = gst_spice_port_check (element, &s);
-    gst_spice_port_settings_clear (&s);
-    if (!ok)
-      return GST_STATE_CHANGE_FAILURE;
-  }
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY &&
+      !gst_spice_port_check (element, &self->settings.port))
+    return GST_STATE_CHANGE_FAILURE;
   return GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
 }
 

@@ -141,12 +141,18 @@ gst_spice_port_get_property (const GstSpicePortSettings * s, guint prop_id,
   }
 }
 
+/* @s: the element's settings, guarded by its object lock */
 gboolean
 gst_spice_port_check (GstElement * element, const GstSpicePortSettings * s)
 {
-  if (!gst_spice_connection_check_uri (element, s->conn.uri))
+  gboolean named;
+
+  if (!gst_spice_connection_check (element, &s->conn))
     return FALSE;
-  if (!s->port_name || !*s->port_name) {
+  GST_OBJECT_LOCK (element);
+  named = s->port_name && *s->port_name;
+  GST_OBJECT_UNLOCK (element);
+  if (!named) {
     GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND,
         ("No SPICE port given: set the port-name property (the name of "
             "the guest's spiceport chardev)"), (NULL));

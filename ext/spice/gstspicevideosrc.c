@@ -392,18 +392,9 @@ gst_spice_video_src_change_state (GstElement * element,
 {
   GstSpiceVideoSrc *self = GST_SPICE_VIDEO_SRC (element);
 
-  if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
-    gchar *uri;
-    gboolean ok;
-
-    GST_OBJECT_LOCK (self);
-    uri = g_strdup (self->settings.conn.uri);
-    GST_OBJECT_UNLOCK (self);
-    ok = gst_spice_connection_check_uri (element, uri);
-    g_free (uri);
-    if (!ok)
-      return GST_STATE_CHANGE_FAILURE;
-  }
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY &&
+      !gst_spice_connection_check (element, &self->settings.conn))
+    return GST_STATE_CHANGE_FAILURE;
   return GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
 }
 
