@@ -106,6 +106,7 @@ struct _GstSpiceSession
   SpiceSession *spice;
   SpiceChannel *main;
   GHashTable *displays;         /* channel id -> SpiceChannel */
+  guint64 gl_draw_seq;          /* the last GL draw's number */
   GHashTable *cursors;          /* channel id -> CursorState */
   SpiceChannel *playback;
   SpiceChannel *record;
@@ -139,6 +140,8 @@ static GThread *spice_thread;   /* registry_lock */
 static GMainLoop *spice_loop;   /* registry_lock */
 static guint spice_thread_users;        /* registry_lock */
 static GQuark channel_id_quark;
+static GQuark gl_draw_quark;
+static GQuark drawn_quark;        /* display channel: an invalidate came */
 
 static void session_connect (GstSpiceSession * s);
 
@@ -151,6 +154,8 @@ debug_init (void)
     GST_DEBUG_CATEGORY_INIT (gst_spice_session_debug, "spicesession", 0,
         "SPICE session registry and spice thread");
     channel_id_quark = g_quark_from_static_string ("gst-spice-channel-id");
+    gl_draw_quark = g_quark_from_static_string ("gst-spice-gl-draw");
+    drawn_quark = g_quark_from_static_string ("gst-spice-drawn");
     g_once_init_leave (&done, 1);
   }
 }
@@ -646,6 +651,7 @@ on_invalidate (SpiceChannel * ch, gint x, gint y, gint w, gint h,
   gint id;
 
   id = channel_id (ch);
+  g_object_set_qdata (G_OBJECT (ch), drawn_quark, GINT_TO_POINTER (1));
   FOREACH_LISTENER (s, LISTENER_DISPLAY, id, li, {
         if (li->cb.display.invalidate)
           li->cb.display.invalidate (li->user_data, x, y, w, h);
@@ -971,10 +977,89 @@ on_inputs_event (SpiceChannel * ch, SpiceChannelEvent ev, gpointer user_data)
   }
 }
 
-/* A GL display (QEMU gl=on, virgl) hands scanouts, not a 2D surface.
- * Not supported yet: every draw is acknowledged at once (an unacknowledged
- * draw freezes the guest's display) and the display's listeners fail
- * with a clear error, once. */
+/* A GL display (QEMU gl=on, virgl) hands scanouts, not a 2D surface.  Each
+ * gl-draw must be answered with one GL_DRAW_DONE: the server completes the
+ * guest's draw (and the guest draws again) only then.  A listener may hold
+ * the draw while downstream still reads the buffer; the draw is answered
+ * when the last holder lets go, or at the holders' deadline. */
+typedef struct
+{
+  GstSpiceSession *session;
+  SpiceChannel *channel;        /* not a reference: this lives on it */
+  guint64 seq;                  /* the draw in progress, 0: none */
+  guint holds;                  /* listeners still holding it */
+  guint hold_ms;
+  gint64 start_us;
+  GSource *deadline;
+  gboolean late_reported;
+} GlDraw;
+
+static void
+gl_draw_free (gpointer data)
+{
+  GlDraw *g = data;
+
+  if (g->deadline) {
+    g_source_destroy (g->deadline);
+    g_source_unref (g->deadline);
+  }
+  g_free (g);
+}
+
+static GlDraw *
+gl_draw_get (GstSpiceSession * s, SpiceChannel * ch)
+{
+  GlDraw *g = g_object_get_qdata (G_OBJECT (ch), gl_draw_quark);
+
+  if (!g) {
+    g = g_new0 (GlDraw, 1);
+    g->session = s;
+    g->channel = ch;
+    g_object_set_qdata_full (G_OBJECT (ch), gl_draw_quark, g, gl_draw_free);
+  }
+  return g;
+}
+
+/* spice thread */
+static void
+gl_draw_answer (GlDraw * g)
+{
+  if (g->deadline) {
+    g_source_destroy (g->deadline);
+    g_clear_pointer (&g->deadline, g_source_unref);
+  }
+  if (g->seq) {
+    g->seq = 0;
+    g->holds = 0;
+    spice_display_channel_gl_draw_done (SPICE_DISPLAY_CHANNEL (g->channel));
+  }
+}
+
+static gboolean
+gl_draw_deadline (gpointer data)
+{
+  GlDraw *g = data;
+  GstSpiceSession *s = g->session;
+  gint id = channel_id (g->channel);
+  guint64 seq = g->seq;
+
+  g_clear_pointer (&g->deadline, g_source_unref);
+  if (!g->late_reported) {
+    GST_WARNING ("%s display:%d: a GL draw was still held downstream after "
+        "%u ms: acknowledged anyway so the guest can go on (the consumer "
+        "may read a frame the guest is redrawing; logged once)", s->address,
+        id, g->hold_ms);
+    g->late_reported = TRUE;
+  }
+  FOREACH_LISTENER (s, LISTENER_DISPLAY, id, li, {
+        if (li->cb.display.gl_draw_late)
+          li->cb.display.gl_draw_late (li->user_data, seq);
+      }
+  );
+  gl_draw_answer (g);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 gl_scanout_to (GstSpiceSession * s, SpiceChannel * ch, Listener * li)
 {
@@ -1005,23 +1090,42 @@ on_gl_draw (SpiceDisplayChannel * ch, guint x, guint y, guint w, guint h,
 {
   GstSpiceSession *s = user_data;
   gint id = channel_id (SPICE_CHANNEL (ch));
+  GlDraw *g = gl_draw_get (s, SPICE_CHANNEL (ch));
   gboolean handled = FALSE;
+  guint64 seq;
 
-  /* the listeners copy what they need before the draw is acknowledged */
+  /* servers wait for the answer before the next draw; if one did not,
+   * the previous draw is answered now so that the count stays right */
+  gl_draw_answer (g);
+  seq = ++s->gl_draw_seq;
+  g->seq = seq;
+  g->holds = 0;
+  g->hold_ms = 0;
+  g->start_us = g_get_monotonic_time ();
   FOREACH_LISTENER (s, LISTENER_DISPLAY, id, li, {
         if (li->cb.display.gl_draw) {
-          li->cb.display.gl_draw (li->user_data, x, y, w, h);
+          guint ms = li->cb.display.gl_draw (li->user_data, x, y, w, h, seq);
+          if (ms > 0) {
+            g->holds++;
+            g->hold_ms = MAX (g->hold_ms, ms);
+          }
           handled = TRUE;
         }
       }
   );
-  spice_display_channel_gl_draw_done (ch);
+  if (g->holds == 0) {
+    gl_draw_answer (g);
+  } else if (g->seq == seq && !g->deadline) {
+    g->deadline = g_timeout_source_new (g->hold_ms);
+    g_source_set_callback (g->deadline, gl_draw_deadline, g, NULL);
+    g_source_set_name (g->deadline, "gst-spice gl-draw deadline");
+    g_source_attach (g->deadline, NULL);
+  }
   if (!handled && !g_object_get_data (G_OBJECT (ch),
           "gst-spice-gl-reported")) {
     GError *error = g_error_new (GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT,
         "SPICE server %s sends display %d as GL scanouts (QEMU gl=on, "
-        "virgl), which this version cannot capture yet; use a 2D display "
-        "(gl=off)", s->address, id);
+        "virgl), which this element cannot capture", s->address, id);
 
     g_object_set_data (G_OBJECT (ch), "gst-spice-gl-reported",
         GINT_TO_POINTER (1));
@@ -1030,6 +1134,54 @@ on_gl_draw (SpiceDisplayChannel * ch, guint x, guint y, guint w, guint h,
         "gl-draw on the display channel");
     g_error_free (error);
   }
+}
+
+typedef struct
+{
+  GstSpiceSession *session;
+  gint channel_id;
+  guint64 seq;
+} GlRelease;
+
+static gboolean
+gl_release_idle (gpointer data)
+{
+  GlRelease *r = data;
+  SpiceChannel *ch = g_hash_table_lookup (r->session->displays,
+      GINT_TO_POINTER (r->channel_id));
+  GlDraw *g = ch ? g_object_get_qdata (G_OBJECT (ch), gl_draw_quark) : NULL;
+
+  /* an answer that comes after the deadline, or for a draw of a channel
+   * that is gone, has nothing left to do */
+  if (g && g->seq == r->seq && g->holds > 0 && --g->holds == 0) {
+    GST_LOG ("%s display:%d draw %" G_GUINT64_FORMAT " released after %"
+        G_GINT64_FORMAT " us", r->session->address, r->channel_id, r->seq,
+        g_get_monotonic_time () - g->start_us);
+    gl_draw_answer (g);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+/**
+ * gst_spice_session_gl_draw_done:
+ * @seq: the draw, as given to the gl_draw callback that held it
+ *
+ * Lets go of a GL draw a display listener held (any thread, never
+ * blocks): once every holder did, the server is told the draw is done.
+ * Call it exactly once per held draw, while the session is still
+ * acquired.
+ */
+void
+gst_spice_session_gl_draw_done (GstSpiceSession * s, gint channel_id,
+    guint64 seq)
+{
+  GlRelease *r = g_new (GlRelease, 1);
+
+  r->session = s;
+  r->channel_id = channel_id;
+  r->seq = seq;
+  gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, gl_release_idle, r,
+      g_free);
 }
 
 static gboolean
@@ -1584,7 +1736,10 @@ attach_idle (gpointer data)
         li->cb.display.primary_create (li->user_data,
             surface_format_to_video (primary.format), primary.format,
             primary.width, primary.height, primary.stride, primary.data);
-      if (li->cb.display.invalidate)
+      /* a primary nothing was drawn on (a GL display's, before its
+       * scanout) stays blank for the new listener too */
+      if (li->cb.display.invalidate && g_object_get_qdata (G_OBJECT
+              (display), drawn_quark))
         li->cb.display.invalidate (li->user_data, 0, 0, primary.width,
             primary.height);
     }
@@ -1594,7 +1749,8 @@ attach_idle (gpointer data)
       const SpiceGlScanout *so =
           spice_display_channel_get_gl_scanout (SPICE_DISPLAY_CHANNEL
           (display));
-      li->cb.display.gl_draw (li->user_data, 0, 0, so->width, so->height);
+      li->cb.display.gl_draw (li->user_data, 0, 0, so->width, so->height,
+          0);
     }
     c = g_hash_table_lookup (s->cursors, GINT_TO_POINTER (li->channel_id));
     if (c && li->cb.display.cursor) {

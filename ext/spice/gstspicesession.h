@@ -95,12 +95,21 @@ typedef struct
    * message for users, @debug for the technical details */
   GstSpiceStateFunc state;
   /* A GL display (QEMU gl=on): a new scanout, @fd valid during the call
-   * only (dup it), @fourcc a DRM fourcc; then gl_draw per update, which
-   * the session acknowledges once the callbacks returned.  NULL: the
-   * listener cannot take GL displays (an error is reported instead). */
+   * only (dup it), @fourcc a DRM fourcc.  NULL: the listener cannot take
+   * GL displays (an error is reported instead). */
   void (*gl_scanout) (gpointer user_data, gint fd, guint width, guint height,
       guint stride, guint32 fourcc, gboolean y0top);
-  void (*gl_draw) (gpointer user_data, guint x, guint y, guint w, guint h);
+  /* A draw of the scanout.  Return 0 when done with it (the content may
+   * change once the callback returned), or a deadline in ms to hold it:
+   * the server hears the draw is done once every holder called
+   * gst_spice_session_gl_draw_done() with @seq, or at the deadline.
+   * @seq 0: a replay of the current scanout for a new listener, nothing
+   * to answer (the return value is ignored). */
+  guint (*gl_draw) (gpointer user_data, guint x, guint y, guint w, guint h,
+      guint64 seq);
+  /* Optional: draw @seq was still held at its deadline and has been
+   * acknowledged anyway. */
+  void (*gl_draw_late) (gpointer user_data, guint64 seq);
 } GstSpiceDisplayCallbacks;
 
 /**
@@ -205,6 +214,10 @@ void              gst_spice_session_port_write   (GstSpiceSession * session,
 /* Input into the guest; thread-safe, queued to the spice thread, dropped
  * while the inputs channel is not open.  @scancode: PC/XT set 1, E0 keys
  * as 0x100 | code.  Positions are on display @channel_id's surface. */
+void              gst_spice_session_gl_draw_done (GstSpiceSession * s,
+                                                  gint channel_id,
+                                                  guint64 seq);
+
 void              gst_spice_session_send_key     (GstSpiceSession * session,
                                                   guint scancode,
                                                   gboolean press);
