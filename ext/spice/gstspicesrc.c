@@ -66,8 +66,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_src_debug);
  * any, and would plug a decoder on one of them). */
 static GstStaticPadTemplate video_template = GST_STATIC_PAD_TEMPLATE ("video",
     GST_PAD_SRC, GST_PAD_SOMETIMES,
-    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE
-        ("{ BGRx, BGRA, RGBx, RGBA, xRGB, ARGB, RGB16, RGB15 }")));
+    GST_STATIC_CAPS (GST_SPICE_VIDEO_SRC_CAPS));
 
 /* present unless the audio property is off */
 static GstStaticPadTemplate audio_template = GST_STATIC_PAD_TEMPLATE ("audio",

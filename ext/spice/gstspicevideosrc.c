@@ -27,15 +27,18 @@
 
 #include <string.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <gst/video/navigation.h>
+#include <gst/allocators/gstdmabuf.h>
 
 #include "gstspicevideosrc.h"
 #include "gstspicesession.h"
 #include "gstspicekeymap.h"
 #include "gstdamagehistory.h"
+#include "gstdrmformat.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_spice_video_src_debug);
 #define GST_CAT_DEFAULT gst_spice_video_src_debug
@@ -53,13 +56,15 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_video_src_debug);
  * messages), and a frame taken between them wastes the framerate's credit
  * on half an update. */
 #define SETTLE_US 250
+/* how long a 2D surface downstream refuses may wait for a GL scanout */
+#define REFUSED_2D_GRACE_US (1 * G_USEC_PER_SEC)
 /* while reconnecting, the last frame is repeated at least this often */
 #define LOST_REPEAT_INTERVAL_MS 1000
 
-#define VIDEO_CAPS GST_VIDEO_CAPS_MAKE ("{ BGRx, BGRA, RGBx, RGBA, xRGB, ARGB, RGB16, RGB15 }")
+#define DEFAULT_DRAW_DONE_TIMEOUT 100
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
-    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS (VIDEO_CAPS));
+    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS (GST_SPICE_VIDEO_SRC_CAPS));
 
 typedef struct
 {
@@ -67,6 +72,7 @@ typedef struct
   gint channel_id;
   gboolean show_cursor;
   guint repeat_interval;
+  guint draw_done_timeout;
   GstSpiceSessionFeatures features;
 } Settings;
 
@@ -99,14 +105,20 @@ struct _GstSpiceVideoSrc
     gboolean attached;
     gboolean flushing;
     GstSpiceLinkState link;     /* the connection */
+    GstAllocator *dmabuf_allocator;
 
     /* the library's primary surface, or the mapping of a GL scanout; only
      * read in the spice thread */
     const guint8 *surface;
-    gboolean gl;                /* the surface is a GL scanout (mapped) */
+    gboolean gl;                /* the surface is a GL scanout */
     gboolean flip;              /* its rows go bottom-up (y0top FALSE) */
-    guint8 *gl_map;
+    guint8 *gl_map;             /* NULL when the fd cannot be mapped */
     gsize gl_map_size;
+    gchar *gl_map_error;        /* why not */
+    GstMemory *gl_mem;          /* the scanout as DMA-BUF memory (own dup) */
+    gboolean dmabuf;            /* frames go out as memory:DMABuf */
+    guint64 gl_seq;             /* the draw the next DMA-BUF frame shows, 0:
+                                 * none held (a replay) */
     GstVideoFormat format;
     gint spice_format;
     guint width, height, stride;
@@ -133,11 +145,25 @@ struct _GstSpiceVideoSrc
     GBytes *cursor_rgba;
 
     guint64 frames, repeats, damage_events, bytes_copied, reconnects;
+    guint64 draws_held, draws_late;
     GHashTable *unknown_keys;   /* key names already warned about */
   } st;
 
+  /* Draw acknowledgements: buffers of the DMA-BUF path call back from any
+   * thread when downstream frees them.  Never taken before self->lock. */
+  GMutex ack_lock;
+  struct
+  {
+    GstSpiceSession *session;   /* NULL once stopping */
+    gint channel_id;
+    guint64 held;               /* the GL draw we hold, 0: none */
+  } ack;
+
   /* streaming thread only */
   GstClockTime last_pts;
+  gboolean orientation_flipped; /* the last orientation tag sent */
+  guint refused_cookie;         /* a 2D surface downstream refused... */
+  gint64 refused_until;         /* ...is an error from then on */
   gint64 last_push_us;
   gint64 credit_us;              /* frame-rate token bucket */
   gint64 credit_time_us;
@@ -209,9 +235,28 @@ gst_spice_video_src_install_properties (GObjectClass * gobject_class)
   g_object_class_install_property (gobject_class, GST_SPICE_VIDEO_SRC_PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
           "Counters: frames (pushed on damage), repeats, damage-events "
-          "(invalidated rectangles received), bytes-copied (by the CPU), "
-          "reconnects, width, height", GST_TYPE_STRUCTURE,
-          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+          "(invalidated rectangles or GL draws received), bytes-copied (by "
+          "the CPU), reconnects, width, height, dmabuf (frames go out as "
+          "DMA-BUFs), draws-held (GL draws acknowledged only when downstream "
+          "released the frame), draws-late (held past draw-done-timeout)",
+          GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  /**
+   * GstSpiceSrc:draw-done-timeout:
+   *
+   * On a GL display whose frames go out as DMA-BUFs, the guest may draw
+   * into the buffer again once it hears the draw is done, so that is said
+   * when downstream releases the frame; after this many milliseconds it is
+   * said anyway (a warning is posted once) so that a stuck consumer cannot
+   * freeze the guest's display.
+   */
+  g_object_class_install_property (gobject_class,
+      GST_SPICE_VIDEO_SRC_PROP_DRAW_DONE_TIMEOUT,
+      g_param_spec_uint ("draw-done-timeout", "Draw done timeout",
+          "GL displays sent as DMA-BUFs: the longest time (ms) a frame may "
+          "stay with downstream before the guest is told to draw on anyway",
+          1, 60000, DEFAULT_DRAW_DONE_TIMEOUT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
 }
 
 static void
@@ -240,7 +285,10 @@ make_stats (GstSpiceVideoSrc * self)
       "bytes-copied", G_TYPE_UINT64, self->st.bytes_copied,
       "reconnects", G_TYPE_UINT64, self->st.reconnects,
       "width", G_TYPE_UINT, self->st.width,
-      "height", G_TYPE_UINT, self->st.height, NULL);
+      "height", G_TYPE_UINT, self->st.height,
+      "dmabuf", G_TYPE_BOOLEAN, self->st.dmabuf,
+      "draws-held", G_TYPE_UINT64, self->st.draws_held,
+      "draws-late", G_TYPE_UINT64, self->st.draws_late, NULL);
   g_mutex_unlock (&self->lock);
   return s;
 }
@@ -266,6 +314,9 @@ gst_spice_video_src_set_property (GObject * object, guint prop_id,
       break;
     case GST_SPICE_VIDEO_SRC_PROP_REPEAT_INTERVAL:
       s->repeat_interval = g_value_get_uint (value);
+      break;
+    case GST_SPICE_VIDEO_SRC_PROP_DRAW_DONE_TIMEOUT:
+      s->draw_done_timeout = g_value_get_uint (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -300,6 +351,9 @@ gst_spice_video_src_get_property (GObject * object, guint prop_id,
       break;
     case GST_SPICE_VIDEO_SRC_PROP_REPEAT_INTERVAL:
       g_value_set_uint (value, s->repeat_interval);
+      break;
+    case GST_SPICE_VIDEO_SRC_PROP_DRAW_DONE_TIMEOUT:
+      g_value_set_uint (value, s->draw_done_timeout);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -359,7 +413,9 @@ gst_spice_video_src_init (GstSpiceVideoSrc * self)
   self->settings.channel_id = DEFAULT_CHANNEL_ID;
   self->settings.show_cursor = DEFAULT_SHOW_CURSOR;
   self->settings.repeat_interval = DEFAULT_REPEAT_INTERVAL;
+  self->settings.draw_done_timeout = DEFAULT_DRAW_DONE_TIMEOUT;
   g_mutex_init (&self->lock);
+  g_mutex_init (&self->ack_lock);
   g_cond_init (&self->cond);
   gst_base_src_set_live (GST_BASE_SRC (self), TRUE);
   gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
@@ -373,6 +429,7 @@ gst_spice_video_src_finalize (GObject * object)
   settings_clear (&self->settings);
   g_free (self->address);
   g_mutex_clear (&self->lock);
+  g_mutex_clear (&self->ack_lock);
   g_cond_clear (&self->cond);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -686,32 +743,55 @@ on_state (gpointer user_data, GstSpiceSessionState state,
         gst_message_new_element (GST_OBJECT (self), msg));
 }
 
-/* self->lock held */
+/* self->lock held; what it drops holds no draw (gst_memory_unref of the
+ * scanout memory closes our dup only) */
 static void
-gl_unmap_locked (GstSpiceVideoSrc * self)
+gl_clear_locked (GstSpiceVideoSrc * self)
 {
   if (self->st.gl_map) {
     munmap (self->st.gl_map, self->st.gl_map_size);
     self->st.gl_map = NULL;
     self->st.gl_map_size = 0;
   }
+  g_clear_pointer (&self->st.gl_map_error, g_free);
+  if (self->st.gl_mem) {
+    gst_memory_unref (self->st.gl_mem);
+    self->st.gl_mem = NULL;
+  }
 }
 
-static GstVideoFormat
-drm_fourcc_to_video (guint32 fourcc)
+/* Lets go of GL draw @seq if we still hold it: any thread, takes only
+ * ack_lock (buffers are freed under self->lock in places). */
+static void
+release_draw (GstSpiceVideoSrc * self, guint64 seq)
 {
-  switch (fourcc) {
-    case GST_MAKE_FOURCC ('X', 'R', '2', '4'):
-      return GST_VIDEO_FORMAT_BGRx;
-    case GST_MAKE_FOURCC ('A', 'R', '2', '4'):
-      return GST_VIDEO_FORMAT_BGRA;
-    case GST_MAKE_FOURCC ('X', 'B', '2', '4'):
-      return GST_VIDEO_FORMAT_RGBx;
-    case GST_MAKE_FOURCC ('A', 'B', '2', '4'):
-      return GST_VIDEO_FORMAT_RGBA;
-    default:
-      return GST_VIDEO_FORMAT_UNKNOWN;
+  g_mutex_lock (&self->ack_lock);
+  if (seq != 0 && self->ack.held == seq) {
+    self->ack.held = 0;
+    if (self->ack.session)
+      gst_spice_session_gl_draw_done (self->ack.session, self->ack.channel_id,
+          seq);
   }
+  g_mutex_unlock (&self->ack_lock);
+}
+
+typedef struct
+{
+  GstSpiceVideoSrc *self;
+  guint64 seq;
+} DrawRelease;
+
+/* downstream freed the memory of a DMA-BUF frame */
+static void
+draw_released (gpointer data, GstMiniObject * obj)
+{
+  DrawRelease *d = data;
+
+  GST_LOG_OBJECT (d->self, "frame of draw %" G_GUINT64_FORMAT " released",
+      d->seq);
+  release_draw (d->self, d->seq);
+  gst_object_unref (d->self);
+  g_free (d);
 }
 
 /* self->lock held: fails the element with a clear error (once) */
@@ -728,18 +808,21 @@ gl_fail_locked (GstSpiceVideoSrc * self, GstStreamError code,
   g_cond_broadcast (&self->cond);
 }
 
-/* A GL display's scanout: mapped and read like a 2D surface (the copy
- * into system memory; the DMA-BUF path is the next step). */
+/* A GL display's scanout.  It goes downstream as DMA-BUF memory (our own
+ * dup of the fd) when downstream takes that; it is also mapped, to copy
+ * draws into system-memory frames otherwise. */
 static void
 on_gl_scanout (gpointer user_data, gint fd, guint width, guint height,
     guint stride, guint32 fourcc, gboolean y0top)
 {
   GstSpiceVideoSrc *self = user_data;
-  GstVideoFormat format = drm_fourcc_to_video (fourcc);
+  GstVideoFormat format = gst_spice_drm_fourcc_to_video_format (fourcc);
   off_t size = lseek (fd, 0, SEEK_END);
+  int seek_errno = errno;
   gsize need = (gsize) stride * height;
   gchar *msg = NULL, *debug = NULL;
   void *map;
+  int dup_fd;
 
   GST_INFO_OBJECT (self, "GL scanout fd %d %ux%u stride %u fourcc %"
       GST_FOURCC_FORMAT " y0top %d", fd, width, height, stride,
@@ -751,12 +834,17 @@ on_gl_scanout (gpointer user_data, gint fd, guint width, guint height,
     msg = g_strdup_printf ("The SPICE server's GL scanout uses a format "
         "this element cannot output (DRM fourcc %" GST_FOURCC_FORMAT ")",
         GST_FOURCC_ARGS (fourcc));
-    debug = g_strdup ("supported: XR24, AR24, XB24, AB24");
+    debug = g_strdup_printf ("supported: %s", gst_spice_drm_fourcc_supported ());
   } else if (width == 0 || height == 0 || stride < width * 4) {
     msg = g_strdup_printf ("The SPICE server's GL scanout is malformed "
         "(%ux%u, stride %u)", width, height, stride);
     debug = g_strdup ("the stride must hold a row of 4-byte pixels");
-  } else if (size >= 0 && (gsize) size < need) {
+  } else if (size < 0) {
+    msg = g_strdup_printf ("The SPICE server's GL scanout is not a buffer "
+        "(%ux%u): its fd has no size", width, height);
+    debug = g_strdup_printf ("lseek (SEEK_END) on the scanout fd: %s "
+        "(a DMA-BUF or memfd answers with its size)", g_strerror (seek_errno));
+  } else if ((gsize) size < need) {
     msg = g_strdup_printf ("The SPICE server's GL scanout is smaller than "
         "its size says (%" G_GSIZE_FORMAT " bytes for %ux%u, stride %u)",
         (gsize) size, width, height, stride);
@@ -766,19 +854,29 @@ on_gl_scanout (gpointer user_data, gint fd, guint width, guint height,
     gl_fail_locked (self, GST_STREAM_ERROR_FORMAT, msg, debug);
     goto done;
   }
-  map = mmap (NULL, need, PROT_READ, MAP_SHARED, fd, 0);
-  if (map == MAP_FAILED) {
-    msg = g_strdup_printf ("Could not map the SPICE server's GL scanout "
-        "(%ux%u): %s", width, height, g_strerror (errno));
-    gl_fail_locked (self, GST_STREAM_ERROR_FAILED, msg,
-        "mmap of the scanout fd failed (a DMA-BUF that cannot be mapped)");
+  dup_fd = fcntl (fd, F_DUPFD_CLOEXEC, 3);
+  if (dup_fd < 0) {
+    msg = g_strdup_printf ("Could not keep the SPICE server's GL scanout: %s",
+        g_strerror (errno));
+    gl_fail_locked (self, GST_STREAM_ERROR_FAILED, msg, "dup of the fd");
     goto done;
   }
   drop_back_locked (self);
-  gl_unmap_locked (self);
+  gl_clear_locked (self);
+  self->st.gl_mem = gst_dmabuf_allocator_alloc (self->st.dmabuf_allocator,
+      dup_fd, size);
+  /* real DMA-BUFs may refuse mmap: then only DMA-BUF output is possible */
+  map = mmap (NULL, need, PROT_READ, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) {
+    self->st.gl_map_error = g_strdup_printf ("mmap of the scanout fd: %s",
+        g_strerror (errno));
+    GST_INFO_OBJECT (self, "scanout not mappable (%s): DMA-BUF output only",
+        self->st.gl_map_error);
+    map = NULL;
+  }
   self->st.gl = TRUE;
   self->st.gl_map = map;
-  self->st.gl_map_size = need;
+  self->st.gl_map_size = map ? need : 0;
   self->st.surface = map;
   self->st.flip = !y0top;
   self->st.format = format;
@@ -789,6 +887,7 @@ on_gl_scanout (gpointer user_data, gint fd, guint width, guint height,
   self->st.surface_cookie++;
   self->st.surface_drawn = FALSE;
   self->st.dirty = FALSE;
+  self->st.gl_seq = 0;
   gst_damage_history_reset (self->st.damage, width, height);
   g_cond_broadcast (&self->cond);
 done:
@@ -797,19 +896,27 @@ done:
   g_free (debug);
 }
 
-/* A draw of the GL scanout: copied now (the session acknowledges it after
- * this returns and the guest may then draw into the buffer again). */
-static void
-on_gl_draw (gpointer user_data, guint x, guint y, guint w, guint h)
+/* A draw of the GL scanout.  Copied at once when frames go out in system
+ * memory; otherwise held (the guest must not draw into the buffer yet)
+ * until downstream releases the DMA-BUF frame showing it, or until the
+ * copy once the new scanout is negotiated. */
+static guint
+on_gl_draw (gpointer user_data, guint x, guint y, guint w, guint h,
+    guint64 seq)
 {
   GstSpiceVideoSrc *self = user_data;
   GstVideoRectangle r;
-  gboolean had_back;
+  guint timeout;
+  gboolean hold;
+
+  GST_OBJECT_LOCK (self);
+  timeout = self->settings.draw_done_timeout;
+  GST_OBJECT_UNLOCK (self);
 
   g_mutex_lock (&self->lock);
-  if (!self->st.gl || !self->st.surface) {
+  if (!self->st.gl || !self->st.gl_mem) {
     g_mutex_unlock (&self->lock);
-    return;
+    return 0;
   }
   /* the draw's rectangle is in scanout rows; the frame's go top-down */
   r.x = x;
@@ -818,12 +925,66 @@ on_gl_draw (gpointer user_data, guint x, guint y, guint w, guint h)
   r.y = self->st.flip ? (gint) self->st.height - (gint) (y + h) : (gint) y;
   self->st.damage_events++;
   gst_damage_history_add (self->st.damage, &r);
-  had_back = self->st.back != NULL;
-  if (ensure_back_locked (self) && had_back)
-    copy_rect_locked (self, &r);
   self->st.surface_drawn = TRUE;
-  mark_dirty_locked (self);
+  if (self->st.pool && self->st.pool_cookie == self->st.surface_cookie) {
+    gboolean had_back = self->st.back != NULL;
+
+    /* system memory: a new back buffer is caught up including this
+     * rectangle */
+    if (ensure_back_locked (self) && had_back)
+      copy_rect_locked (self, &r);
+    hold = self->st.back == NULL;
+    mark_dirty_locked (self);
+  } else {
+    /* DMA-BUF frames, or not negotiated yet: nothing is copied here */
+    hold = TRUE;
+    self->st.dirty = TRUE;
+    self->st.damage_time = g_get_monotonic_time ();
+    self->st.settled = TRUE;
+    g_cond_broadcast (&self->cond);
+  }
+  if (!hold || seq == 0) {
+    self->st.gl_seq = 0;
+    g_mutex_unlock (&self->lock);
+    return 0;
+  }
+  self->st.gl_seq = seq;
+  self->st.draws_held++;
+  g_mutex_lock (&self->ack_lock);
+  self->ack.held = seq;
+  g_mutex_unlock (&self->ack_lock);
   g_mutex_unlock (&self->lock);
+  return timeout;
+}
+
+static void
+on_gl_draw_late (gpointer user_data, guint64 seq)
+{
+  GstSpiceVideoSrc *self = user_data;
+  gboolean first;
+  guint timeout;
+
+  GST_OBJECT_LOCK (self);
+  timeout = self->settings.draw_done_timeout;
+  GST_OBJECT_UNLOCK (self);
+
+  g_mutex_lock (&self->lock);
+  first = self->st.draws_late++ == 0;
+  g_mutex_unlock (&self->lock);
+  g_mutex_lock (&self->ack_lock);
+  if (self->ack.held == seq)
+    self->ack.held = 0;
+  g_mutex_unlock (&self->ack_lock);
+  if (first)
+    GST_ELEMENT_WARNING (self, STREAM, FAILED,
+        ("Downstream kept a frame of the guest's GL display longer than "
+            "%u ms; the guest was told to draw on anyway (it may draw into "
+            "a frame still being read)", timeout),
+        ("draw-done-timeout expired for draw %" G_GUINT64_FORMAT " (posted "
+            "once, counted in stats draws-late).  The guest draws its next "
+            "frame only after this one is released: a sink that keeps the "
+            "last frame (enable-last-sample) or a queue holds it back; "
+            "dmabufimport or a copy releases it at once", seq));
 }
 
 static const GstSpiceDisplayCallbacks display_callbacks = {
@@ -834,6 +995,7 @@ static const GstSpiceDisplayCallbacks display_callbacks = {
   on_state,
   on_gl_scanout,
   on_gl_draw,
+  on_gl_draw_late,
 };
 
 /* Asked by the streaming thread when a frame is due but no back buffer
@@ -843,11 +1005,18 @@ kick_idle (gpointer data)
 {
   GstSpiceVideoSrc *self = data;
 
+  guint64 held = 0;
+
   g_mutex_lock (&self->lock);
   self->st.kick_pending = FALSE;
-  if (self->st.attached && ensure_back_locked (self))
+  if (self->st.attached && ensure_back_locked (self)) {
+    /* a GL draw that came before the pool is in the copy now */
+    held = self->st.gl_seq;
+    self->st.gl_seq = 0;
     g_cond_broadcast (&self->cond);
+  }
   g_mutex_unlock (&self->lock);
+  release_draw (self, held);
   return G_SOURCE_REMOVE;
 }
 
@@ -872,7 +1041,13 @@ gst_spice_video_src_start (GstBaseSrc * src)
   memset (&self->st, 0, sizeof (self->st));
   self->st.attached = TRUE;
   self->st.damage = gst_damage_history_new (DAMAGE_HISTORY_DEPTH);
+  self->st.dmabuf_allocator = gst_dmabuf_allocator_new ();
   g_mutex_unlock (&self->lock);
+  g_mutex_lock (&self->ack_lock);
+  self->ack.session = self->session;
+  self->ack.channel_id = self->active.channel_id;
+  self->ack.held = 0;
+  g_mutex_unlock (&self->ack_lock);
 
   self->last_pts = GST_CLOCK_TIME_NONE;
   self->last_push_us = 0;
@@ -883,6 +1058,9 @@ gst_spice_video_src_start (GstBaseSrc * src)
   self->fps_d = DEFAULT_FPS_D;
   self->start_us = g_get_monotonic_time ();
   self->discont = TRUE;
+  self->orientation_flipped = FALSE;
+  self->refused_cookie = 0;
+  self->refused_until = 0;
 
   g_free (self->address);
   self->address = g_strdup (gst_spice_session_get_address (self->session));
@@ -902,10 +1080,19 @@ gst_spice_video_src_stop (GstBaseSrc * src)
     GstSpiceSession *session = self->session;
 
     gst_spice_session_remove_listener (session, self->listener_id);
+    /* a draw still held (frames downstream, or one never pushed) is let go
+     * now: buffers released later find no session */
+    g_mutex_lock (&self->ack_lock);
+    if (self->ack.held)
+      gst_spice_session_gl_draw_done (session, self->ack.channel_id,
+          self->ack.held);
+    self->ack.held = 0;
+    self->ack.session = NULL;
+    g_mutex_unlock (&self->ack_lock);
     g_mutex_lock (&self->lock);
     self->st.attached = FALSE;
     self->st.surface = NULL;
-    gl_unmap_locked (self);
+    gl_clear_locked (self);
     g_mutex_unlock (&self->lock);
     /* navigation events (any thread) look at it under the object lock */
     GST_OBJECT_LOCK (self);
@@ -921,6 +1108,11 @@ gst_spice_video_src_stop (GstBaseSrc * src)
   g_clear_pointer (&self->st.damage, gst_damage_history_free);
   g_clear_pointer (&self->st.cursor_rgba, g_bytes_unref);
   g_clear_pointer (&self->st.unknown_keys, g_hash_table_unref);
+  gl_clear_locked (self);
+  if (self->st.dmabuf_allocator) {
+    gst_object_unref (self->st.dmabuf_allocator);
+    self->st.dmabuf_allocator = NULL;
+  }
   gst_spice_link_state_clear (&self->st.link);
   gst_clear_buffer (&self->st.last);
   g_mutex_unlock (&self->lock);
@@ -956,18 +1148,45 @@ gst_spice_video_src_unlock_stop (GstBaseSrc * src)
   return TRUE;
 }
 
-/* self->lock held */
-static GstCaps *
-surface_caps_locked (GstSpiceVideoSrc * self)
+/* self->lock held: a surface to capture (a GL scanout need not be
+ * mappable) */
+static gboolean
+have_surface_locked (GstSpiceVideoSrc * self)
 {
-  if (!self->st.surface || self->st.format == GST_VIDEO_FORMAT_UNKNOWN)
+  return self->st.surface != NULL || self->st.gl_mem != NULL;
+}
+
+/* self->lock held.  A GL scanout is offered as DMA-BUF first, then (when it
+ * can be mapped) as system memory. */
+static GstCaps *
+surface_caps_locked (GstSpiceVideoSrc * self, gboolean allow_dmabuf)
+{
+  GstCaps *caps, *sys;
+
+  if (!have_surface_locked (self)
+      || self->st.format == GST_VIDEO_FORMAT_UNKNOWN)
     return NULL;
-  return gst_caps_new_simple ("video/x-raw",
+  sys = gst_caps_new_simple ("video/x-raw",
       "format", G_TYPE_STRING, gst_video_format_to_string (self->st.format),
       "width", G_TYPE_INT, (gint) self->st.width,
       "height", G_TYPE_INT, (gint) self->st.height,
       "framerate", GST_TYPE_FRACTION_RANGE, 1, 1, G_MAXINT, 1,
       "pixel-aspect-ratio", GST_TYPE_FRACTION, 1, 1, NULL);
+  if (!self->st.gl_mem)
+    return sys;
+  caps = gst_caps_new_empty ();
+  if (allow_dmabuf) {
+    GstCaps *dma = gst_caps_copy (sys);
+
+    gst_caps_set_features_simple (dma,
+        gst_caps_features_new (GST_CAPS_FEATURE_MEMORY_DMABUF, NULL));
+    gst_caps_append (caps, dma);
+  }
+  if (self->st.surface)
+    gst_caps_append (caps, sys);
+  else
+    gst_caps_unref (sys);
+  return caps;
 }
 
 static GstCaps *
@@ -977,7 +1196,7 @@ gst_spice_video_src_get_caps (GstBaseSrc * src, GstCaps * filter)
   GstCaps *caps;
 
   g_mutex_lock (&self->lock);
-  caps = surface_caps_locked (self);
+  caps = surface_caps_locked (self, TRUE);
   g_mutex_unlock (&self->lock);
   if (!caps)
     caps = gst_pad_get_pad_template_caps (GST_BASE_SRC_PAD (src));
@@ -1013,22 +1232,68 @@ gst_spice_video_src_decide_allocation (GstBaseSrc * src, GstQuery * query)
   return TRUE;
 }
 
-/* Negotiates caps for the current surface and makes a pool for them.
- * Streaming thread, no lock held. */
+/* Whether downstream reads strides from GstVideoMeta (a DMA-BUF frame
+ * cannot be repacked without a copy). */
 static gboolean
-negotiate_surface (GstSpiceVideoSrc * self)
+peer_takes_video_meta (GstSpiceVideoSrc * self, GstCaps * caps)
+{
+  GstQuery *query = gst_query_new_allocation (caps, FALSE);
+  gboolean ok = FALSE;
+
+  if (gst_pad_peer_query (GST_BASE_SRC_PAD (self), query))
+    ok = gst_query_find_allocation_meta (query, GST_VIDEO_META_API_TYPE,
+        NULL);
+  gst_query_unref (query);
+  return ok;
+}
+
+/* Sends the stream's orientation when it changes: DMA-BUF frames of a
+ * bottom-up scanout go out as they are, and say so (system-memory frames
+ * are flipped by the copy).  Streaming thread. */
+static void
+send_orientation (GstSpiceVideoSrc * self, gboolean flipped)
+{
+  GstTagList *tags;
+
+  if (flipped == self->orientation_flipped)
+    return;
+  self->orientation_flipped = flipped;
+  tags = gst_tag_list_new (GST_TAG_IMAGE_ORIENTATION,
+      flipped ? "flip-rotate-180" : "rotate-0", NULL);
+  gst_tag_list_set_scope (tags, GST_TAG_SCOPE_STREAM);
+  GST_INFO_OBJECT (self, "orientation %" GST_PTR_FORMAT, tags);
+  /* GstBaseSrc pushes it after the segment, before the next buffer */
+  gst_element_send_event (GST_ELEMENT (self), gst_event_new_tag (tags));
+}
+
+/* Negotiates caps for the current surface and makes a pool for them (none
+ * for DMA-BUF frames).  Streaming thread, no lock held.  With @grace, a 2D
+ * surface downstream refuses is not an error yet (*@waiting): a GL
+ * display's 2D primary can be drawn (a blank image) before its scanout
+ * comes, and downstream may take only the scanout's DMA-BUFs. */
+static gboolean
+negotiate_surface (GstSpiceVideoSrc * self, gboolean grace,
+    gboolean * waiting)
 {
   GstBaseSrc *bsrc = GST_BASE_SRC (self);
   GstCaps *ours, *peer, *caps, *current;
-  GstBufferPool *pool, *old_pool = NULL;
+  GstBufferPool *pool = NULL, *old_pool = NULL;
   GstStructure *config;
   GstVideoInfo info;
-  guint cookie;
-  gboolean same;
+  guint cookie, stride;
+  gboolean same, dmabuf, allow_dmabuf = TRUE, flip, was_gl;
+  gchar *map_error;
 
+again:
   g_mutex_lock (&self->lock);
-  ours = surface_caps_locked (self);
+  /* a 2D surface is negotiated once drawn: a GL display's 2D primary
+   * never is, and must not pin caps its scanout cannot have */
+  ours = self->st.gl || self->st.surface_drawn ?
+      surface_caps_locked (self, allow_dmabuf) : NULL;
   cookie = self->st.surface_cookie;
+  was_gl = self->st.gl;
+  stride = self->st.stride;
+  flip = self->st.flip;
   g_mutex_unlock (&self->lock);
   if (!ours)
     return TRUE;                /* nothing to negotiate yet */
@@ -1044,6 +1309,16 @@ negotiate_surface (GstSpiceVideoSrc * self)
     gst_caps_unref (caps);
     goto not_negotiated;
   }
+  dmabuf = gst_caps_features_contains (gst_caps_get_features (caps, 0),
+      GST_CAPS_FEATURE_MEMORY_DMABUF);
+  if (dmabuf && stride != (guint) GST_VIDEO_INFO_PLANE_STRIDE (&info, 0) &&
+      !peer_takes_video_meta (self, caps)) {
+    GST_INFO_OBJECT (self, "downstream takes DMA-BUF but not GstVideoMeta, "
+        "and the scanout's stride %u is not the packed one: copying", stride);
+    gst_caps_unref (caps);
+    allow_dmabuf = FALSE;
+    goto again;
+  }
 
   current = gst_pad_get_current_caps (GST_BASE_SRC_PAD (bsrc));
   same = current && gst_caps_is_equal (current, caps);
@@ -1058,20 +1333,23 @@ negotiate_surface (GstSpiceVideoSrc * self)
   self->fps_n = info.fps_n > 0 ? info.fps_n : DEFAULT_FPS_N;
   self->fps_d = info.fps_n > 0 ? info.fps_d : DEFAULT_FPS_D;
 
-  pool = gst_video_buffer_pool_new ();
-  config = gst_buffer_pool_get_config (pool);
-  gst_buffer_pool_config_set_params (config, caps, info.size, 0, 0);
-  gst_buffer_pool_config_add_option (config,
-      GST_BUFFER_POOL_OPTION_VIDEO_META);
-  gst_caps_unref (caps);
-  if (!gst_buffer_pool_set_config (pool, config)
-      || !gst_buffer_pool_set_active (pool, TRUE)) {
-    gst_object_unref (pool);
-    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
-        ("Could not allocate video frames of %ux%u", info.width, info.height),
-        (NULL));
-    return FALSE;
+  if (!dmabuf) {
+    pool = gst_video_buffer_pool_new ();
+    config = gst_buffer_pool_get_config (pool);
+    gst_buffer_pool_config_set_params (config, caps, info.size, 0, 0);
+    gst_buffer_pool_config_add_option (config,
+        GST_BUFFER_POOL_OPTION_VIDEO_META);
+    if (!gst_buffer_pool_set_config (pool, config)
+        || !gst_buffer_pool_set_active (pool, TRUE)) {
+      gst_object_unref (pool);
+      gst_caps_unref (caps);
+      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+          ("Could not allocate video frames of %ux%u", info.width,
+              info.height), (NULL));
+      return FALSE;
+    }
   }
+  gst_caps_unref (caps);
 
   g_mutex_lock (&self->lock);
   drop_back_locked (self);
@@ -1079,6 +1357,7 @@ negotiate_surface (GstSpiceVideoSrc * self)
   self->st.pool = pool;
   self->st.pool_info = info;
   self->st.pool_cookie = cookie;
+  self->st.dmabuf = dmabuf;
   /* whatever the old buffers hold is of no use in the new pool */
   gst_damage_history_reset (self->st.damage, self->st.width,
       self->st.height);
@@ -1094,9 +1373,29 @@ negotiate_surface (GstSpiceVideoSrc * self)
     gst_object_unref (old_pool);
   }
   self->negotiated_cookie = cookie;
+  send_orientation (self, dmabuf && flip);
   return TRUE;
 
 not_negotiated:
+  g_mutex_lock (&self->lock);
+  map_error = self->st.gl_mem && !self->st.surface ?
+      g_strdup (self->st.gl_map_error) : NULL;
+  /* (a scanout may have come since the caps were made) */
+  if (!was_gl && (grace || cookie != self->st.surface_cookie)) {
+    g_mutex_unlock (&self->lock);
+    GST_INFO_OBJECT (self, "downstream refuses the 2D surface; waiting "
+        "for a GL scanout before failing");
+    *waiting = TRUE;
+    return FALSE;
+  }
+  g_mutex_unlock (&self->lock);
+  if (map_error) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("Downstream does not take the SPICE server's GL scanout as DMA-BUF, "
+            "and it cannot be mapped to copy it"), ("%s", map_error));
+    g_free (map_error);
+    return FALSE;
+  }
   GST_ELEMENT_ERROR (self, STREAM, FORMAT,
       ("Downstream cannot take the SPICE display as raw video"),
       ("no common caps with the peer for the surface format"));
@@ -1106,7 +1405,11 @@ not_negotiated:
 static gboolean
 gst_spice_video_src_negotiate (GstBaseSrc * src)
 {
-  return negotiate_surface (GST_SPICE_VIDEO_SRC (src));
+  gboolean waiting = FALSE;
+
+  /* a refused 2D surface: create() waits for a scanout, then fails */
+  return negotiate_surface (GST_SPICE_VIDEO_SRC (src), TRUE, &waiting)
+      || waiting;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1320,6 +1623,29 @@ mark_readonly (GstBuffer * buf)
         GST_MEMORY_FLAG_READONLY);
 }
 
+/* A frame of the GL scanout as DMA-BUF: a share of our scanout memory,
+ * whose release lets go of draw @seq (0: nothing to let go of). */
+static GstBuffer *
+make_dmabuf_frame_locked (GstSpiceVideoSrc * self, guint64 seq)
+{
+  GstBuffer *buf = gst_buffer_new ();
+  GstMemory *mem = gst_memory_share (self->st.gl_mem, 0, -1);
+  gsize offset[GST_VIDEO_MAX_PLANES] = { 0, };
+  gint stride[GST_VIDEO_MAX_PLANES] = { (gint) self->st.stride, };
+
+  if (seq) {
+    DrawRelease *d = g_new (DrawRelease, 1);
+
+    d->self = gst_object_ref (self);
+    d->seq = seq;
+    gst_mini_object_weak_ref (GST_MINI_OBJECT (mem), draw_released, d);
+  }
+  gst_buffer_append_memory (buf, mem);
+  gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE,
+      self->st.format, self->st.width, self->st.height, 1, offset, stride);
+  return buf;
+}
+
 /* A new buffer on the same memory: no pixel is copied, whatever flags the
  * pool's allocator put on the memory (gst_buffer_copy() deep-copies
  * NO_SHARE memory). */
@@ -1350,6 +1676,8 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
   guint repeat_ms, repeat_setting;
   gboolean show_cursor;
   guint64 frame_no = 0;
+  gboolean dmabuf_frame = FALSE;
+  GstBuffer *dmabuf_last = NULL;
 
   GST_OBJECT_LOCK (self);
   show_cursor = self->settings.show_cursor;
@@ -1368,12 +1696,26 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     if (self->st.surface && self->st.format == GST_VIDEO_FORMAT_UNKNOWN)
       goto unsupported;
 
-    if (self->st.surface && self->st.surface_cookie != self->negotiated_cookie) {
-      gboolean ok;
+    if (have_surface_locked (self) &&
+        self->st.surface_cookie != self->negotiated_cookie &&
+        (self->st.gl || self->st.surface_drawn)) {
+      guint cookie = self->st.surface_cookie;
+      gboolean ok, waiting = FALSE, grace;
 
+      now = g_get_monotonic_time ();
+      grace = cookie != self->refused_cookie || now < self->refused_until;
       g_mutex_unlock (&self->lock);
-      ok = negotiate_surface (self);
+      ok = negotiate_surface (self, grace, &waiting);
       g_mutex_lock (&self->lock);
+      if (waiting) {
+        if (cookie != self->refused_cookie) {
+          self->refused_cookie = cookie;
+          self->refused_until = now + REFUSED_2D_GRACE_US;
+        }
+        if (self->st.surface_cookie == cookie && !self->st.flushing)
+          g_cond_wait_until (&self->cond, &self->lock, self->refused_until);
+        continue;
+      }
       if (!ok)
         goto not_negotiated;
       continue;
@@ -1400,6 +1742,19 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
             LOST_REPEAT_INTERVAL_MS))
       repeat_ms = LOST_REPEAT_INTERVAL_MS;
 
+    if (self->st.dmabuf && self->st.gl_mem && self->st.dirty &&
+        self->credit_us >= interval_us) {
+      /* one frame per draw: the guest waits for its release to draw on */
+      buf = make_dmabuf_frame_locked (self, self->st.gl_seq);
+      dmabuf_last = make_dmabuf_frame_locked (self, 0);
+      self->st.gl_seq = 0;
+      self->st.dirty = FALSE;
+      capture_us = self->st.damage_time;
+      frame_no = self->st.frames++;
+      dmabuf_frame = TRUE;
+      self->credit_us -= interval_us;
+      break;
+    }
     if (self->st.dirty && self->st.settled && self->st.back &&
         self->credit_us >= interval_us &&
         now >= self->st.damage_time + SETTLE_US) {
@@ -1431,7 +1786,15 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     }
     if (self->st.last && repeat_ms > 0 &&
         now >= self->last_push_us + (gint64) repeat_ms * 1000) {
-      buf = make_repeat (self->st.last);
+      if (self->st.dmabuf && self->st.gl_mem) {
+        /* a fresh share with its own GstVideoMeta (gst_buffer_copy_into
+         * does not carry it over here) */
+        buf = make_dmabuf_frame_locked (self, 0);
+        gst_buffer_copy_into (buf, self->st.last, GST_BUFFER_COPY_FLAGS |
+            GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
+      } else {
+        buf = make_repeat (self->st.last);
+      }
       repeat = TRUE;
       self->st.repeats++;
       break;
@@ -1445,13 +1808,15 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     }
 
     deadline = G_MAXINT64;
+    if (self->st.dmabuf && self->st.gl_mem && self->st.dirty)
+      deadline = now + (interval_us - self->credit_us) * 16 / 17 + 1;
     if (self->st.dirty && self->st.settled && self->st.back)
       deadline = MAX (now + (interval_us - self->credit_us) * 16 / 17 + 1,
           self->st.damage_time + SETTLE_US);
     if (self->st.last && repeat_ms > 0)
       deadline = MIN (deadline, self->last_push_us + (gint64) repeat_ms *
           1000);
-    if (!self->st.last && !self->st.surface) {
+    if (!self->st.last && !have_surface_locked (self)) {
       gint64 limit = self->start_us + (gint64) timeout_ms * 1000;
       if (now >= limit)
         goto timed_out;
@@ -1467,6 +1832,19 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
   if (repeat) {
     GST_BUFFER_PTS (buf) = gst_spice_running_time_of (GST_ELEMENT (self), 0);
     GST_LOG_OBJECT (self, "repeating the last frame");
+  } else if (dmabuf_frame) {
+    /* the cursor cannot be drawn without touching the pixels */
+    GST_BUFFER_PTS (buf) = gst_spice_running_time_of (GST_ELEMENT (self),
+        capture_us);
+    GST_BUFFER_OFFSET (buf) = frame_no;
+    /* repeats come from an untracked share: keeping the frame itself would
+     * hold the draw */
+    gst_buffer_copy_into (dmabuf_last, buf, GST_BUFFER_COPY_FLAGS |
+        GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
+    g_mutex_lock (&self->lock);
+    gst_clear_buffer (&self->st.last);
+    self->st.last = dmabuf_last;
+    g_mutex_unlock (&self->lock);
   } else {
     FrameAge *age = frame_age_get (buf);
 

@@ -21,6 +21,13 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (GstSpiceVideoSrc, gst_spice_video_src, GST,
     SPICE_VIDEO_SRC, GstPushSrc)
 
+/* GL scanouts go out as DMA-BUFs when downstream takes them (the 2D
+ * surface only in system memory); shared with spicesrc's video pad */
+#define GST_SPICE_VIDEO_SRC_CAPS \
+  GST_VIDEO_CAPS_MAKE_WITH_FEATURES ("memory:DMABuf", \
+      "{ BGRx, BGRA, RGBx, RGBA }") "; " \
+  GST_VIDEO_CAPS_MAKE ("{ BGRx, BGRA, RGBx, RGBA, xRGB, ARGB, RGB16, RGB15 }")
+
 /* Property ids shared with spicesrc, which forwards them */
 /* after the connection properties (gstspiceconnection.h) */
 enum
@@ -29,6 +36,7 @@ enum
   GST_SPICE_VIDEO_SRC_PROP_SHOW_CURSOR,
   GST_SPICE_VIDEO_SRC_PROP_REPEAT_INTERVAL,
   GST_SPICE_VIDEO_SRC_PROP_STATS,
+  GST_SPICE_VIDEO_SRC_PROP_DRAW_DONE_TIMEOUT,
   GST_SPICE_VIDEO_SRC_PROP_LAST
 };
 
