@@ -13,6 +13,8 @@ packages=(
   gstreamer1.0-plugins-ugly gstreamer1.0-plugins-base-apps
   libspice-client-glib-2.0-dev libspice-server-dev
   valgrind openssl
+  gstreamer1.0-gl libegl-dev libgles-dev libgl-dev libdrm-dev
+  libegl-mesa0 libgl1-mesa-dri
 )
 
 missing=()
