@@ -248,6 +248,8 @@ struct _Server
   guint64 gl_cookie;            /* of the pending draw; under lock */
   guint64 gl_done;              /* draws completed while a display client
                                  * was there; under lock */
+  guint32 gl_pending_frame;     /* frame number of the pending draw; lock */
+  GArray *gl_done_log;          /* GlDone of recent completions; lock */
 
   /* input devices: main thread only */
   SpiceKbdInstance kbd;
@@ -615,6 +617,15 @@ qxl_flush_resources (QXLInstance * qin)
   return 0;
 }
 
+/* A completed draw, for "gl done-log": when GL_DRAW_DONE ended it */
+typedef struct
+{
+  guint32 frame;
+  gint64 done_us;               /* g_get_monotonic_time () */
+} GlDone;
+
+#define GL_DONE_LOG_MAX 65536
+
 /* Worker thread: libspice-server completes a gl_draw_async once every GL
  * display client has sent GL_DRAW_DONE (at once without one, and when the
  * client goes away). */
@@ -626,8 +637,13 @@ qxl_async_complete (QXLInstance * qin, uint64_t cookie)
   g_mutex_lock (&srv->lock);
   if (srv->gl_pending && cookie == srv->gl_cookie) {
     srv->gl_pending = FALSE;
-    if (srv->gl_counted)
+    if (srv->gl_counted) {
+      GlDone d = { srv->gl_pending_frame, g_get_monotonic_time () };
+
       srv->gl_done++;
+      if (srv->gl_done_log->len < GL_DONE_LOG_MAX)
+        g_array_append_val (srv->gl_done_log, d);
+    }
     g_cond_broadcast (&srv->gl_cond);
   }
   g_mutex_unlock (&srv->lock);
@@ -1005,6 +1021,7 @@ gl_draw_frame (Server * srv)
   srv->gl_pending = TRUE;
   srv->gl_counted = srv->n_displays > 0;
   srv->gl_cookie = GL_COOKIE_TAG | ++srv->gl_draws;
+  srv->gl_pending_frame = f;
   g_mutex_unlock (&srv->lock);
   spice_qxl_gl_draw_async (&srv->qxl, 0, 0, srv->width, srv->height,
       GL_COOKIE_TAG | srv->gl_draws);
@@ -1881,8 +1898,26 @@ handle_command (Server * srv, gchar * line)
       emit ("ERR no gl");
       return;
     }
+    if (g_str_equal (arg, "done-log")) {
+      GString *out = g_string_new ("OK gl done-log");
+      guint i;
+
+      /* frame:done_us of each completion since the last done-log */
+      g_mutex_lock (&srv->lock);
+      g_string_append_printf (out, " n=%u", srv->gl_done_log->len);
+      for (i = 0; i < srv->gl_done_log->len; i++) {
+        GlDone *d = &g_array_index (srv->gl_done_log, GlDone, i);
+        g_string_append_printf (out, " %u:%" G_GINT64_FORMAT, d->frame,
+            d->done_us);
+      }
+      g_array_set_size (srv->gl_done_log, 0);
+      g_mutex_unlock (&srv->lock);
+      emit ("%s", out->str);
+      g_string_free (out, TRUE);
+      return;
+    }
     if (!g_str_equal (arg, "stats")) {
-      emit ("ERR gl wants stats");
+      emit ("ERR gl wants stats or done-log");
       return;
     }
     g_mutex_lock (&srv->lock);
@@ -2432,6 +2467,7 @@ main (int argc, char **argv)
     port_set_opened (&srv, TRUE);
   create_primary (&srv, w, h);
   if (srv.gl) {
+    srv.gl_done_log = g_array_new (FALSE, FALSE, sizeof (GlDone));
     srv.gl_complete_source = g_source_new (&gl_complete_funcs,
         sizeof (GSource));
     g_source_attach (srv.gl_complete_source, srv.context);
