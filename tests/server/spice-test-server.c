@@ -233,6 +233,12 @@ struct _Server
   gboolean gl;
   const GlFormatInfo *gl_format;
   gboolean gl_y0top;
+  gchar *gl_bad;                /* --gl-bad: pipe, short or stride */
+  gboolean gl_stream_stub;      /* --gl-stream-stub */
+  int gl_stub_peer;             /* the stub socket's other end */
+  int ext_fd;                   /* --gl-scanout-from: the producer's fd */
+  int producer_fd;              /* the socket to the producer */
+  guint32 ext_width, ext_height, ext_fourcc, ext_stride;
   int gl_fd;                    /* our memfd, -1 = none; the library and
                                  * the client hold dups of it */
   guint8 *gl_map;               /* gl_fd mapped, gl_size bytes */
@@ -999,9 +1005,13 @@ static void
 gl_draw_frame (Server * srv)
 {
   guint32 f = (guint32) (srv->frame + 1);
-  guint32 *line = g_new (guint32, srv->width);
+  guint32 *line;
   guint x, y;
 
+  /* a producer's scanout: it drew the frame itself */
+  if (srv->ext_fd >= 0)
+    goto announce;
+  line = g_new (guint32, srv->width);
   for (y = 0; y < srv->height; y++) {
     for (x = 0; x < srv->width; x++)
       line[x] = tp_pixel (x, y, f);
@@ -1017,6 +1027,7 @@ gl_draw_frame (Server * srv)
       gl_store_row (srv, y, strip + y * TP_STRIP_W, 0, TP_STRIP_W);
   }
 
+announce:
   g_mutex_lock (&srv->lock);
   srv->gl_pending = TRUE;
   srv->gl_counted = srv->n_displays > 0;
@@ -1049,8 +1060,15 @@ static gboolean
 gl_new_scanout (Server * srv, GError ** error)
 {
   gsize size = (gsize) srv->width * srv->height * 4;
-  int fd = memfd_create ("spice-test-gl", MFD_CLOEXEC);
+  int fd;
   guint8 *map;
+
+  if (srv->ext_fd >= 0) {
+    spice_qxl_gl_scanout (&srv->qxl, dup (srv->ext_fd), srv->ext_width,
+        srv->ext_height, srv->ext_stride, srv->ext_fourcc, TRUE);
+    return TRUE;
+  }
+  fd = memfd_create ("spice-test-gl", MFD_CLOEXEC);
 
   if (fd < 0 || ftruncate (fd, size) < 0)
     goto failed;
@@ -1065,9 +1083,39 @@ gl_new_scanout (Server * srv, GError ** error)
   srv->gl_map = map;
   srv->gl_size = size;
   /* the library takes ownership of the fd it gets (and closes the previous
-   * one), so it gets a dup */
-  spice_qxl_gl_scanout (&srv->qxl, dup (fd), srv->width, srv->height,
-      srv->width * 4, srv->gl_format->fourcc, srv->gl_y0top);
+   * one), so it gets a dup; --gl-bad sends a broken scanout instead (the
+   * pattern is still painted into the memfd) */
+  if (srv->gl_stream_stub) {
+    int sp[2];
+
+    /* an fd that is no buffer, as an EGLStream's */
+    if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+      goto failed;
+    if (srv->gl_stub_peer >= 0)
+      close (srv->gl_stub_peer);
+    srv->gl_stub_peer = sp[1];
+    spice_qxl_gl_scanout (&srv->qxl, sp[0], srv->width, srv->height,
+        srv->width * 4, srv->gl_format->fourcc, srv->gl_y0top);
+  } else if (srv->gl_bad && g_str_equal (srv->gl_bad, "pipe")) {
+    int p[2];
+
+    if (pipe (p) < 0)
+      goto failed;
+    close (p[1]);
+    spice_qxl_gl_scanout (&srv->qxl, p[0], srv->width, srv->height,
+        srv->width * 4, srv->gl_format->fourcc, srv->gl_y0top);
+  } else if (srv->gl_bad && g_str_equal (srv->gl_bad, "short")) {
+    int s = memfd_create ("spice-test-gl-short", MFD_CLOEXEC);
+
+    if (s < 0 || ftruncate (s, size / 2) < 0)
+      goto failed;
+    spice_qxl_gl_scanout (&srv->qxl, s, srv->width, srv->height,
+        srv->width * 4, srv->gl_format->fourcc, srv->gl_y0top);
+  } else {
+    spice_qxl_gl_scanout (&srv->qxl, dup (fd), srv->width, srv->height,
+        srv->gl_bad ? srv->width * 2 : srv->width * 4,
+        srv->gl_format->fourcc, srv->gl_y0top);
+  }
   return TRUE;
 
 failed:
@@ -1093,6 +1141,10 @@ gl_complete_dispatch (GSource * source, GSourceFunc callback, gpointer data)
   if (!srv->gl_deferred || pending)
     return G_SOURCE_CONTINUE;
   srv->gl_deferred = FALSE;
+  if (srv->ext_fd >= 0) {
+    draw_frame (srv);
+    return G_SOURCE_CONTINUE;
+  }
   if (should_tick (srv)) {
     draw_frame (srv);
     srv->next_tick = g_get_monotonic_time () + frame_period (srv);
@@ -1104,6 +1156,88 @@ gl_complete_dispatch (GSource * source, GSourceFunc callback, gpointer data)
 static GSourceFuncs gl_complete_funcs = {
   .dispatch = gl_complete_dispatch,
 };
+
+/* --gl-scanout-from: a producer process (an EGLStream or DMA-BUF
+ * renderer) hands its scanout fd over a unix socket: a 16-byte header
+ * (u32 width, height, DRM fourcc, stride; little-endian) with the fd
+ * attached, then one byte per frame it presented. */
+static gboolean
+receive_scanout (Server * srv, const gchar * path, GError ** error)
+{
+  struct sockaddr_un addr = { 0, };
+  guint32 hdr[4];
+  struct iovec iov = { hdr, sizeof (hdr) };
+  union
+  {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE (sizeof (int))];
+  } ctl;
+  struct msghdr msg = { 0, };
+  struct cmsghdr *c;
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ssize_t n;
+
+  addr.sun_family = AF_UNIX;
+  g_strlcpy (addr.sun_path, path, sizeof (addr.sun_path));
+  while (connect (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0) {
+    if (g_get_monotonic_time () > deadline) {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+          "cannot connect to the producer at %s: %s", path,
+          g_strerror (errno));
+      close (fd);
+      return FALSE;
+    }
+    g_usleep (20000);
+  }
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctl.buf;
+  msg.msg_controllen = sizeof (ctl.buf);
+  n = recvmsg (fd, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+  c = CMSG_FIRSTHDR (&msg);
+  if (n != sizeof (hdr) || !c || c->cmsg_type != SCM_RIGHTS) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+        "the producer at %s sent no header with an fd", path);
+    close (fd);
+    return FALSE;
+  }
+  memcpy (&srv->ext_fd, CMSG_DATA (c), sizeof (int));
+  srv->ext_width = GUINT32_FROM_LE (hdr[0]);
+  srv->ext_height = GUINT32_FROM_LE (hdr[1]);
+  srv->ext_fourcc = GUINT32_FROM_LE (hdr[2]);
+  srv->ext_stride = GUINT32_FROM_LE (hdr[3]);
+  srv->width = srv->ext_width;
+  srv->height = srv->ext_height;
+  srv->producer_fd = fd;
+  return TRUE;
+}
+
+/* A byte per presented frame: a draw now, or once the pending one is
+ * acknowledged (later bytes coalesce). */
+static gboolean
+on_producer_readable (gint fd, GIOCondition cond, gpointer data)
+{
+  Server *srv = data;
+  guint8 buf[256];
+  ssize_t n = read (fd, buf, sizeof (buf));
+  gboolean pending;
+
+  if (n <= 0) {
+    emit ("PRODUCER gone");
+    close (fd);
+    srv->producer_fd = -1;
+    return G_SOURCE_REMOVE;
+  }
+  g_mutex_lock (&srv->lock);
+  pending = srv->gl_pending;
+  g_mutex_unlock (&srv->lock);
+  if (pending)
+    srv->gl_deferred = TRUE;
+  else
+    draw_frame (srv);
+  return G_SOURCE_CONTINUE;
+}
 
 /* ------------------------------------------------------------------------ */
 /* Audio (--audio)                                                          */
@@ -2127,6 +2261,9 @@ main (int argc, char **argv)
   gboolean gl = FALSE;
   gchar *gl_fourcc = NULL;
   gint gl_y0top = 1;
+  gchar *gl_bad = NULL;
+  gboolean gl_stream_stub = FALSE;
+  gchar *gl_scanout_from = NULL;
   GOptionEntry entries[] = {
     {"port", 0, 0, G_OPTION_ARG_INT, &port,
         "TCP port on 127.0.0.1 (default 0: chosen by the kernel)", "N"},
@@ -2187,6 +2324,18 @@ main (int argc, char **argv)
           "unknown fourcc)", "NAME"},
     {"gl-y0top", 0, 0, G_OPTION_ARG_INT, &gl_y0top,
         "1 (default): row 0 is the top; 0: stored bottom-up", "0|1"},
+    {"gl-bad", 0, 0, G_OPTION_ARG_STRING, &gl_bad,
+          "Send a broken scanout for error-path tests: pipe (an fd that is "
+          "not a buffer), short (a memfd of half the size), stride (a "
+          "stride of width x 2)", "KIND"},
+    {"gl-stream-stub", 0, 0, G_OPTION_ARG_NONE, &gl_stream_stub,
+          "Send a socket as the scanout fd, a stand-in for an EGLStream's "
+          "(the pattern is painted where no client sees it)", NULL},
+    {"gl-scanout-from", 0, 0, G_OPTION_ARG_FILENAME, &gl_scanout_from,
+          "Take the scanout from a producer: connect to the unix socket "
+          "PATH, receive a header (u32 width, height, DRM fourcc, stride, "
+          "little-endian) with the fd, then draw once per byte received "
+          "(use with --fps 0)", "PATH"},
     {NULL}
   };
   GOptionContext *octx;
@@ -2296,9 +2445,17 @@ main (int argc, char **argv)
     goto bad_option;
   }
   srv.port_echo = port_mode && g_str_equal (port_mode, "echo");
-  if (!gl && (gl_fourcc || gl_y0top != 1)) {
+  if (!gl && (gl_fourcc || gl_y0top != 1 || gl_bad || gl_stream_stub ||
+          gl_scanout_from)) {
     g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-        "--gl-fourcc and --gl-y0top need --gl");
+        "--gl-fourcc, --gl-y0top, --gl-bad, --gl-stream-stub and "
+        "--gl-scanout-from need --gl");
+    goto bad_option;
+  }
+  if (gl_bad && !g_str_equal (gl_bad, "pipe") && !g_str_equal (gl_bad,
+          "short") && !g_str_equal (gl_bad, "stride")) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--gl-bad wants pipe, short or stride, not '%s'", gl_bad);
     goto bad_option;
   }
   if (gl && !unix_path) {
@@ -2334,6 +2491,11 @@ main (int argc, char **argv)
   }
   srv.gl = gl;
   srv.gl_y0top = gl_y0top;
+  srv.gl_bad = gl_bad;
+  srv.gl_stream_stub = gl_stream_stub;
+  srv.gl_stub_peer = -1;
+  srv.ext_fd = -1;
+  srv.producer_fd = -1;
   srv.gl_fd = -1;
   srv.port_count = port_mode && g_str_equal (port_mode, "count");
 
@@ -2468,6 +2630,11 @@ main (int argc, char **argv)
   create_primary (&srv, w, h);
   if (srv.gl) {
     srv.gl_done_log = g_array_new (FALSE, FALSE, sizeof (GlDone));
+    if (gl_scanout_from) {
+      if (!receive_scanout (&srv, gl_scanout_from, &error))
+        goto failed;
+      attach_fd_source (&srv, srv.producer_fd, on_producer_readable);
+    }
     srv.gl_complete_source = g_source_new (&gl_complete_funcs,
         sizeof (GSource));
     g_source_attach (srv.gl_complete_source, srv.context);
