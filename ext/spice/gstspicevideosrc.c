@@ -39,6 +39,7 @@
 #include "gstspicekeymap.h"
 #include "gstdamagehistory.h"
 #include "gstdrmformat.h"
+#include "gstspiceeglstream.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_spice_video_src_debug);
 #define GST_CAT_DEFAULT gst_spice_video_src_debug
@@ -62,6 +63,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_video_src_debug);
 #define LOST_REPEAT_INTERVAL_MS 1000
 
 #define DEFAULT_DRAW_DONE_TIMEOUT 100
+#define DEFAULT_SCANOUT_TYPE GST_SPICE_SCANOUT_TYPE_AUTO
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS (GST_SPICE_VIDEO_SRC_CAPS));
@@ -73,6 +75,7 @@ typedef struct
   gboolean show_cursor;
   guint repeat_interval;
   guint draw_done_timeout;
+  GstSpiceScanoutType scanout_type;
   GstSpiceSessionFeatures features;
 } Settings;
 
@@ -106,6 +109,7 @@ struct _GstSpiceVideoSrc
     gboolean flushing;
     GstSpiceLinkState link;     /* the connection */
     GstAllocator *dmabuf_allocator;
+    GstAllocator *fd_allocator;
 
     /* the library's primary surface, or the mapping of a GL scanout; only
      * read in the spice thread */
@@ -115,8 +119,11 @@ struct _GstSpiceVideoSrc
     guint8 *gl_map;             /* NULL when the fd cannot be mapped */
     gsize gl_map_size;
     gchar *gl_map_error;        /* why not */
-    GstMemory *gl_mem;          /* the scanout as DMA-BUF memory (own dup) */
-    gboolean dmabuf;            /* frames go out as memory:DMABuf */
+    GstMemory *gl_mem;          /* the scanout as DMA-BUF memory, or the
+                                 * EGLStream's fd memory (own dup) */
+    gboolean gl_stream;         /* the scanout is an EGLStream */
+    gboolean dmabuf;            /* frames are shares of gl_mem
+                                 * (memory:DMABuf or memory:EGLStream) */
     guint64 gl_seq;             /* the draw the next DMA-BUF frame shows, 0:
                                  * none held (a replay) */
     GstVideoFormat format;
@@ -205,6 +212,26 @@ static GstFlowReturn gst_spice_video_src_create (GstPushSrc * src,
 /* ---------------------------------------------------------------------- */
 /* Properties                                                             */
 
+GType
+gst_spice_scanout_type_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_SPICE_SCANOUT_TYPE_AUTO, "A scanout fd with a size (lseek) is a "
+          "DMA-BUF, one without is an EGLStream", "auto"},
+    {GST_SPICE_SCANOUT_TYPE_DMABUF, "Always a DMA-BUF (or memfd)", "dmabuf"},
+    {GST_SPICE_SCANOUT_TYPE_EGLSTREAM, "Always an EGLStream (NVIDIA, "
+          "eglGetStreamFileDescriptorKHR)", "eglstream"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstSpiceScanoutType", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
 void
 gst_spice_video_src_install_properties (GObjectClass * gobject_class)
 {
@@ -257,6 +284,20 @@ gst_spice_video_src_install_properties (GObjectClass * gobject_class)
           1, 60000, DEFAULT_DRAW_DONE_TIMEOUT,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));
+  /**
+   * GstSpiceSrc:scanout-type:
+   *
+   * What a GL display's scanout fd is: a DMA-BUF (QEMU virgl) or an NVIDIA
+   * EGLStream (some Android-in-container renderers).  EGLStream scanouts go
+   * out as `memory:EGLStream` buffers for eglstreamupload.
+   */
+  g_object_class_install_property (gobject_class,
+      GST_SPICE_VIDEO_SRC_PROP_SCANOUT_TYPE,
+      g_param_spec_enum ("scanout-type", "Scanout type",
+          "What a GL display's scanout fd is (auto: an fd with a size is a "
+          "DMA-BUF, one without an EGLStream)", GST_TYPE_SPICE_SCANOUT_TYPE,
+          DEFAULT_SCANOUT_TYPE, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
 }
 
 static void
@@ -286,7 +327,8 @@ make_stats (GstSpiceVideoSrc * self)
       "reconnects", G_TYPE_UINT64, self->st.reconnects,
       "width", G_TYPE_UINT, self->st.width,
       "height", G_TYPE_UINT, self->st.height,
-      "dmabuf", G_TYPE_BOOLEAN, self->st.dmabuf,
+      "dmabuf", G_TYPE_BOOLEAN, self->st.dmabuf && !self->st.gl_stream,
+      "eglstream", G_TYPE_BOOLEAN, self->st.dmabuf && self->st.gl_stream,
       "draws-held", G_TYPE_UINT64, self->st.draws_held,
       "draws-late", G_TYPE_UINT64, self->st.draws_late, NULL);
   g_mutex_unlock (&self->lock);
@@ -317,6 +359,9 @@ gst_spice_video_src_set_property (GObject * object, guint prop_id,
       break;
     case GST_SPICE_VIDEO_SRC_PROP_DRAW_DONE_TIMEOUT:
       s->draw_done_timeout = g_value_get_uint (value);
+      break;
+    case GST_SPICE_VIDEO_SRC_PROP_SCANOUT_TYPE:
+      s->scanout_type = g_value_get_enum (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -354,6 +399,9 @@ gst_spice_video_src_get_property (GObject * object, guint prop_id,
       break;
     case GST_SPICE_VIDEO_SRC_PROP_DRAW_DONE_TIMEOUT:
       g_value_set_uint (value, s->draw_done_timeout);
+      break;
+    case GST_SPICE_VIDEO_SRC_PROP_SCANOUT_TYPE:
+      g_value_set_enum (value, s->scanout_type);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -414,6 +462,7 @@ gst_spice_video_src_init (GstSpiceVideoSrc * self)
   self->settings.show_cursor = DEFAULT_SHOW_CURSOR;
   self->settings.repeat_interval = DEFAULT_REPEAT_INTERVAL;
   self->settings.draw_done_timeout = DEFAULT_DRAW_DONE_TIMEOUT;
+  self->settings.scanout_type = DEFAULT_SCANOUT_TYPE;
   g_mutex_init (&self->lock);
   g_mutex_init (&self->ack_lock);
   g_cond_init (&self->cond);
@@ -823,13 +872,42 @@ on_gl_scanout (gpointer user_data, gint fd, guint width, guint height,
   gchar *msg = NULL, *debug = NULL;
   void *map;
   int dup_fd;
+  gboolean stream;
 
+  /* an EGLStream fd is no buffer: it has no size */
+  stream = self->active.scanout_type == GST_SPICE_SCANOUT_TYPE_EGLSTREAM ||
+      (self->active.scanout_type == GST_SPICE_SCANOUT_TYPE_AUTO && size < 0);
   GST_INFO_OBJECT (self, "GL scanout fd %d %ux%u stride %u fourcc %"
-      GST_FOURCC_FORMAT " y0top %d", fd, width, height, stride,
-      GST_FOURCC_ARGS (fourcc), y0top);
+      GST_FOURCC_FORMAT " y0top %d (%s)", fd, width, height, stride,
+      GST_FOURCC_ARGS (fourcc), y0top, stream ? "EGLStream" : "DMA-BUF");
   g_mutex_lock (&self->lock);
   if (!self->st.attached)
     goto done;
+  if (stream) {
+    if (format == GST_VIDEO_FORMAT_UNKNOWN || width == 0 || height == 0) {
+      msg = g_strdup_printf ("The SPICE server's EGLStream scanout has a "
+          "format or size this element cannot output (%ux%u, DRM fourcc %"
+          GST_FOURCC_FORMAT ")", width, height, GST_FOURCC_ARGS (fourcc));
+      debug = g_strdup_printf ("supported: %s",
+          gst_spice_drm_fourcc_supported ());
+      gl_fail_locked (self, GST_STREAM_ERROR_FORMAT, msg, debug);
+      goto done;
+    }
+    dup_fd = fcntl (fd, F_DUPFD_CLOEXEC, 3);
+    if (dup_fd < 0) {
+      msg = g_strdup_printf ("Could not keep the SPICE server's GL scanout: "
+          "%s", g_strerror (errno));
+      gl_fail_locked (self, GST_STREAM_ERROR_FAILED, msg, "dup of the fd");
+      goto done;
+    }
+    drop_back_locked (self);
+    gl_clear_locked (self);
+    self->st.gl_mem = gst_spice_egl_stream_memory_new (self->st.fd_allocator,
+        dup_fd);
+    self->st.gl_stream = TRUE;
+    map = NULL;
+    goto new_surface;
+  }
   if (format == GST_VIDEO_FORMAT_UNKNOWN) {
     msg = g_strdup_printf ("The SPICE server's GL scanout uses a format "
         "this element cannot output (DRM fourcc %" GST_FOURCC_FORMAT ")",
@@ -865,6 +943,7 @@ on_gl_scanout (gpointer user_data, gint fd, guint width, guint height,
   gl_clear_locked (self);
   self->st.gl_mem = gst_dmabuf_allocator_alloc (self->st.dmabuf_allocator,
       dup_fd, size);
+  self->st.gl_stream = FALSE;
   /* real DMA-BUFs may refuse mmap: then only DMA-BUF output is possible */
   map = mmap (NULL, need, PROT_READ, MAP_SHARED, fd, 0);
   if (map == MAP_FAILED) {
@@ -874,6 +953,7 @@ on_gl_scanout (gpointer user_data, gint fd, guint width, guint height,
         self->st.gl_map_error);
     map = NULL;
   }
+new_surface:
   self->st.gl = TRUE;
   self->st.gl_map = map;
   self->st.gl_map_size = map ? need : 0;
@@ -1042,6 +1122,7 @@ gst_spice_video_src_start (GstBaseSrc * src)
   self->st.attached = TRUE;
   self->st.damage = gst_damage_history_new (DAMAGE_HISTORY_DEPTH);
   self->st.dmabuf_allocator = gst_dmabuf_allocator_new ();
+  self->st.fd_allocator = gst_fd_allocator_new ();
   g_mutex_unlock (&self->lock);
   g_mutex_lock (&self->ack_lock);
   self->ack.session = self->session;
@@ -1109,10 +1190,8 @@ gst_spice_video_src_stop (GstBaseSrc * src)
   g_clear_pointer (&self->st.cursor_rgba, g_bytes_unref);
   g_clear_pointer (&self->st.unknown_keys, g_hash_table_unref);
   gl_clear_locked (self);
-  if (self->st.dmabuf_allocator) {
-    gst_object_unref (self->st.dmabuf_allocator);
-    self->st.dmabuf_allocator = NULL;
-  }
+  gst_clear_object (&self->st.dmabuf_allocator);
+  gst_clear_object (&self->st.fd_allocator);
   gst_spice_link_state_clear (&self->st.link);
   gst_clear_buffer (&self->st.last);
   g_mutex_unlock (&self->lock);
@@ -1175,6 +1254,13 @@ surface_caps_locked (GstSpiceVideoSrc * self, gboolean allow_dmabuf)
   if (!self->st.gl_mem)
     return sys;
   caps = gst_caps_new_empty ();
+  if (self->st.gl_stream) {
+    /* the frames are in the stream, only its consumer can get them */
+    gst_caps_set_features_simple (sys,
+        gst_caps_features_new (GST_CAPS_FEATURE_MEMORY_EGL_STREAM, NULL));
+    gst_caps_append (caps, sys);
+    return caps;
+  }
   if (allow_dmabuf) {
     GstCaps *dma = gst_caps_copy (sys);
 
@@ -1281,7 +1367,7 @@ negotiate_surface (GstSpiceVideoSrc * self, gboolean grace,
   GstStructure *config;
   GstVideoInfo info;
   guint cookie, stride;
-  gboolean same, dmabuf, allow_dmabuf = TRUE, flip, was_gl;
+  gboolean same, dmabuf, allow_dmabuf = TRUE, flip, was_gl, stream;
   gchar *map_error;
 
 again:
@@ -1294,6 +1380,7 @@ again:
   was_gl = self->st.gl;
   stride = self->st.stride;
   flip = self->st.flip;
+  stream = self->st.gl_stream;
   g_mutex_unlock (&self->lock);
   if (!ours)
     return TRUE;                /* nothing to negotiate yet */
@@ -1310,8 +1397,11 @@ again:
     goto not_negotiated;
   }
   dmabuf = gst_caps_features_contains (gst_caps_get_features (caps, 0),
-      GST_CAPS_FEATURE_MEMORY_DMABUF);
-  if (dmabuf && stride != (guint) GST_VIDEO_INFO_PLANE_STRIDE (&info, 0) &&
+      GST_CAPS_FEATURE_MEMORY_DMABUF) ||
+      gst_caps_features_contains (gst_caps_get_features (caps, 0),
+      GST_CAPS_FEATURE_MEMORY_EGL_STREAM);
+  if (dmabuf && !stream &&
+      stride != (guint) GST_VIDEO_INFO_PLANE_STRIDE (&info, 0) &&
       !peer_takes_video_meta (self, caps)) {
     GST_INFO_OBJECT (self, "downstream takes DMA-BUF but not GstVideoMeta, "
         "and the scanout's stride %u is not the packed one: copying", stride);
@@ -1641,8 +1731,10 @@ make_dmabuf_frame_locked (GstSpiceVideoSrc * self, guint64 seq)
     gst_mini_object_weak_ref (GST_MINI_OBJECT (mem), draw_released, d);
   }
   gst_buffer_append_memory (buf, mem);
-  gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE,
-      self->st.format, self->st.width, self->st.height, 1, offset, stride);
+  /* an EGLStream's fd holds no pixels to describe */
+  if (!self->st.gl_stream)
+    gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE,
+        self->st.format, self->st.width, self->st.height, 1, offset, stride);
   return buf;
 }
 

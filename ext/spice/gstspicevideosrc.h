@@ -21,10 +21,13 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (GstSpiceVideoSrc, gst_spice_video_src, GST,
     SPICE_VIDEO_SRC, GstPushSrc)
 
-/* GL scanouts go out as DMA-BUFs when downstream takes them (the 2D
- * surface only in system memory); shared with spicesrc's video pad */
+/* GL scanouts go out as DMA-BUFs when downstream takes them, EGLStream
+ * scanouts as memory:EGLStream (the 2D surface only in system memory);
+ * shared with spicesrc's video pad */
 #define GST_SPICE_VIDEO_SRC_CAPS \
   GST_VIDEO_CAPS_MAKE_WITH_FEATURES ("memory:DMABuf", \
+      "{ BGRx, BGRA, RGBx, RGBA }") "; " \
+  GST_VIDEO_CAPS_MAKE_WITH_FEATURES ("memory:EGLStream", \
       "{ BGRx, BGRA, RGBx, RGBA }") "; " \
   GST_VIDEO_CAPS_MAKE ("{ BGRx, BGRA, RGBx, RGBA, xRGB, ARGB, RGB16, RGB15 }")
 
@@ -37,8 +40,19 @@ enum
   GST_SPICE_VIDEO_SRC_PROP_REPEAT_INTERVAL,
   GST_SPICE_VIDEO_SRC_PROP_STATS,
   GST_SPICE_VIDEO_SRC_PROP_DRAW_DONE_TIMEOUT,
+  GST_SPICE_VIDEO_SRC_PROP_SCANOUT_TYPE,
   GST_SPICE_VIDEO_SRC_PROP_LAST
 };
+
+typedef enum
+{
+  GST_SPICE_SCANOUT_TYPE_AUTO,
+  GST_SPICE_SCANOUT_TYPE_DMABUF,
+  GST_SPICE_SCANOUT_TYPE_EGLSTREAM,
+} GstSpiceScanoutType;
+
+#define GST_TYPE_SPICE_SCANOUT_TYPE (gst_spice_scanout_type_get_type ())
+GType gst_spice_scanout_type_get_type (void);
 
 /* installs the connection properties and the video ones */
 void gst_spice_video_src_install_properties (GObjectClass * klass);

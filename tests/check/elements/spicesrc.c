@@ -20,6 +20,9 @@
 #include <gst/app/gstappsink.h>
 #include <gst/video/video.h>
 #include <gst/allocators/gstdmabuf.h>
+#include <sys/stat.h>
+
+#include "gstspiceeglstream.h"
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <sys/socket.h>
@@ -1221,6 +1224,101 @@ GST_START_TEST (test_gl_scanout_bad_format)
 
 GST_END_TEST;
 
+/* Broken scanouts: a clear error each, in DMA-BUF and in system memory */
+static void
+run_gl_bad (const gchar * kind, const gchar * caps, const gchar * needle)
+{
+  TestServer *ts = start_server (TEST_SERVER_UNIX, "--gl", "--size",
+      "160x120", "--gl-bad", kind, NULL);
+  GstElement *p, *sink;
+
+  /* (auto would take an fd without a size for an EGLStream) */
+  p = play (&sink, "spicesrc uri=%s audio=false scanout-type=dmabuf ! "
+      "capsfilter caps=\"%s\" ! " APPSINK, test_server_get_uri (ts), caps);
+  assert_error (wait_error (p, 5 * GST_SECOND), GST_STREAM_ERROR,
+      GST_STREAM_ERROR_FORMAT, needle);
+  stop_pipeline (p, sink);
+  test_server_stop (ts);
+}
+
+GST_START_TEST (test_gl_scanout_bad_fd)
+{
+  run_gl_bad ("pipe", "video/x-raw(memory:DMABuf)", "not a buffer");
+  run_gl_bad ("pipe", "video/x-raw", "not a buffer");
+  run_gl_bad ("short", "video/x-raw(memory:DMABuf)", "smaller than");
+  run_gl_bad ("short", "video/x-raw", "smaller than");
+  run_gl_bad ("stride", "video/x-raw(memory:DMABuf)", "malformed");
+}
+
+GST_END_TEST;
+
+/* An EGLStream scanout (here a socket standing in for the stream's fd):
+ * memory:EGLStream frames carrying the fd, one per draw, each draw let go
+ * when its frame is freed; forced to DMA-BUF it is no buffer (error). */
+static void
+on_stream_handoff (GstElement * sink, GstBuffer * buf, GstPad * pad,
+    gpointer data)
+{
+  GstCaps *caps = gst_pad_get_current_caps (pad);
+  gint fd = gst_spice_egl_stream_buffer_get_fd (buf);
+  struct stat st;
+  gboolean ok;
+
+  ok = caps && gst_caps_features_contains (gst_caps_get_features (caps, 0),
+      GST_CAPS_FEATURE_MEMORY_EGL_STREAM) && fd >= 0 && fstat (fd, &st) == 0
+      && S_ISSOCK (st.st_mode);
+  gst_clear_caps (&caps);
+  g_atomic_int_inc (ok ? &((gint *) data)[0] : &((gint *) data)[1]);
+}
+
+GST_START_TEST (test_gl_eglstream_scanout)
+{
+  TestServer *ts = start_server (TEST_SERVER_UNIX, "--gl", "--size",
+      "160x120", "--fps", "60", "--gl-stream-stub", NULL);
+  GstElement *p, *sink;
+  GstStructure *st;
+  gint counts[2] = { 0, 0 };
+  gboolean stream = FALSE;
+  gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+
+  p = launch ("spicesrc name=src uri=%s audio=false ! capsfilter "
+      "caps=\"video/x-raw(memory:EGLStream),format=BGRx,width=160,"
+      "height=120\" ! fakesink name=sink sync=false enable-last-sample=false "
+      "signal-handoffs=true", test_server_get_uri (ts));
+  sink = get (p, "sink");
+  g_signal_connect (sink, "handoff", G_CALLBACK (on_stream_handoff), counts);
+  gst_object_unref (sink);
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  /* at 30 frames/s (the caps default), 20 frames need the draws let go */
+  while (g_atomic_int_get (&counts[0]) < 20 &&
+      g_get_monotonic_time () < deadline) {
+    fail_if (gst_bus_pop_filtered (GST_ELEMENT_BUS (p), GST_MESSAGE_ERROR));
+    g_usleep (10000);
+  }
+  fail_unless (g_atomic_int_get (&counts[0]) >= 20, "%d stream frames",
+      g_atomic_int_get (&counts[0]));
+  fail_unless_equals_int (g_atomic_int_get (&counts[1]), 0);
+  st = get_stats (p);
+  fail_unless (gst_structure_get_boolean (st, "eglstream", &stream) && stream);
+  fail_unless_equals_int (stat_u64 (st, "draws-late"), 0);
+  fail_unless_equals_int (stat_u64 (st, "bytes-copied"), 0);
+  gst_structure_free (st);
+  fail_unless (gst_element_set_state (p, GST_STATE_NULL) ==
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (p);
+
+  /* forced to DMA-BUF: no buffer */
+  p = play (&sink, "spicesrc uri=%s audio=false scanout-type=dmabuf ! "
+      APPSINK, test_server_get_uri (ts));
+  assert_error (wait_error (p, 5 * GST_SECOND), GST_STREAM_ERROR,
+      GST_STREAM_ERROR_FORMAT, "not a buffer");
+  stop_pipeline (p, sink);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_wrong_password)
 {
   TestServer *ts = start_server (TEST_SERVER_TCP, "--size", "160x120",
@@ -1680,6 +1778,8 @@ spicesrc_suite (void)
   tcase_add_test (tc, test_gl_dmabuf);
   tcase_add_test (tc, test_gl_dmabuf_draw_done_on_release);
   tcase_add_test (tc, test_gl_caps_refused);
+  tcase_add_test (tc, test_gl_scanout_bad_fd);
+  tcase_add_test (tc, test_gl_eglstream_scanout);
   tcase_add_test (tc, test_gl_dmabuf_fds);
 #ifdef HAVE_DMABUFIMPORT
   tcase_add_test (tc, test_gl_dmabufimport);

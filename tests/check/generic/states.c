@@ -24,10 +24,10 @@ static const GstState order[] = {
 };
 
 static GList *
-plugin_elements (void)
+plugin_elements_of (const gchar * plugin)
 {
   GList *features = gst_registry_get_feature_list_by_plugin
-      (gst_registry_get (), "spice");
+      (gst_registry_get (), plugin);
   GList *names = NULL, *l;
 
   for (l = features; l; l = l->next)
@@ -36,6 +36,12 @@ plugin_elements (void)
           g_strdup (GST_OBJECT_NAME (l->data)));
   gst_plugin_feature_list_free (features);
   return names;
+}
+
+static GList *
+plugin_elements (void)
+{
+  return plugin_elements_of ("spice");
 }
 
 /* The element in a pipeline: sources (their pads may be dynamic) into a
@@ -110,6 +116,64 @@ GST_START_TEST (test_state_changes_up_and_down)
 
 GST_END_TEST;
 
+/* Every element of the GPU plugin, behind spicesrc on a GL display (the
+ * test server's memfd scanout), cycled through the states while frames
+ * flow: no error, no hang. */
+static void
+cycle (GstElement * pipeline, const gchar * name)
+{
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (order); i++) {
+    GstStateChangeReturn r = gst_element_set_state (pipeline, order[i]);
+
+    fail_if (r == GST_STATE_CHANGE_FAILURE, "%s to %s failed", name,
+        gst_element_state_get_name (order[i]));
+    r = gst_element_get_state (pipeline, NULL, NULL, 5 * GST_SECOND);
+    fail_if (r == GST_STATE_CHANGE_FAILURE || r == GST_STATE_CHANGE_ASYNC,
+        "%s stuck going to %s", name, gst_element_state_get_name (order[i]));
+    if (order[i] == GST_STATE_PLAYING)
+      g_usleep (50 * 1000);
+  }
+  fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+}
+
+GST_START_TEST (test_gpu_elements_state_changes)
+{
+  const gchar *args[] = { "--gl", "--size", "160x120", NULL };
+  TestServer *ts = test_server_start (TEST_SERVER_UNIX, args);
+  GList *names = plugin_elements_of ("spicegpu"), *l;
+
+#ifdef HAVE_DMABUFIMPORT
+  fail_unless (names != NULL, "the spicegpu plugin has no elements");
+#endif
+  for (l = names; l; l = l->next) {
+    gchar *desc = g_strdup_printf ("spicesrc uri=%s audio=false ! %s name=e "
+        "! fakesink async=false", test_server_get_uri (ts),
+        (gchar *) l->data);
+    GstElement *pipeline = gst_parse_launch (desc, NULL);
+    GstMessage *m;
+
+    fail_unless (pipeline != NULL, "%s", desc);
+    GST_INFO ("element %s", (gchar *) l->data);
+    cycle (pipeline, l->data);
+    while ((m = gst_bus_pop_filtered (GST_ELEMENT_BUS (pipeline),
+                GST_MESSAGE_ERROR))) {
+      GError *err = NULL;
+
+      gst_message_parse_error (m, &err, NULL);
+      fail ("error from %s: %s", (gchar *) l->data, err->message);
+    }
+    gst_object_unref (pipeline);
+    g_free (desc);
+  }
+  g_list_free_full (names, g_free);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
 /* Without configuration every element refuses READY with an error
  * message, rather than crashing or hanging. */
 GST_START_TEST (test_unconfigured_elements_refuse_ready)
@@ -146,6 +210,7 @@ states_suite (void)
 
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_state_changes_up_and_down);
+  tcase_add_test (tc, test_gpu_elements_state_changes);
   tcase_add_test (tc, test_unconfigured_elements_refuse_ready);
   return s;
 }
