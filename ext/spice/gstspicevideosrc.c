@@ -264,8 +264,9 @@ gst_spice_video_src_install_properties (GObjectClass * gobject_class)
           "Counters: frames (pushed on damage), repeats, damage-events "
           "(invalidated rectangles or GL draws received), bytes-copied (by "
           "the CPU), reconnects, width, height, dmabuf (frames go out as "
-          "DMA-BUFs), draws-held (GL draws acknowledged only when downstream "
-          "released the frame), draws-late (held past draw-done-timeout)",
+          "DMA-BUFs), eglstream (as memory:EGLStream), draws-held (GL draws "
+          "acknowledged only when downstream released the frame), "
+          "draws-late (held past draw-done-timeout)",
           GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
   /**
    * GstSpiceSrc:draw-done-timeout:
