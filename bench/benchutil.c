@@ -164,3 +164,29 @@ bench_cpu_model (void)
   g_free (text);
   return model ? model : g_strdup ("unknown CPU");
 }
+
+static gint
+cmp_gint64 (gconstpointer a, gconstpointer b)
+{
+  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+void
+bench_sort_gint64 (GArray * a)
+{
+  g_array_sort (a, cmp_gint64);
+}
+
+gint64
+bench_percentile (GArray * sorted, guint p)
+{
+  gsize idx;
+
+  if (sorted->len == 0)
+    return 0;
+  idx = ((gsize) p * sorted->len + 99) / 100;
+  idx = idx > 0 ? idx - 1 : 0;
+  return g_array_index (sorted, gint64, MIN (idx, sorted->len - 1));
+}

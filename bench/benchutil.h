@@ -18,6 +18,10 @@ gchar  **bench_result_line (const gchar * out);
 gdouble  bench_kv_double   (gchar ** kv, const gchar * key);
 const gchar *bench_kv_string (gchar ** kv, const gchar * key);
 gdouble  bench_median      (const gdouble * v, guint n);
+/* an array of gint64, ascending */
+void     bench_sort_gint64 (GArray * a);
+/* nearest rank on a sorted gint64 array, @p in percent (0: empty) */
+gint64   bench_percentile  (GArray * sorted, guint p);
 /* /proc/cpuinfo's model name */
 gchar   *bench_cpu_model   (void);
 

@@ -214,27 +214,6 @@ meter_sound (Meter * m, const gint16 * lr, guint frames, gint64 * send_us)
   return counted && code;
 }
 
-static gint
-cmp_gint64 (gconstpointer a, gconstpointer b)
-{
-  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
-
-  return x < y ? -1 : x > y;
-}
-
-/* nearest rank on a sorted array, p in percent */
-static gint64
-percentile (GArray * sorted, guint p)
-{
-  gsize idx;
-
-  if (sorted->len == 0)
-    return 0;
-  idx = ((gsize) p * sorted->len + 99) / 100;
-  idx = idx > 0 ? idx - 1 : 0;
-  return g_array_index (sorted, gint64, MIN (idx, sorted->len - 1));
-}
-
 static gint64
 tv_us (const struct timeval *tv)
 {
@@ -623,9 +602,9 @@ av_result (PipeRun * r)
   gst_query_unref (q);
 
   g_mutex_lock (&r->meter.lock);
-  g_array_sort (r->voff, cmp_gint64);
-  g_array_sort (r->aoff, cmp_gint64);
-  vmed = percentile (r->voff, 50);
+  bench_sort_gint64 (r->voff);
+  bench_sort_gint64 (r->aoff);
+  vmed = bench_percentile (r->voff, 50);
   av = g_array_sized_new (FALSE, FALSE, sizeof (gint64), r->aoff->len);
   av_abs = g_array_sized_new (FALSE, FALSE, sizeof (gint64), r->aoff->len);
   for (i = 0; i < r->aoff->len; i++) {
@@ -637,8 +616,8 @@ av_result (PipeRun * r)
     if (a > TARGET_AV_MS * GST_MSECOND)
       over++;
   }
-  g_array_sort (av, cmp_gint64);
-  g_array_sort (av_abs, cmp_gint64);
+  bench_sort_gint64 (av);
+  bench_sort_gint64 (av_abs);
   s = g_strdup_printf ("vframes=%" G_GUINT64_FORMAT " vbad=%"
       G_GUINT64_FORMAT " apackets=%u disconts=%" G_GUINT64_FORMAT
       " av_abs_p50_us=%" G_GINT64_FORMAT " av_abs_p99_us=%" G_GINT64_FORMAT
@@ -649,14 +628,14 @@ av_result (PipeRun * r)
       G_GINT64_FORMAT " v_p99_us=%" G_GINT64_FORMAT " a_p1_us=%" G_GINT64_FORMAT
       " a_p50_us=%" G_GINT64_FORMAT " a_p99_us=%" G_GINT64_FORMAT
       " latency_us=%" G_GINT64_FORMAT, r->vframes, r->vbad, r->aoff->len,
-      r->disconts, percentile (av_abs, 50) / 1000, percentile (av_abs,
-          99) / 1000, percentile (av_abs, 100) / 1000, over, percentile (av,
-          0) / 1000, percentile (av, 1) / 1000, percentile (av, 50) / 1000,
-      percentile (av, 99) / 1000, percentile (av, 100) / 1000, mono,
-      (percentile (r->voff, 1) + base) / 1000, (vmed + base) / 1000,
-      (percentile (r->voff, 99) + base) / 1000, (percentile (r->aoff,
-              1) + base) / 1000, (percentile (r->aoff, 50) + base) / 1000,
-      (percentile (r->aoff, 99) + base) / 1000,
+      r->disconts, bench_percentile (av_abs, 50) / 1000, bench_percentile (av_abs,
+          99) / 1000, bench_percentile (av_abs, 100) / 1000, over, bench_percentile (av,
+          0) / 1000, bench_percentile (av, 1) / 1000, bench_percentile (av, 50) / 1000,
+      bench_percentile (av, 99) / 1000, bench_percentile (av, 100) / 1000, mono,
+      (bench_percentile (r->voff, 1) + base) / 1000, (vmed + base) / 1000,
+      (bench_percentile (r->voff, 99) + base) / 1000, (bench_percentile (r->aoff,
+              1) + base) / 1000, (bench_percentile (r->aoff, 50) + base) / 1000,
+      (bench_percentile (r->aoff, 99) + base) / 1000,
       GST_CLOCK_TIME_IS_VALID (min_lat) ? (gint64) (min_lat / 1000) : -1);
   g_mutex_unlock (&r->meter.lock);
   g_array_unref (av);

@@ -181,27 +181,6 @@ meter_deliver (Meter * m, const guint8 * data, gint stride)
   g_mutex_unlock (&m->lock);
 }
 
-static gint
-cmp_gint64 (gconstpointer a, gconstpointer b)
-{
-  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
-
-  return x < y ? -1 : x > y;
-}
-
-/* nearest rank on a sorted array, p in percent */
-static gint64
-percentile (GArray * sorted, guint p)
-{
-  gsize idx;
-
-  if (sorted->len == 0)
-    return 0;
-  idx = ((gsize) p * sorted->len + 99) / 100;
-  idx = idx > 0 ? idx - 1 : 0;
-  return g_array_index (sorted, gint64, MIN (idx, sorted->len - 1));
-}
-
 static gint64
 tv_us (const struct timeval *tv)
 {
@@ -219,14 +198,14 @@ meter_print_result (Meter * m, const gchar * mode)
       tv_us (&m->r1.ru_stime) - tv_us (&m->r0.ru_stime);
   g_mutex_lock (&m->lock);
   lat = m->latency;
-  g_array_sort (lat, cmp_gint64);
+  bench_sort_gint64 (lat);
   printf ("RESULT mode=%s frames=%" G_GUINT64_FORMAT " stale=%"
       G_GUINT64_FORMAT " bad=%" G_GUINT64_FORMAT " window_us=%"
       G_GINT64_FORMAT " cpu_us=%" G_GINT64_FORMAT " p50_us=%" G_GINT64_FORMAT
       " p99_us=%" G_GINT64_FORMAT " max_us=%" G_GINT64_FORMAT " first=%u"
       " last=%u bytes=%" G_GUINT64_FORMAT " csw=%ld\n", mode, m->frames, m->stale,
-      m->bad, m->t1 - m->t0, cpu_us, percentile (lat, 50),
-      percentile (lat, 99), percentile (lat, 100), m->first_no,
+      m->bad, m->t1 - m->t0, cpu_us, bench_percentile (lat, 50),
+      bench_percentile (lat, 99), bench_percentile (lat, 100), m->first_no,
       m->last_no, m->bytes1 - m->bytes0,
       (m->r1.ru_nvcsw + m->r1.ru_nivcsw) - (m->r0.ru_nvcsw + m->r0.ru_nivcsw));
   g_mutex_unlock (&m->lock);

@@ -152,26 +152,6 @@ stat_of (GstElement * pipeline, const gchar * name, const gchar * field)
   return v;
 }
 
-static gint
-cmp_gint64 (gconstpointer a, gconstpointer b)
-{
-  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
-
-  return x < y ? -1 : x > y;
-}
-
-static gint64
-percentile (GArray * sorted, guint p)
-{
-  gsize idx;
-
-  if (sorted->len == 0)
-    return -1;
-  idx = ((gsize) p * sorted->len + 99) / 100;
-  idx = idx > 0 ? idx - 1 : 0;
-  return g_array_index (sorted, gint64, MIN (idx, sorted->len - 1));
-}
-
 static gint64
 cpu_us (void)
 {
@@ -278,14 +258,14 @@ run_child (Mode mode, const gchar * uri, gint fps, guint warmup_ms,
    * only while measuring, so late ones are left out */
   gst_element_set_state (p, GST_STATE_NULL);
 
-  g_array_sort (c.push_us, cmp_gint64);
+  bench_sort_gint64 (c.push_us);
   printf ("RESULT mode=%s frames=%" G_GUINT64_FORMAT " wall_us=%"
       G_GINT64_FORMAT " cpu_us=%" G_GINT64_FORMAT " bytes=%" G_GUINT64_FORMAT
       " src_frames=%" G_GUINT64_FORMAT " push_p50_us=%" G_GINT64_FORMAT
       " push_p99_us=%" G_GINT64_FORMAT " draws_late=%" G_GUINT64_FORMAT "\n",
       mode_names[mode], c.frames, end_us - start_us, cpu1 - cpu0,
-      bytes1 - bytes0, frames1 - frames0, percentile (c.push_us, 50),
-      percentile (c.push_us, 99), late1 - late0);
+      bytes1 - bytes0, frames1 - frames0, bench_percentile (c.push_us, 50),
+      bench_percentile (c.push_us, 99), late1 - late0);
   printf ("%s\n", c.releases->str);
   fflush (stdout);
   ok = TRUE;
@@ -411,10 +391,10 @@ run_mode (const gchar * self, TestServer * ts, Mode mode, gint fps,
   res->push_p99 = bench_kv_double (kv, "push_p99_us");
   res->late = bench_kv_double (kv, "draws_late");
   match_releases (out, log, lat);
-  g_array_sort (lat, cmp_gint64);
+  bench_sort_gint64 (lat);
   res->rel_n = lat->len;
-  res->rel_p50 = percentile (lat, 50);
-  res->rel_p99 = percentile (lat, 99);
+  res->rel_p50 = bench_percentile (lat, 50);
+  res->rel_p99 = bench_percentile (lat, 99);
   res->ok = res->ok && frames > 0;
   g_strfreev (kv);
 done:

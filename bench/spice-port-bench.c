@@ -159,27 +159,6 @@ csw (const struct rusage *r0, const struct rusage *r1)
   return (r1->ru_nvcsw + r1->ru_nivcsw) - (r0->ru_nvcsw + r0->ru_nivcsw);
 }
 
-static gint
-cmp_gint64 (gconstpointer a, gconstpointer b)
-{
-  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
-
-  return x < y ? -1 : x > y;
-}
-
-/* nearest rank on a sorted array, p in percent */
-static gint64
-percentile (GArray * sorted, guint p)
-{
-  gsize idx;
-
-  if (sorted->len == 0)
-    return 0;
-  idx = ((gsize) p * sorted->len + 99) / 100;
-  idx = idx > 0 ? idx - 1 : 0;
-  return g_array_index (sorted, gint64, MIN (idx, sorted->len - 1));
-}
-
 static void
 print_throughput_result (const gchar * mode, guint64 bytes, gint64 wall_ns,
     const struct rusage *r0, const struct rusage *r1, const gchar * extra)
@@ -201,12 +180,12 @@ print_rtt_result (const gchar * mode, GArray * rtt, const struct rusage *r0,
 
   for (i = 0; i < rtt->len; i++)
     sum += g_array_index (rtt, gint64, i);
-  g_array_sort (rtt, cmp_gint64);
+  bench_sort_gint64 (rtt);
   printf ("RESULT mode=%s count=%u min_ns=%" G_GINT64_FORMAT " p50_ns=%"
       G_GINT64_FORMAT " p99_ns=%" G_GINT64_FORMAT " max_ns=%" G_GINT64_FORMAT
       " mean_ns=%" G_GINT64_FORMAT " cpu_us=%" G_GINT64_FORMAT " csw=%ld%s%s\n",
-      mode, rtt->len, percentile (rtt, 0), percentile (rtt, 50),
-      percentile (rtt, 99), percentile (rtt, 100),
+      mode, rtt->len, bench_percentile (rtt, 0), bench_percentile (rtt, 50),
+      bench_percentile (rtt, 99), bench_percentile (rtt, 100),
       rtt->len ? sum / rtt->len : 0, cpu_us (r0, r1), csw (r0, r1),
       extra ? " " : "", extra ? extra : "");
   fflush (stdout);
