@@ -68,17 +68,18 @@
 #include <drm_fourcc.h>
 
 #include <gst/allocators/allocators.h>
-#include <gst/gl/egl/gstgldisplay_egl_device.h>
 #include <gst/gl/gstglfuncs.h>
 
 #include "gstdmabufcache.h"
 #include "gstdmabufimport.h"
 #include "gstdrmformat.h"
+#include "gstgpublit.h"
+#include "gstgpudisplay.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_dmabuf_import_debug);
 #define GST_CAT_DEFAULT gst_dmabuf_import_debug
 
-#define DEFAULT_DEVICE 0
+#define DEFAULT_DEVICE GST_GPU_DISPLAY_DEFAULT_DEVICE
 #define DEFAULT_CPU_FALLBACK TRUE
 /* imports kept alive: a guest flips between 2 or 3 scanout buffers */
 #define CACHE_CAPACITY 8
@@ -92,17 +93,14 @@ GST_DEBUG_CATEGORY_STATIC (gst_dmabuf_import_debug);
 #define GL_RGBA8 0x8058
 #endif
 
-#define SINK_FORMATS "{ BGRx, BGRA, RGBx, RGBA }"
-
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS,
     GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE_WITH_FEATURES
-        (GST_CAPS_FEATURE_MEMORY_DMABUF, SINK_FORMATS)));
+        (GST_CAPS_FEATURE_MEMORY_DMABUF, GST_GPU_BLIT_RGB_FORMATS)));
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE_WITH_FEATURES
-        (GST_CAPS_FEATURE_MEMORY_GL_MEMORY, "RGBA") ", texture-target=2D"));
+    GST_STATIC_CAPS (GST_GPU_BLIT_SRC_CAPS));
 
 enum
 {
@@ -132,14 +130,7 @@ struct _GstDmabufImport
 
   Settings settings;            /* GST_OBJECT_LOCK */
 
-  /* Choosing the display.  GstGLBaseFilter writes parent.display under its
-   * private lock; we only set it through gst_element_set_context() and
-   * read it under this one, from the state change thread or a neighbour's
-   * context query. */
-  GRecMutex display_lock;
-  gboolean in_display_lookup;
-  gboolean own_display;         /* we opened the EGL device ourselves */
-  guint own_device;
+  GstGpuDisplay display;
 
   /* streaming thread (set_caps, sink_event, transform, decide_allocation;
    * start/stop with the streaming thread stopped) */
@@ -161,9 +152,7 @@ struct _GstDmabufImport
     PFNEGLDESTROYIMAGEKHRPROC destroy_image;
     GstDmabufCache *cache;
     gboolean import_failed;     /* an import failed: CPU until new caps */
-    GstGLShader *shader;
-    GstGLFramebuffer *fbo;
-    GLuint vao, vbo, ibo;
+    GstGpuBlit *blit;
     GLuint upload_tex;
     gint upload_width, upload_height;
     gboolean row_length;        /* GL_UNPACK_ROW_LENGTH works */
@@ -268,147 +257,8 @@ gst_dmabuf_import_get_property (GObject * object, guint prop_id,
 /* ---------------------------------------------------------------------- */
 /* The GL display: shared, or an EGL device of our own                    */
 
-/* Any of these means the user chose a window system for GstGL. */
-static gboolean
-environment_chooses_display (void)
-{
-  static const gchar *const vars[] = { "GST_GL_WINDOW", "GST_GL_PLATFORM",
-    "DISPLAY", "WAYLAND_DISPLAY"
-  };
-  guint i;
-
-  for (i = 0; i < G_N_ELEMENTS (vars); i++)
-    if (g_getenv (vars[i]))
-      return TRUE;
-  return FALSE;
-}
-
-static gboolean
-have_display (GstDmabufImport * self)
-{
-  return GST_GL_BASE_FILTER (self)->display != NULL;
-}
-
-static void
-query_peer_for_display (GstDmabufImport * self, GstPad * pad)
-{
-  GstQuery *query = gst_query_new_context (GST_GL_DISPLAY_CONTEXT_TYPE);
-
-  if (gst_pad_peer_query (pad, query)) {
-    GstContext *context = NULL;
-
-    gst_query_parse_context (query, &context);
-    if (context) {
-      GST_DEBUG_OBJECT (self, "display from the peer of %" GST_PTR_FORMAT, pad);
-      gst_element_set_context (GST_ELEMENT (self), context);
-    }
-  }
-  gst_query_unref (query);
-}
-
-/* With display_lock held.  Looks for a display the way
- * gst_gl_ensure_element_data() does (peers, then the application), but
- * where that would create a window-system display (X11 first, which fails
- * on a server), opens EGL device settings.device.  @asker: the pad a
- * neighbour's query came in on (not asked back), or NULL. */
-static gboolean
-ensure_display_unlocked (GstDmabufImport * self, GstPad * asker,
-    guint * device_out)
-{
-  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
-  GstGLDisplayEGLDevice *display;
-  guint device;
-
-  if (have_display (self) || self->in_display_lookup
-      || environment_chooses_display ())
-    return TRUE;
-
-  self->in_display_lookup = TRUE;
-  if (asker != trans->srcpad)
-    query_peer_for_display (self, trans->srcpad);
-  if (!have_display (self) && asker != trans->sinkpad)
-    query_peer_for_display (self, trans->sinkpad);
-  if (!have_display (self))
-    gst_element_post_message (GST_ELEMENT (self),
-        gst_message_new_need_context (GST_OBJECT (self),
-            GST_GL_DISPLAY_CONTEXT_TYPE));
-  self->in_display_lookup = FALSE;
-  if (have_display (self))
-    return TRUE;
-
-  GST_OBJECT_LOCK (self);
-  device = self->settings.device;
-  GST_OBJECT_UNLOCK (self);
-  *device_out = device;
-
-  display = gst_gl_display_egl_device_new (device);
-  if (!display)
-    return FALSE;
-
-  GST_INFO_OBJECT (self, "no GL display offered and no window system "
-      "chosen: using EGL device %u", device);
-  self->own_display = TRUE;
-  self->own_device = device;
-  gst_gl_element_propagate_display_context (GST_ELEMENT (self),
-      GST_GL_DISPLAY (display));
-  gst_object_unref (display);
-  return TRUE;
-}
-
-/* for messages: which GPU we are on */
-static gchar *
-describe_display (GstDmabufImport * self)
-{
-  GstGLBaseFilter *base = GST_GL_BASE_FILTER (self);
-  gchar *where;
-
-  g_rec_mutex_lock (&self->display_lock);
-  if (self->own_display)
-    where = g_strdup_printf ("EGL device %u", self->own_device);
-  else if (base->display)
-    where = g_strdup_printf ("GL display %s (%s, shared)",
-        GST_OBJECT_NAME (base->display), G_OBJECT_TYPE_NAME (base->display));
-  else
-    where = g_strdup ("no GL display");
-  g_rec_mutex_unlock (&self->display_lock);
-  return where;
-}
-
 /* ---------------------------------------------------------------------- */
 /* GL thread                                                              */
-
-/* Nearest sampling at texel centres keeps pixels exact; swap_rb turns bytes
- * uploaded as RGBA from a BGR* frame around, opaque forces the alpha of
- * the x formats. */
-/* *INDENT-OFF* */
-static const gchar frag_body[] =
-    "varying vec2 v_texcoord;\n"
-    "uniform sampler2D tex;\n"
-    "uniform float swap_rb;\n"
-    "uniform float opaque;\n"
-    "void main ()\n"
-    "{\n"
-    "  vec4 c = texture2D (tex, v_texcoord);\n"
-    "  c = mix (c, c.bgra, swap_rb);\n"
-    "  c.a = mix (c.a, 1.0, opaque);\n"
-    "  gl_FragColor = c;\n"
-    "}\n";
-
-/* x, y, z, s, t: upright, then flipped vertically */
-static const GLfloat vertices[] = {
-  -1.0f, -1.0f, 0.0f, 0.0f, 0.0f,
-   1.0f, -1.0f, 0.0f, 1.0f, 0.0f,
-   1.0f,  1.0f, 0.0f, 1.0f, 1.0f,
-  -1.0f,  1.0f, 0.0f, 0.0f, 1.0f,
-
-  -1.0f, -1.0f, 0.0f, 0.0f, 1.0f,
-   1.0f, -1.0f, 0.0f, 1.0f, 1.0f,
-   1.0f,  1.0f, 0.0f, 1.0f, 0.0f,
-  -1.0f,  1.0f, 0.0f, 0.0f, 0.0f,
-};
-
-static const GLushort indices[] = { 0, 1, 2, 0, 2, 3 };
-/* *INDENT-ON* */
 
 static void
 import_free (gpointer data)
@@ -461,9 +311,7 @@ gst_dmabuf_import_gl_start (GstGLBaseFilter * base)
   GstDmabufImport *self = GST_DMABUF_IMPORT (base);
   GstGLContext *context = base->context;
   const GstGLFuncs *gl = context->gl_vtable;
-  GstGLSLProfile profile = GST_GLSL_PROFILE_ES | GST_GLSL_PROFILE_COMPATIBILITY;
   GError *error = NULL;
-  gchar *frag;
 
   self->gl.renderer = g_strdup ((const gchar *) gl->GetString (GL_RENDERER));
   probe_import (self, context);
@@ -477,37 +325,12 @@ gst_dmabuf_import_gl_start (GstGLBaseFilter * base)
       || gst_gl_context_check_gl_version (context, GST_GL_API_GLES2, 3, 0)
       || gst_gl_context_check_feature (context, "GL_EXT_unpack_subimage");
 
-  frag = g_strdup_printf ("%s%s",
-      gst_gl_shader_string_get_highest_precision (context,
-          GST_GLSL_VERSION_NONE, profile), frag_body);
-  self->gl.shader = gst_gl_shader_new_link_with_stages (context, &error,
-      gst_glsl_stage_new_default_vertex (context),
-      gst_glsl_stage_new_with_string (context, GL_FRAGMENT_SHADER,
-          GST_GLSL_VERSION_NONE, profile, frag), NULL);
-  g_free (frag);
-  if (!self->gl.shader) {
+  self->gl.blit = gst_gpu_blit_new (context, GST_GL_TEXTURE_TARGET_2D, &error);
+  if (!self->gl.blit) {
     GST_ERROR_OBJECT (self, "shader: %s", error->message);
     g_clear_error (&error);
     return FALSE;
   }
-
-  self->gl.fbo = gst_gl_framebuffer_new (context);
-
-  if (gl->GenVertexArrays) {
-    gl->GenVertexArrays (1, &self->gl.vao);
-    gl->BindVertexArray (self->gl.vao);
-  }
-  gl->GenBuffers (1, &self->gl.vbo);
-  gl->BindBuffer (GL_ARRAY_BUFFER, self->gl.vbo);
-  gl->BufferData (GL_ARRAY_BUFFER, sizeof (vertices), vertices, GL_STATIC_DRAW);
-  gl->GenBuffers (1, &self->gl.ibo);
-  gl->BindBuffer (GL_ELEMENT_ARRAY_BUFFER, self->gl.ibo);
-  gl->BufferData (GL_ELEMENT_ARRAY_BUFFER, sizeof (indices), indices,
-      GL_STATIC_DRAW);
-  if (gl->GenVertexArrays)
-    gl->BindVertexArray (0);
-  gl->BindBuffer (GL_ARRAY_BUFFER, 0);
-  gl->BindBuffer (GL_ELEMENT_ARRAY_BUFFER, 0);
 
   self->gl.cache = gst_dmabuf_cache_new (CACHE_CAPACITY, import_free);
   return TRUE;
@@ -530,15 +353,7 @@ gst_dmabuf_import_gl_stop (GstGLBaseFilter * base)
 
   g_clear_pointer (&self->gl.cache, gst_dmabuf_cache_free);
   drop_upload_texture (self, gl);
-  if (self->gl.vao)
-    gl->DeleteVertexArrays (1, &self->gl.vao);
-  if (self->gl.vbo)
-    gl->DeleteBuffers (1, &self->gl.vbo);
-  if (self->gl.ibo)
-    gl->DeleteBuffers (1, &self->gl.ibo);
-  self->gl.vao = self->gl.vbo = self->gl.ibo = 0;
-  gst_clear_object (&self->gl.shader);
-  gst_clear_object (&self->gl.fbo);
+  g_clear_pointer (&self->gl.blit, gst_gpu_blit_free);
   g_clear_pointer (&self->gl.renderer, g_free);
   self->gl.can_import = FALSE;
 }
@@ -555,15 +370,6 @@ gst_dmabuf_import_gl_set_caps (GstGLBaseFilter * base, GstCaps * incaps,
   drop_upload_texture (self, base->context->gl_vtable);
   self->gl.import_failed = FALSE;
   return TRUE;
-}
-
-static void
-set_nearest (const GstGLFuncs * gl)
-{
-  gl->TexParameteri (GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
-  gl->TexParameteri (GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
-  gl->TexParameteri (GL_TEXTURE_2D, GL_TEXTURE_WRAP_S, GL_CLAMP_TO_EDGE);
-  gl->TexParameteri (GL_TEXTURE_2D, GL_TEXTURE_WRAP_T, GL_CLAMP_TO_EDGE);
 }
 
 /* Plane 0's fd and layout: the offset from the video meta is relative to
@@ -649,7 +455,7 @@ import_frame (GstDmabufImport * self, Frame * f)
     imp->image = image;
     gl->GenTextures (1, &imp->tex);
     gl->BindTexture (GL_TEXTURE_2D, imp->tex);
-    set_nearest (gl);
+    gst_gpu_blit_set_nearest (gl, GL_TEXTURE_2D);
     while (gl->GetError () != GL_NO_ERROR);
     gl->EGLImageTargetTexture2D (GL_TEXTURE_2D, image);
     glerr = gl->GetError ();
@@ -698,7 +504,7 @@ upload_frame (GstDmabufImport * self, Frame * f)
     drop_upload_texture (self, gl);
     gl->GenTextures (1, &self->gl.upload_tex);
     gl->BindTexture (GL_TEXTURE_2D, self->gl.upload_tex);
-    set_nearest (gl);
+    gst_gpu_blit_set_nearest (gl, GL_TEXTURE_2D);
     gl->TexImage2D (GL_TEXTURE_2D, 0, sized ? GL_RGBA8 : GL_RGBA, width,
         height, 0, GL_RGBA, GL_UNSIGNED_BYTE, NULL);
     self->gl.upload_width = width;
@@ -732,65 +538,13 @@ upload_frame (GstDmabufImport * self, Frame * f)
   return TRUE;
 }
 
-static gboolean
-draw_cb (gpointer data)
-{
-  Frame *f = data;
-  GstDmabufImport *self = f->self;
-  GstGLContext *context = GST_GL_BASE_FILTER (self)->context;
-  const GstGLFuncs *gl = context->gl_vtable;
-  GstGLShader *shader = self->gl.shader;
-  gint pos, texcoord;
-  gsize first = f->flip ? 4 * 5 * sizeof (GLfloat) : 0;
-
-  gst_gl_shader_use (shader);
-  gl->ActiveTexture (GL_TEXTURE0);
-  gl->BindTexture (GL_TEXTURE_2D, f->tex);
-  gst_gl_shader_set_uniform_1i (shader, "tex", 0);
-  gst_gl_shader_set_uniform_1f (shader, "swap_rb", f->swap_rb ? 1.0f : 0.0f);
-  gst_gl_shader_set_uniform_1f (shader, "opaque",
-      GST_VIDEO_INFO_HAS_ALPHA (&self->in_info) ? 0.0f : 1.0f);
-
-  if (self->gl.vao)
-    gl->BindVertexArray (self->gl.vao);
-  gl->BindBuffer (GL_ARRAY_BUFFER, self->gl.vbo);
-  gl->BindBuffer (GL_ELEMENT_ARRAY_BUFFER, self->gl.ibo);
-  pos = gst_gl_shader_get_attribute_location (shader, "a_position");
-  texcoord = gst_gl_shader_get_attribute_location (shader, "a_texcoord");
-  gl->VertexAttribPointer (pos, 3, GL_FLOAT, GL_FALSE, 5 * sizeof (GLfloat),
-      (gpointer) first);
-  gl->VertexAttribPointer (texcoord, 2, GL_FLOAT, GL_FALSE,
-      5 * sizeof (GLfloat), (gpointer) (first + 3 * sizeof (GLfloat)));
-  gl->EnableVertexAttribArray (pos);
-  gl->EnableVertexAttribArray (texcoord);
-
-  gl->DrawElements (GL_TRIANGLES, 6, GL_UNSIGNED_SHORT, NULL);
-
-  gl->DisableVertexAttribArray (pos);
-  gl->DisableVertexAttribArray (texcoord);
-  if (self->gl.vao)
-    gl->BindVertexArray (0);
-  gl->BindBuffer (GL_ARRAY_BUFFER, 0);
-  gl->BindBuffer (GL_ELEMENT_ARRAY_BUFFER, 0);
-  gl->BindTexture (GL_TEXTURE_2D, 0);
-  gst_gl_context_clear_shader (context);
-  return TRUE;
-}
-
 static void
 process_frame_gl (GstGLContext * context, gpointer data)
 {
   Frame *f = data;
   GstDmabufImport *self = f->self;
-  GstMemory *out_mem = gst_buffer_peek_memory (f->outbuf, 0);
-  GstGLSyncMeta *sync_meta;
-  GstMapInfo out_map;
-  gboolean imported = FALSE, drawn;
-
-  if (!gst_is_gl_memory (out_mem)) {
-    f->error = g_strdup ("the output buffer is not GL memory");
-    goto fail;
-  }
+  GstGpuBlitParams params;
+  gboolean imported = FALSE;
 
   if (self->gl.can_import && !self->gl.import_failed) {
     imported = import_frame (self, f);
@@ -800,27 +554,14 @@ process_frame_gl (GstGLContext * context, gpointer data)
   if (!imported && !(f->allow_cpu && upload_frame (self, f)))
     goto fail;
 
-  if (!gst_memory_map (out_mem, &out_map, GST_MAP_WRITE | GST_MAP_GL)) {
-    f->error = g_strdup ("could not map the output texture");
-    goto fail;
-  }
-  drawn = gst_gl_framebuffer_draw_to_texture (self->gl.fbo,
-      (GstGLMemory *) out_mem, draw_cb, f);
-  gst_memory_unmap (out_mem, &out_map);
-  if (!drawn) {
-    f->error = g_strdup ("could not draw into the output texture "
-        "(framebuffer incomplete)");
-    goto fail;
-  }
-
-  sync_meta = gst_buffer_get_gl_sync_meta (f->outbuf);
-  if (!sync_meta)
-    sync_meta = gst_buffer_add_gl_sync_meta (context, f->outbuf);
-  gst_gl_sync_meta_set_sync_point (sync_meta, context);
+  params.flip = f->flip;
+  params.swap_rb = f->swap_rb;
+  params.opaque = !GST_VIDEO_INFO_HAS_ALPHA (&self->in_info);
   /* The DMA-BUF goes back to its producer when we return it: the GPU must
    * have read it by then.  An upload was read by glTexSubImage2D. */
-  if (!f->cpu_upload)
-    gst_gl_sync_meta_wait_cpu (sync_meta, context);
+  if (!gst_gpu_blit_to_buffer (self->gl.blit, f->tex, f->outbuf, &params,
+          !f->cpu_upload, &f->error))
+    goto fail;
 
   f->ret = GST_FLOW_OK;
   return;
@@ -836,55 +577,9 @@ static GstCaps *
 gst_dmabuf_import_transform_caps (GstBaseTransform * trans,
     GstPadDirection direction, GstCaps * caps, GstCaps * filter)
 {
-  GstCaps *result = gst_caps_new_empty ();
-  guint i, n = gst_caps_get_size (caps);
+  GstCaps *result = gst_gpu_blit_transform_caps (caps, direction,
+      GST_CAPS_FEATURE_MEMORY_DMABUF, filter);
 
-  for (i = 0; i < n; i++) {
-    GstCapsFeatures *features = gst_caps_get_features (caps, i);
-    GstStructure *s;
-    const gchar *feature;
-
-    /* only what this side can carry maps to the other side */
-    if (features && !gst_caps_features_is_any (features)
-        && !gst_caps_features_contains (features, direction == GST_PAD_SINK ?
-            GST_CAPS_FEATURE_MEMORY_DMABUF : GST_CAPS_FEATURE_MEMORY_GL_MEMORY))
-      continue;
-
-    s = gst_structure_copy (gst_caps_get_structure (caps, i));
-
-    gst_structure_remove_fields (s, "format", "texture-target",
-        "colorimetry", "chroma-site", NULL);
-    if (direction == GST_PAD_SINK) {
-      feature = GST_CAPS_FEATURE_MEMORY_GL_MEMORY;
-      gst_structure_set (s, "format", G_TYPE_STRING, "RGBA",
-          "texture-target", G_TYPE_STRING, GST_GL_TEXTURE_TARGET_2D_STR, NULL);
-    } else {
-      GValue formats = G_VALUE_INIT;
-      GValue v = G_VALUE_INIT;
-      static const gchar *const names[] = { "BGRx", "BGRA", "RGBx", "RGBA" };
-      guint j;
-
-      feature = GST_CAPS_FEATURE_MEMORY_DMABUF;
-      g_value_init (&formats, GST_TYPE_LIST);
-      g_value_init (&v, G_TYPE_STRING);
-      for (j = 0; j < G_N_ELEMENTS (names); j++) {
-        g_value_set_static_string (&v, names[j]);
-        gst_value_list_append_value (&formats, &v);
-      }
-      gst_structure_take_value (s, "format", &formats);
-      g_value_unset (&v);
-    }
-    result = gst_caps_merge_structure_full (result, s,
-        gst_caps_features_new (feature, NULL));
-  }
-
-  if (filter) {
-    GstCaps *tmp = gst_caps_intersect_full (filter, result,
-        GST_CAPS_INTERSECT_FIRST);
-
-    gst_caps_unref (result);
-    result = tmp;
-  }
   GST_DEBUG_OBJECT (trans, "%s %" GST_PTR_FORMAT " -> %" GST_PTR_FORMAT,
       direction == GST_PAD_SINK ? "sink" : "src", caps, result);
   return result;
@@ -926,7 +621,8 @@ gst_dmabuf_import_propose_allocation (GstBaseTransform * trans,
 static void
 warn_no_import (GstDmabufImport * self)
 {
-  gchar *where = describe_display (self);
+  gchar *where =
+      gst_gpu_display_describe (&self->display, GST_GL_BASE_FILTER (self));
 
   GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
       ("%s is missing: DMA-BUFs are copied through the CPU",
@@ -939,23 +635,11 @@ static gboolean
 gst_dmabuf_import_decide_allocation (GstBaseTransform * trans, GstQuery * query)
 {
   GstDmabufImport *self = GST_DMABUF_IMPORT (trans);
-  GstGLContext *context;
-  GstBufferPool *pool = NULL;
-  GstStructure *config;
-  GstCaps *caps;
-  guint min, max, size;
-  gboolean update_pool;
-  GstVideoInfo vinfo;
-
-  gst_query_parse_allocation (query, &caps, NULL);
-  if (!caps || !gst_video_info_from_caps (&vinfo, caps))
-    return FALSE;
 
   /* finds or creates the GL context, runs gl_start and gl_set_caps */
   if (!GST_BASE_TRANSFORM_CLASS (parent_class)->decide_allocation (trans,
           query))
     return FALSE;
-  context = GST_GL_BASE_FILTER (trans)->context;
 
   if (!self->gl.can_import) {
     if (!self->active.cpu_fallback)
@@ -965,38 +649,13 @@ gst_dmabuf_import_decide_allocation (GstBaseTransform * trans, GstQuery * query)
     self->warned = TRUE;
   }
 
-  if (gst_query_get_n_allocation_pools (query) > 0) {
-    gst_query_parse_nth_allocation_pool (query, 0, &pool, &size, &min, &max);
-    update_pool = TRUE;
-  } else {
-    size = vinfo.size;
-    min = max = 0;
-    update_pool = FALSE;
-  }
-  if (!pool || !GST_IS_GL_BUFFER_POOL (pool)) {
-    gst_clear_object (&pool);
-    pool = gst_gl_buffer_pool_new (context);
-  }
-
-  config = gst_buffer_pool_get_config (pool);
-  gst_buffer_pool_config_set_params (config, caps, size, min, max);
-  gst_buffer_pool_config_add_option (config, GST_BUFFER_POOL_OPTION_VIDEO_META);
-  gst_buffer_pool_config_add_option (config,
-      GST_BUFFER_POOL_OPTION_GL_SYNC_META);
-  if (!gst_buffer_pool_set_config (pool, config))
-    GST_WARNING_OBJECT (self, "pool refused the configuration");
-
-  if (update_pool)
-    gst_query_set_nth_allocation_pool (query, 0, pool, size, min, max);
-  else
-    gst_query_add_allocation_pool (query, pool, size, min, max);
-  gst_object_unref (pool);
-  return TRUE;
+  return gst_gpu_blit_decide_pool (GST_GL_BASE_FILTER (trans)->context, query);
 
   /* ERRORS */
 no_import:
   {
-    gchar *where = describe_display (self);
+    gchar *where =
+        gst_gpu_display_describe (&self->display, GST_GL_BASE_FILTER (self));
 
     GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
         ("Cannot import DMA-BUFs: %s is missing, and cpu-fallback is "
@@ -1051,22 +710,14 @@ gst_dmabuf_import_query (GstBaseTransform * trans, GstPadDirection direction,
     GstQuery * query)
 {
   GstDmabufImport *self = GST_DMABUF_IMPORT (trans);
-  const gchar *type;
 
-  /* A GL neighbour that reaches READY before us (downstream elements do)
-   * asks us for a display: offer the headless one rather than let it
-   * create a window-system display that fails on a server. */
-  if (GST_QUERY_TYPE (query) == GST_QUERY_CONTEXT
-      && gst_query_parse_context_type (query, &type)
-      && g_strcmp0 (type, GST_GL_DISPLAY_CONTEXT_TYPE) == 0) {
-    guint device = 0;
+  guint device;
 
-    g_rec_mutex_lock (&self->display_lock);
-    if (!ensure_display_unlocked (self, direction == GST_PAD_SRC ?
-            trans->srcpad : trans->sinkpad, &device))
-      GST_WARNING_OBJECT (self, "could not open EGL device %u", device);
-    g_rec_mutex_unlock (&self->display_lock);
-  }
+  GST_OBJECT_LOCK (self);
+  device = self->settings.device;
+  GST_OBJECT_UNLOCK (self);
+  gst_gpu_display_handle_query (&self->display, GST_GL_BASE_FILTER (trans),
+      direction, query, device);
   return GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction,
       query);
 }
@@ -1098,7 +749,8 @@ gst_dmabuf_import_transform (GstBaseTransform * trans, GstBuffer * inbuf,
     if (!f.allow_cpu)
       goto import_failed;
     if (!self->warned) {
-      gchar *where = describe_display (self);
+      gchar *where =
+          gst_gpu_display_describe (&self->display, GST_GL_BASE_FILTER (self));
 
       GST_ELEMENT_WARNING (self, RESOURCE, READ,
           ("Could not import a DMA-BUF: copying frames through the CPU"),
@@ -1135,7 +787,8 @@ bad_meta:
   }
 import_failed:
   {
-    gchar *where = describe_display (self);
+    gchar *where =
+        gst_gpu_display_describe (&self->display, GST_GL_BASE_FILTER (self));
 
     GST_ELEMENT_ERROR (self, RESOURCE, READ,
         ("Could not import a DMA-BUF, and cpu-fallback is disabled"),
@@ -1180,41 +833,21 @@ gst_dmabuf_import_change_state (GstElement * element, GstStateChange transition)
   GstStateChangeReturn ret;
 
   if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
-    guint device = 0;
-    gboolean ok;
-
-    g_rec_mutex_lock (&self->display_lock);
-    ok = ensure_display_unlocked (self, NULL, &device);
-    g_rec_mutex_unlock (&self->display_lock);
-    if (!ok)
-      goto no_device;
-  }
-
-  ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
-
-  if (transition == GST_STATE_CHANGE_READY_TO_NULL) {
-    /* GstGLBaseFilter dropped the display */
-    g_rec_mutex_lock (&self->display_lock);
-    self->own_display = FALSE;
-    g_rec_mutex_unlock (&self->display_lock);
-  }
-  return ret;
-
-  /* ERRORS */
-no_device:
-  {
     guint device;
 
     GST_OBJECT_LOCK (self);
     device = self->settings.device;
     GST_OBJECT_UNLOCK (self);
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
-        ("Could not open EGL device %u", device),
-        ("gst_gl_display_egl_device_new (%u) failed: no such EGL device, or "
-            "EGL_EXT_device_enumeration is missing; no GL display was "
-            "offered by the application or neighbouring elements", device));
-    return GST_STATE_CHANGE_FAILURE;
+    if (!gst_gpu_display_open (&self->display, GST_GL_BASE_FILTER (self),
+            device))
+      return GST_STATE_CHANGE_FAILURE;
   }
+
+  ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+
+  if (transition == GST_STATE_CHANGE_READY_TO_NULL)
+    gst_gpu_display_reset (&self->display);
+  return ret;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1224,7 +857,7 @@ gst_dmabuf_import_finalize (GObject * object)
 {
   GstDmabufImport *self = GST_DMABUF_IMPORT (object);
 
-  g_rec_mutex_clear (&self->display_lock);
+  gst_gpu_display_clear (&self->display);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -1233,7 +866,7 @@ gst_dmabuf_import_init (GstDmabufImport * self)
 {
   self->settings.device = DEFAULT_DEVICE;
   self->settings.cpu_fallback = DEFAULT_CPU_FALLBACK;
-  g_rec_mutex_init (&self->display_lock);
+  gst_gpu_display_init (&self->display);
   gst_video_info_init (&self->in_info);
 }
 
@@ -1260,13 +893,7 @@ gst_dmabuf_import_class_init (GstDmabufImportClass * klass)
    * through the environment.  Ignored when a display is shared.
    */
   g_object_class_install_property (gobject_class, PROP_DEVICE,
-      g_param_spec_uint ("device", "EGL device",
-          "EGL device index to open when no GL display is shared with the "
-          "element and none of GST_GL_WINDOW, GST_GL_PLATFORM, DISPLAY, "
-          "WAYLAND_DISPLAY is set (ignored when a display is shared)",
-          0, G_MAXINT, DEFAULT_DEVICE,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-          GST_PARAM_MUTABLE_READY));
+      gst_gpu_display_device_param ());
 
   /**
    * GstDmabufImport:cpu-fallback:

@@ -13,6 +13,7 @@
 #include <gst/gst.h>
 
 #include "gstdmabufimport.h"
+#include "gsteglstreamupload.h"
 
 static gboolean
 plugin_init (GstPlugin * plugin)
@@ -20,10 +21,11 @@ plugin_init (GstPlugin * plugin)
   gboolean ret = FALSE;
 
   ret |= GST_ELEMENT_REGISTER (dmabufimport, plugin);
+  ret |= GST_ELEMENT_REGISTER (eglstreamupload, plugin);
   return ret;
 }
 
 GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, spicegpu,
-    "GPU elements for SPICE displays: guest scanouts (DMA-BUF) into the "
-    "memory GPU encoders take", plugin_init, VERSION, GST_LICENSE,
+    "GPU elements for SPICE displays: guest scanouts (DMA-BUF, EGLStream) "
+    "into the memory GPU encoders take", plugin_init, VERSION, GST_LICENSE,
     GST_PACKAGE_NAME, GST_PACKAGE_ORIGIN)

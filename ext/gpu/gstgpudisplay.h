@@ -1,0 +1,61 @@
+/* GStreamer SPICE plugins
+ * Copyright (C) 2026 gst-spice developers
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2 of the License, or (at your option) any later version.
+ */
+/* How the GL elements of plugin spicegpu find their GL display: shared by a
+ * neighbour or the application through GstContext, GstGL's choice when the
+ * environment names a window system, else an EGL device of their own
+ * (headless: no X server or compositor needed). */
+#pragma once
+
+#include <gst/gl/gl.h>
+
+G_BEGIN_DECLS
+
+#define GST_GPU_DISPLAY_DEFAULT_DEVICE 0
+
+/* Embedded in an element derived from GstGLBaseFilter. */
+typedef struct
+{
+  /* GstGLBaseFilter writes its display under its private lock; the element
+   * only sets it through gst_element_set_context() and reads it under this
+   * one, from the state change thread or a neighbour's context query. */
+  GRecMutex lock;
+  gboolean in_lookup;           /* lock */
+  gboolean own_display;         /* lock: we opened the EGL device ourselves */
+  guint own_device;             /* lock */
+} GstGpuDisplay;
+
+void         gst_gpu_display_init          (GstGpuDisplay * d);
+void         gst_gpu_display_clear         (GstGpuDisplay * d);
+
+/* NULL -> READY, before chaining up: finds a display (or opens EGL device
+ * @device); on failure posts an error naming the device and returns
+ * FALSE. */
+gboolean     gst_gpu_display_open          (GstGpuDisplay * d,
+                                            GstGLBaseFilter * filter,
+                                            guint device);
+/* READY -> NULL, after chaining up (GstGLBaseFilter dropped the display) */
+void         gst_gpu_display_reset         (GstGpuDisplay * d);
+
+/* From GstBaseTransform::query: a neighbour asking for a display gets the
+ * headless one rather than making a window-system display that fails on a
+ * server. */
+void         gst_gpu_display_handle_query  (GstGpuDisplay * d,
+                                            GstGLBaseFilter * filter,
+                                            GstPadDirection direction,
+                                            GstQuery * query,
+                                            guint device);
+
+/* For messages: "EGL device 0", "GL display ... (shared)". */
+gchar *      gst_gpu_display_describe      (GstGpuDisplay * d,
+                                            GstGLBaseFilter * filter);
+
+/* The `device` property, the same for every element. */
+GParamSpec * gst_gpu_display_device_param  (void);
+
+G_END_DECLS
