@@ -1564,6 +1564,106 @@ GST_START_TEST (test_reconnect)
 
 GST_END_TEST;
 
+/* A GL display whose server goes away while a DMA-BUF frame is held:
+ * with reconnect, frames resume from the new connection's scanout (the
+ * old draw, let go late, disturbs nothing); without, an error, no hang. */
+GST_START_TEST (test_gl_dmabuf_reconnect_and_gone)
+{
+  TestServer *ts = start_server (TEST_SERVER_UNIX, "--gl", "--size",
+      "160x120", "--fps", "30", NULL);
+  GstElement *p;
+  GstStructure *st;
+  gchar *reply, *needle;
+  guint32 before = 0, after = 0;
+  guint i;
+  Collector c;
+
+  p = play_collector (&c, test_server_get_uri (ts),
+      "reconnect=true repeat-interval=100", FALSE);
+  for (i = 0; i < 3; i++) {
+    GstSample *s = collector_pop (&c);
+    before = check_frame (s, 160, 120, 0, 0);
+    gst_sample_unref (s);
+  }
+  g_atomic_int_set (&c.hold, 1);
+  while (!g_atomic_pointer_get (&c.held))
+    gst_sample_unref (collector_pop (&c));
+  reply = test_server_command (ts, "drop", 5000);
+  fail_unless (reply != NULL);
+  g_free (reply);
+  fail_unless (pop_element_message (p, "spice-disconnected", 5 * GST_SECOND));
+  fail_unless (pop_element_message (p, "spice-reconnected", 10 * GST_SECOND));
+  /* the frame of the old connection goes now */
+  gst_buffer_unref (g_atomic_pointer_exchange (&c.held, NULL));
+  for (i = 0; i < 60; i++) {
+    GstSample *s = collector_pop (&c);
+    after = check_frame (s, 160, 120, 0, 0);
+    gst_sample_unref (s);
+    if (after > before + 10)
+      break;
+  }
+  fail_unless (after > before + 10, "no new frames after reconnecting");
+  fail_if (gst_bus_pop_filtered (GST_ELEMENT_BUS (p), GST_MESSAGE_ERROR));
+  st = get_stats (p);
+  fail_unless (stat_u64 (st, "reconnects") >= 1);
+  gst_structure_free (st);
+  collector_stop (&c, p);
+
+  /* gone for good, a frame held */
+  needle = g_strdup (test_server_get_unix_path (ts));
+  p = play_collector (&c, test_server_get_uri (ts), "", FALSE);
+  gst_sample_unref (collector_pop (&c));
+  g_atomic_int_set (&c.hold, 1);
+  while (!g_atomic_pointer_get (&c.held))
+    gst_sample_unref (collector_pop (&c));
+  test_server_stop (ts);
+  assert_error (wait_error (p, 5 * GST_SECOND), GST_RESOURCE_ERROR,
+      GST_RESOURCE_ERROR_READ, needle);
+  collector_stop (&c, p);
+  g_free (needle);
+}
+
+GST_END_TEST;
+
+/* The guest resizes while frames go out as DMA-BUFs: a new scanout, new
+ * caps, frames of the new size only, pixel-exact. */
+GST_START_TEST (test_gl_dmabuf_resize)
+{
+  TestServer *ts = start_server (TEST_SERVER_UNIX, "--gl", "--size",
+      "320x240", "--fps", "30", NULL);
+  GstElement *p;
+  GstVideoInfo info;
+  gboolean resized = FALSE;
+  gchar *r;
+  guint i;
+  Collector c;
+
+  p = play_collector (&c, test_server_get_uri (ts), "", FALSE);
+  gst_sample_unref (collector_pop (&c));
+  r = test_server_command (ts, "resize 480 360", 5000);
+  fail_unless (r && g_str_has_prefix (r, "OK resize"), "%s", r);
+  g_free (r);
+  for (i = 0; i < 60; i++) {
+    GstSample *s = collector_pop (&c);
+
+    fail_unless (gst_video_info_from_caps (&info, gst_sample_get_caps (s)));
+    if (GST_VIDEO_INFO_WIDTH (&info) == 480) {
+      check_frame (s, 480, 360, 0, 0);
+      resized = TRUE;
+    } else {
+      fail_if (resized, "a 320x240 frame after the new size");
+    }
+    gst_sample_unref (s);
+    if (resized && i > 10)
+      break;
+  }
+  fail_unless (resized, "no frame of the new size");
+  collector_stop (&c, p);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
 /* ---------------------------------------------------------------------- */
 /* threads, sessions, lifecycle                                           */
 
@@ -1780,6 +1880,8 @@ spicesrc_suite (void)
   tcase_add_test (tc, test_gl_caps_refused);
   tcase_add_test (tc, test_gl_scanout_bad_fd);
   tcase_add_test (tc, test_gl_eglstream_scanout);
+  tcase_add_test (tc, test_gl_dmabuf_reconnect_and_gone);
+  tcase_add_test (tc, test_gl_dmabuf_resize);
   tcase_add_test (tc, test_gl_dmabuf_fds);
 #ifdef HAVE_DMABUFIMPORT
   tcase_add_test (tc, test_gl_dmabufimport);
