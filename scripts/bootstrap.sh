@@ -15,6 +15,7 @@ packages=(
   valgrind openssl
   gstreamer1.0-gl libegl-dev libgles-dev libgl-dev libdrm-dev
   libegl-mesa0 libgl1-mesa-dri
+  libgstreamer-plugins-bad1.0-dev gstreamer1.0-plugins-bad
 )
 
 missing=()

@@ -43,8 +43,13 @@
  * #GstDmabufImport:device itself (no X server or compositor needed) and
  * offers it to the other GL elements of the pipeline.
  *
- * Output into CUDA memory (NV12 for `nvcudah264enc`) is not implemented
- * yet.  On Intel and AMD GPUs the element is not needed: `vapostproc`
+ * When downstream takes CUDA memory only (`nvcudah264enc`, a capsfilter
+ * `video/x-raw(memory:CUDAMemory)`), the frame is drawn into a GL texture
+ * as above and copied on the GPU into `memory:CUDAMemory`, NV12 (converted
+ * in GL, BT.601 limited range) or RGBA, on the neighbours' #GstCudaContext
+ * (`gst.cuda.context`).  GL memory stays the first choice.  CUDA is loaded
+ * at run time (`libcuda.so.1`): without it the element offers no CUDA
+ * caps.  On Intel and AMD GPUs the element is not needed: `vapostproc`
  * imports the DMA-BUF itself.
  *
  * ## Example launch lines
@@ -74,6 +79,7 @@
 #include "gstdmabufimport.h"
 #include "gstdrmformat.h"
 #include "gstgpublit.h"
+#include "gstgpucuda.h"
 #include "gstgpudisplay.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_dmabuf_import_debug);
@@ -100,7 +106,7 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (GST_GPU_BLIT_SRC_CAPS));
+    GST_STATIC_CAPS (GST_GPU_BLIT_SRC_CAPS GST_GPU_CUDA_SRC_CAPS));
 
 enum
 {
@@ -132,6 +138,11 @@ struct _GstDmabufImport
 
   GstGpuDisplay display;
 
+  /* The GstCudaContext shared with the neighbours: set by set_context (an
+   * application or a neighbour, before or while negotiating) or by the
+   * streaming thread in decide_allocation; dropped at READY -> NULL. */
+  GstObject *cuda_ctx;
+
   /* streaming thread (set_caps, sink_event, transform, decide_allocation;
    * start/stop with the streaming thread stopped) */
   Settings active;              /* snapshot of settings at start() */
@@ -139,6 +150,7 @@ struct _GstDmabufImport
   guint32 fourcc;
   gboolean flip;
   gboolean warned;
+  gboolean cuda_out;            /* the output is memory:CUDAMemory */
 
   /* GL thread; read by the streaming thread after the synchronous
    * gst_gl_context_thread_add() call that wrote it */
@@ -156,6 +168,8 @@ struct _GstDmabufImport
     GLuint upload_tex;
     gint upload_width, upload_height;
     gboolean row_length;        /* GL_UNPACK_ROW_LENGTH works */
+    GstGpuCudaOut *cuda_out;    /* CUDA output, NULL for GL output */
+    gchar *cuda_error;          /* why cuda_out could not be made */
   } gl;
 
   struct
@@ -352,6 +366,8 @@ gst_dmabuf_import_gl_stop (GstGLBaseFilter * base)
   const GstGLFuncs *gl = base->context->gl_vtable;
 
   g_clear_pointer (&self->gl.cache, gst_dmabuf_cache_free);
+  g_clear_pointer (&self->gl.cuda_out, gst_gpu_cuda_out_free);
+  g_clear_pointer (&self->gl.cuda_error, g_free);
   drop_upload_texture (self, gl);
   g_clear_pointer (&self->gl.blit, gst_gpu_blit_free);
   g_clear_pointer (&self->gl.renderer, g_free);
@@ -369,6 +385,14 @@ gst_dmabuf_import_gl_set_caps (GstGLBaseFilter * base, GstCaps * incaps,
     gst_dmabuf_cache_clear (self->gl.cache);
   drop_upload_texture (self, base->context->gl_vtable);
   self->gl.import_failed = FALSE;
+
+  g_clear_pointer (&self->gl.cuda_out, gst_gpu_cuda_out_free);
+  g_clear_pointer (&self->gl.cuda_error, g_free);
+  if (self->cuda_out) {
+    self->gl.cuda_out = gst_gpu_cuda_out_new (base->context, self->cuda_ctx,
+        outcaps, &self->gl.cuda_error);
+    return self->gl.cuda_out != NULL;
+  }
   return TRUE;
 }
 
@@ -545,6 +569,7 @@ process_frame_gl (GstGLContext * context, gpointer data)
   GstDmabufImport *self = f->self;
   GstGpuBlitParams params;
   gboolean imported = FALSE;
+  GstBuffer *drawn = f->outbuf;
 
   if (self->gl.can_import && !self->gl.import_failed) {
     imported = import_frame (self, f);
@@ -557,16 +582,30 @@ process_frame_gl (GstGLContext * context, gpointer data)
   params.flip = f->flip;
   params.swap_rb = f->swap_rb;
   params.opaque = !GST_VIDEO_INFO_HAS_ALPHA (&self->in_info);
+  /* CUDA output: drawn into a GL texture, then copied into CUDA memory */
+  if (self->gl.cuda_out
+      && !(drawn = gst_gpu_cuda_out_acquire (self->gl.cuda_out, &f->error)))
+    goto fail;
   /* The DMA-BUF goes back to its producer when we return it: the GPU must
    * have read it by then.  An upload was read by glTexSubImage2D. */
-  if (!gst_gpu_blit_to_buffer (self->gl.blit, f->tex, f->outbuf, &params,
+  if (!gst_gpu_blit_to_buffer (self->gl.blit, f->tex, drawn, &params,
           !f->cpu_upload, &f->error))
     goto fail;
+  if (self->gl.cuda_out) {
+    gboolean filled = gst_gpu_cuda_out_fill (self->gl.cuda_out, drawn,
+        f->outbuf, &f->error);
+
+    drawn = f->outbuf;
+    if (!filled)
+      goto fail;
+  }
 
   f->ret = GST_FLOW_OK;
   return;
 
 fail:
+  if (drawn != f->outbuf)
+    gst_buffer_unref (drawn);
   f->ret = GST_FLOW_ERROR;
 }
 
@@ -577,8 +616,10 @@ static GstCaps *
 gst_dmabuf_import_transform_caps (GstBaseTransform * trans,
     GstPadDirection direction, GstCaps * caps, GstCaps * filter)
 {
+  /* CUDA caps only where CUDA works: negotiation never picks them on a
+   * machine without the driver */
   GstCaps *result = gst_gpu_blit_transform_caps (caps, direction,
-      GST_CAPS_FEATURE_MEMORY_DMABUF, filter);
+      GST_CAPS_FEATURE_MEMORY_DMABUF, gst_gpu_cuda_available (NULL), filter);
 
   GST_DEBUG_OBJECT (trans, "%s %" GST_PTR_FORMAT " -> %" GST_PTR_FORMAT,
       direction == GST_PAD_SINK ? "sink" : "src", caps, result);
@@ -597,6 +638,7 @@ gst_dmabuf_import_set_caps (GstBaseTransform * trans, GstCaps * incaps,
       (GST_VIDEO_INFO_FORMAT (&self->in_info));
   if (!self->fourcc)
     goto bad_caps;
+  self->cuda_out = gst_gpu_cuda_caps_are_cuda (outcaps);
 
   return GST_BASE_TRANSFORM_CLASS (parent_class)->set_caps (trans, incaps,
       outcaps);
@@ -635,11 +677,20 @@ static gboolean
 gst_dmabuf_import_decide_allocation (GstBaseTransform * trans, GstQuery * query)
 {
   GstDmabufImport *self = GST_DMABUF_IMPORT (trans);
+  gchar *error = NULL;
+
+  /* the encoder's CUDA context, before gl_set_caps uses it */
+  if (self->cuda_out && !gst_gpu_cuda_ensure_context (GST_ELEMENT (self),
+          &self->cuda_ctx, &error))
+    goto no_cuda;
 
   /* finds or creates the GL context, runs gl_start and gl_set_caps */
   if (!GST_BASE_TRANSFORM_CLASS (parent_class)->decide_allocation (trans,
-          query))
+          query)) {
+    if (self->gl.cuda_error)
+      goto cuda_out_failed;
     return FALSE;
+  }
 
   if (!self->gl.can_import) {
     if (!self->active.cpu_fallback)
@@ -649,9 +700,25 @@ gst_dmabuf_import_decide_allocation (GstBaseTransform * trans, GstQuery * query)
     self->warned = TRUE;
   }
 
+  if (self->cuda_out)
+    return gst_gpu_cuda_decide_pool (self->cuda_ctx, query);
   return gst_gpu_blit_decide_pool (GST_GL_BASE_FILTER (trans)->context, query);
 
   /* ERRORS */
+no_cuda:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("Cannot output CUDA memory: %s", error), (NULL));
+    g_free (error);
+    return FALSE;
+  }
+cuda_out_failed:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("Cannot output CUDA memory from this GL context: %s",
+            self->gl.cuda_error), ("GL renderer %s", self->gl.renderer));
+    return FALSE;
+  }
 no_import:
   {
     gchar *where =
@@ -699,6 +766,14 @@ gst_dmabuf_import_sink_event (GstBaseTransform * trans, GstEvent * event)
       }
       break;
     }
+    case GST_EVENT_CAPS:{
+      gboolean ret;
+
+      ret = GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
+      if (!ret)
+        gst_gpu_cuda_explain_refusal (trans);
+      return ret;
+    }
     default:
       break;
   }
@@ -710,16 +785,28 @@ gst_dmabuf_import_query (GstBaseTransform * trans, GstPadDirection direction,
     GstQuery * query)
 {
   GstDmabufImport *self = GST_DMABUF_IMPORT (trans);
-
   guint device;
+  gboolean ret;
 
+  if (gst_gpu_cuda_handle_query (GST_ELEMENT (trans), query, self->cuda_ctx))
+    return TRUE;
   GST_OBJECT_LOCK (self);
   device = self->settings.device;
   GST_OBJECT_UNLOCK (self);
   gst_gpu_display_handle_query (&self->display, GST_GL_BASE_FILTER (trans),
       direction, query, device);
-  return GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction,
+  ret = GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction,
       query);
+  /* a caps event is refused here already, before sink_event sees it */
+  if (ret && direction == GST_PAD_SINK
+      && GST_QUERY_TYPE (query) == GST_QUERY_ACCEPT_CAPS) {
+    gboolean accepted = FALSE;
+
+    gst_query_parse_accept_caps_result (query, &accepted);
+    if (!accepted)
+      gst_gpu_cuda_explain_refusal (trans);
+  }
+  return ret;
 }
 
 static GstFlowReturn
@@ -845,9 +932,20 @@ gst_dmabuf_import_change_state (GstElement * element, GstStateChange transition)
 
   ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
 
-  if (transition == GST_STATE_CHANGE_READY_TO_NULL)
+  if (transition == GST_STATE_CHANGE_READY_TO_NULL) {
     gst_gpu_display_reset (&self->display);
+    gst_clear_object (&self->cuda_ctx);
+  }
   return ret;
+}
+
+static void
+gst_dmabuf_import_set_context (GstElement * element, GstContext * context)
+{
+  GstDmabufImport *self = GST_DMABUF_IMPORT (element);
+
+  gst_gpu_cuda_set_context (element, context, &self->cuda_ctx);
+  GST_ELEMENT_CLASS (parent_class)->set_context (element, context);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -858,6 +956,7 @@ gst_dmabuf_import_finalize (GObject * object)
   GstDmabufImport *self = GST_DMABUF_IMPORT (object);
 
   gst_gpu_display_clear (&self->display);
+  gst_clear_object (&self->cuda_ctx);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -937,6 +1036,8 @@ gst_dmabuf_import_class_init (GstDmabufImportClass * klass)
 
   element_class->change_state =
       GST_DEBUG_FUNCPTR (gst_dmabuf_import_change_state);
+  element_class->set_context =
+      GST_DEBUG_FUNCPTR (gst_dmabuf_import_set_context);
 
   trans_class->passthrough_on_same_caps = FALSE;
   trans_class->transform_caps =

@@ -57,8 +57,13 @@
  * #GstEglStreamUpload:device itself (no X server needed), as dmabufimport
  * does.
  *
- * Output into CUDA memory (a CUDA EGLStream consumer, for
- * `nvcudah264enc`) is not implemented yet.
+ * When downstream takes CUDA memory only, the output is `memory:CUDAMemory`
+ * RGBA (`nvh264enc`) or NV12 (`nvcudah264enc`, converted in GL, BT.601
+ * limited range) on the neighbours' #GstCudaContext.  The stream is then
+ * consumed by CUDA (#GstEglStreamUpload:consumer `auto`, or `cuda`): the
+ * CUDA EGLStream consumer of `libcuda.so.1`, looked up at run time.
+ * Without CUDA no CUDA caps are offered and `consumer=cuda` fails at READY
+ * naming what is missing.
  *
  * ## Example launch lines
  * |[
@@ -101,6 +106,7 @@
 
 #include "gsteglstreamupload.h"
 #include "gstgpublit.h"
+#include "gstgpucuda.h"
 #include "gstgpudisplay.h"
 #include "gstspiceeglstream.h"
 
@@ -115,6 +121,7 @@ typedef enum
 {
   CONSUMER_AUTO,
   CONSUMER_GL,
+  CONSUMER_CUDA,
 } Consumer;
 
 #define DEFAULT_DEVICE GST_GPU_DISPLAY_DEFAULT_DEVICE
@@ -124,6 +131,7 @@ typedef enum
 /* how often the stream state is looked at while waiting for a frame */
 #define POLL_INTERVAL_US 250
 
+/* the last one only for the GL consumer */
 static const gchar *const required_egl[] = { "EGL_KHR_stream",
   "EGL_KHR_stream_cross_process_fd", "EGL_KHR_stream_consumer_gltexture"
 };
@@ -135,7 +143,7 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (GST_GPU_BLIT_SRC_CAPS));
+    GST_STATIC_CAPS (GST_GPU_BLIT_SRC_CAPS GST_GPU_CUDA_SRC_CAPS));
 
 enum
 {
@@ -180,6 +188,11 @@ struct _GstEglStreamUpload
   EGLDisplay egl_display;
   StreamProcs egl;
 
+  /* The GstCudaContext shared with the neighbours: set by set_context (an
+   * application or a neighbour) or by the streaming thread (decide_allocation,
+   * connecting the CUDA consumer); dropped at READY -> NULL. */
+  GstObject *cuda_ctx;
+
   /* streaming thread (set_caps, transform, decide_allocation; start/stop
    * with the streaming thread stopped) */
   Settings active;              /* snapshot of settings at start() */
@@ -188,15 +201,21 @@ struct _GstEglStreamUpload
    * are dropped without waiting */
   guint64 credit;
   gint flushing;                /* atomic: FLUSH_START .. FLUSH_STOP */
+  gboolean cuda_out;            /* the output is memory:CUDAMemory */
 
   /* GL thread; read by the streaming thread after the synchronous
    * gst_gl_context_thread_add() call that wrote it */
   struct
   {
     gchar *renderer;
-    GstGpuBlit *blit;
+    GstGpuBlit *blit;           /* from the external texture (GL consumer) */
+    GstGpuBlit *blit_2d;        /* from a 2D texture (CUDA consumer) */
     EGLStreamKHR stream;        /* EGL_NO_STREAM_KHR: not connected */
+    Consumer kind;              /* GL or CUDA, while connected */
     GLuint tex;                 /* the external texture consuming it */
+    GstGpuCudaStream *cuda_stream;      /* the CUDA consumer */
+    GstGpuCudaOut *cuda_out;    /* CUDA output, NULL for GL output */
+    gchar *cuda_error;          /* why cuda_out could not be made */
     gint fd;                    /* the fd number it came from, */
     dev_t dev;                  /* and the file behind it */
     ino_t ino;
@@ -217,6 +236,7 @@ typedef struct
   GstEglStreamUpload *self;
   gint fd;
   GstBuffer *outbuf;
+  Consumer kind;                /* connect: GL or CUDA */
 
   /* results */
   gboolean ok;
@@ -237,10 +257,12 @@ gst_egl_stream_upload_consumer_get_type (void)
   static gsize type = 0;
   /* *INDENT-OFF* */
   static const GEnumValue values[] = {
-    {CONSUMER_AUTO, "GL (the only consumer so far; CUDA will be chosen "
-          "when downstream negotiates CUDA memory)", "auto"},
+    {CONSUMER_AUTO, "CUDA when downstream negotiated CUDA memory (and "
+          "libcuda.so.1 has the EGLStream consumer), else GL", "auto"},
     {CONSUMER_GL, "An external GL texture in the element's GL context",
           "gl"},
+    {CONSUMER_CUDA, "The CUDA EGLStream consumer (cuEGLStreamConsumer*, "
+          "libcuda.so.1)", "cuda"},
     {0, NULL, NULL}
   };
   /* *INDENT-ON* */
@@ -340,12 +362,12 @@ describe_display (GstEglStreamUpload * self)
 
 /* The missing extensions as a comma-separated list, NULL if none. */
 static gchar *
-missing_extensions (const gchar * exts)
+missing_extensions (const gchar * exts, guint n_required)
 {
   GString *missing = g_string_new (NULL);
   guint i;
 
-  for (i = 0; i < G_N_ELEMENTS (required_egl); i++) {
+  for (i = 0; i < n_required; i++) {
     if (exts && gst_gl_check_extension (required_egl[i], exts))
       continue;
     if (missing->len)
@@ -367,7 +389,9 @@ load_stream_procs (StreamProcs * p)
   LOAD (attrib, "eglStreamAttribKHR");
   LOAD (query, "eglQueryStreamKHR");
   LOAD (query_u64, "eglQueryStreamu64KHR");
-  LOAD (consumer_gltexture, "eglStreamConsumerGLTextureExternalKHR");
+  /* NULL without EGL_KHR_stream_consumer_gltexture (CUDA consumer only) */
+  p->consumer_gltexture = (gpointer)
+      eglGetProcAddress ("eglStreamConsumerGLTextureExternalKHR");
   LOAD (acquire, "eglStreamConsumerAcquireKHR");
   LOAD (release, "eglStreamConsumerReleaseKHR");
 #undef LOAD
@@ -378,7 +402,7 @@ load_stream_procs (StreamProcs * p)
  * EGLStreams?  Posts the error when not.  Never blocks: eglInitialize on a
  * device or surfaceless display returns at once. */
 static gboolean
-check_egl (GstEglStreamUpload * self)
+check_egl (GstEglStreamUpload * self, Consumer consumer)
 {
   GstGLDisplay *display = GST_GL_BASE_FILTER (self)->display;
   GstGLDisplayEGL *egl = NULL;
@@ -397,7 +421,9 @@ check_egl (GstEglStreamUpload * self)
     goto no_egl;
 
   exts = eglQueryString (dpy, EGL_EXTENSIONS);
-  missing = missing_extensions (exts);
+  /* the CUDA consumer needs no GL texture consumer */
+  missing = missing_extensions (exts, consumer == CONSUMER_CUDA ?
+      G_N_ELEMENTS (required_egl) - 1 : G_N_ELEMENTS (required_egl));
   if (missing)
     goto missing;
   if (!load_stream_procs (&self->egl))
@@ -455,10 +481,14 @@ gst_egl_stream_upload_gl_start (GstGLBaseFilter * base)
       || eglGetCurrentDisplay () != self->egl_display)
     goto not_egl;
 
-  self->gl.blit = gst_gpu_blit_new (context,
-      GST_GL_TEXTURE_TARGET_EXTERNAL_OES, &error);
-  if (!self->gl.blit)
-    goto no_external;
+  /* the CUDA consumer copies into a 2D texture; the GL one (also a
+   * possible choice of auto) samples an external texture */
+  if (self->active.consumer != CONSUMER_CUDA) {
+    self->gl.blit = gst_gpu_blit_new (context,
+        GST_GL_TEXTURE_TARGET_EXTERNAL_OES, &error);
+    if (!self->gl.blit)
+      goto no_external;
+  }
   GST_INFO_OBJECT (self, "GL renderer %s", self->gl.renderer);
   return TRUE;
 
@@ -490,6 +520,8 @@ no_external:
 static void
 disconnect_stream (GstEglStreamUpload * self, const GstGLFuncs * gl)
 {
+  /* the CUDA consumer leaves before the stream goes */
+  g_clear_pointer (&self->gl.cuda_stream, gst_gpu_cuda_stream_disconnect);
   if (self->gl.stream != EGL_NO_STREAM_KHR) {
     GST_DEBUG_OBJECT (self, "leaving the stream of fd %d", self->gl.fd);
     self->egl.destroy (self->egl_display, self->gl.stream);
@@ -509,7 +541,26 @@ gst_egl_stream_upload_gl_stop (GstGLBaseFilter * base)
 
   disconnect_stream (self, base->context->gl_vtable);
   g_clear_pointer (&self->gl.blit, gst_gpu_blit_free);
+  g_clear_pointer (&self->gl.blit_2d, gst_gpu_blit_free);
+  g_clear_pointer (&self->gl.cuda_out, gst_gpu_cuda_out_free);
+  g_clear_pointer (&self->gl.cuda_error, g_free);
   g_clear_pointer (&self->gl.renderer, g_free);
+}
+
+static gboolean
+gst_egl_stream_upload_gl_set_caps (GstGLBaseFilter * base, GstCaps * incaps,
+    GstCaps * outcaps)
+{
+  GstEglStreamUpload *self = GST_EGL_STREAM_UPLOAD (base);
+
+  g_clear_pointer (&self->gl.cuda_out, gst_gpu_cuda_out_free);
+  g_clear_pointer (&self->gl.cuda_error, g_free);
+  if (self->cuda_out) {
+    self->gl.cuda_out = gst_gpu_cuda_out_new (base->context, self->cuda_ctx,
+        outcaps, &self->gl.cuda_error);
+    return self->gl.cuda_out != NULL;
+  }
+  return TRUE;
 }
 
 /* Is @fd the stream we consume?  The number alone could have been reused
@@ -548,6 +599,20 @@ connect_stream (GstEglStreamUpload * self, Frame * f)
         "another GPU)", f->fd, eglGetError ());
     return FALSE;
   }
+  self->gl.kind = f->kind;
+  if (f->kind == CONSUMER_CUDA) {
+    self->gl.cuda_stream =
+        gst_gpu_cuda_stream_connect (GST_GL_BASE_FILTER (self)->context,
+        self->cuda_ctx, self->gl.stream, &f->error);
+    if (!self->gl.cuda_stream)
+      goto fail;
+    goto connected;
+  }
+  if (!self->egl.consumer_gltexture) {
+    f->error = g_strdup ("eglStreamConsumerGLTextureExternalKHR is missing");
+    goto fail;
+  }
+
   /* acquire is only called with a new frame there, this only bounds it */
   self->egl.attrib (dpy, self->gl.stream,
       EGL_CONSUMER_ACQUIRE_TIMEOUT_USEC_KHR,
@@ -572,11 +637,12 @@ connect_stream (GstEglStreamUpload * self, Frame * f)
     goto fail;
   }
 
+connected:
   self->gl.fd = f->fd;
   self->gl.dev = st.st_dev;
   self->gl.ino = st.st_ino;
-  GST_INFO_OBJECT (self, "consuming the EGLStream of fd %d with a GL "
-      "texture", f->fd);
+  GST_INFO_OBJECT (self, "consuming the EGLStream of fd %d with %s", f->fd,
+      f->kind == CONSUMER_CUDA ? "CUDA" : "a GL texture");
   return TRUE;
 
 fail:
@@ -603,16 +669,29 @@ connect_gl (GstGLContext * context, gpointer data)
   f->ok = connect_stream (f->self, f);
 }
 
-/* Acquires the newest frame, draws it, releases it. */
+/* After an acquire: frames the stream replaced or we skipped */
 static void
-process_frame_gl (GstGLContext * context, gpointer data)
+count_frame (GstEglStreamUpload * self, Frame * f)
 {
-  Frame *f = data;
-  GstEglStreamUpload *self = f->self;
+  EGLuint64KHR frame = 0;
+
+  if (self->egl.query_u64 (self->egl_display, self->gl.stream,
+          EGL_CONSUMER_FRAME_KHR, &frame)) {
+    if (self->gl.have_frame && frame > self->gl.last_frame + 1)
+      f->dropped = frame - self->gl.last_frame - 1;
+    self->gl.last_frame = frame;
+    self->gl.have_frame = TRUE;
+  }
+}
+
+/* GL consumer: acquires the newest frame, draws it into @target, releases
+ * it. */
+static gboolean
+draw_gl_frame (GstEglStreamUpload * self, Frame * f, GstBuffer * target)
+{
   EGLDisplay dpy = self->egl_display;
   EGLStreamKHR stream = self->gl.stream;
   GstGpuBlitParams params;
-  EGLuint64KHR frame = 0;
   gboolean drawn;
 
   if (!self->egl.acquire (dpy, stream)) {
@@ -620,34 +699,105 @@ process_frame_gl (GstGLContext * context, gpointer data)
 
     if (stream_state (self, stream) == EGL_STREAM_STATE_DISCONNECTED_KHR) {
       f->disconnected = TRUE;
-      return;
+      return FALSE;
     }
     f->error = g_strdup_printf ("eglStreamConsumerAcquireKHR failed with "
         "EGL error 0x%x", err);
-    return;
+    return FALSE;
   }
   /* a FIFO stream queues frames: catch up with the producer */
   while (stream_state (self, stream) == EGL_STREAM_STATE_NEW_FRAME_AVAILABLE_KHR
       && self->egl.release (dpy, stream) && self->egl.acquire (dpy, stream));
-
-  if (self->egl.query_u64 (dpy, stream, EGL_CONSUMER_FRAME_KHR, &frame)) {
-    if (self->gl.have_frame && frame > self->gl.last_frame + 1)
-      f->dropped = frame - self->gl.last_frame - 1;
-    self->gl.last_frame = frame;
-    self->gl.have_frame = TRUE;
-  }
+  count_frame (self, f);
 
   /* a GL producer draws bottom-up, GstGL textures are top-down */
   params.flip = TRUE;
   params.swap_rb = FALSE;
   params.opaque = !GST_VIDEO_INFO_HAS_ALPHA (&self->in_info);
   /* the frame goes back to the producer at release: read it first */
-  drawn = gst_gpu_blit_to_buffer (self->gl.blit, self->gl.tex, f->outbuf,
+  drawn = gst_gpu_blit_to_buffer (self->gl.blit, self->gl.tex, target,
       &params, TRUE, &f->error);
   if (!self->egl.release (dpy, stream) && !f->error)
     f->error = g_strdup_printf ("eglStreamConsumerReleaseKHR failed with "
         "EGL error 0x%x", eglGetError ());
-  f->ok = drawn && !f->error;
+  return drawn && !f->error;
+}
+
+/* CUDA consumer: the frame is copied into a 2D texture on the GPU and
+ * released at once, then drawn like the GL consumer's (same flip). */
+static gboolean
+draw_cuda_frame (GstEglStreamUpload * self, Frame * f, GstBuffer * target)
+{
+  GstGLContext *context = GST_GL_BASE_FILTER (self)->context;
+  GstGpuBlitParams params;
+  GError *err = NULL;
+  gint width = 0, height = 0;
+  gboolean swap_rb = FALSE;
+  GLuint tex = 0;
+
+  switch (gst_gpu_cuda_stream_take_frame (self->gl.cuda_stream,
+          MIN ((guint64) self->active.timeout * 1000, G_MAXUINT32), &tex,
+          &width, &height, &swap_rb, &f->error)) {
+    case GST_GPU_CUDA_FRAME_OK:
+      break;
+    case GST_GPU_CUDA_FRAME_TIMEOUT:
+      f->error = g_strdup ("cuEGLStreamConsumerAcquireFrame timed out "
+          "although the stream announced a new frame");
+      /* fall through */
+    case GST_GPU_CUDA_FRAME_ERROR:
+      if (stream_state (self, self->gl.stream) ==
+          EGL_STREAM_STATE_DISCONNECTED_KHR) {
+        g_clear_pointer (&f->error, g_free);
+        f->disconnected = TRUE;
+      }
+      return FALSE;
+  }
+  count_frame (self, f);
+  if (width != GST_VIDEO_INFO_WIDTH (&self->in_info)
+      || height != GST_VIDEO_INFO_HEIGHT (&self->in_info))
+    GST_DEBUG_OBJECT (self, "frame %dx%d, caps %dx%d: scaled", width, height,
+        GST_VIDEO_INFO_WIDTH (&self->in_info),
+        GST_VIDEO_INFO_HEIGHT (&self->in_info));
+
+  if (!self->gl.blit_2d) {
+    self->gl.blit_2d = gst_gpu_blit_new (context, GST_GL_TEXTURE_TARGET_2D,
+        &err);
+    if (!self->gl.blit_2d) {
+      f->error = g_strdup_printf ("shader: %s", err->message);
+      g_clear_error (&err);
+      return FALSE;
+    }
+  }
+  params.flip = TRUE;
+  params.swap_rb = swap_rb;
+  params.opaque = !GST_VIDEO_INFO_HAS_ALPHA (&self->in_info);
+  return gst_gpu_blit_to_buffer (self->gl.blit_2d, tex, target, &params,
+      FALSE, &f->error);
+}
+
+/* The frame into the output: directly into its GL texture, or through a
+ * GL texture of the CUDA output's into its CUDA memory. */
+static void
+process_frame_gl (GstGLContext * context, gpointer data)
+{
+  Frame *f = data;
+  GstEglStreamUpload *self = f->self;
+  GstBuffer *target = f->outbuf;
+
+  if (self->gl.cuda_out
+      && !(target = gst_gpu_cuda_out_acquire (self->gl.cuda_out, &f->error)))
+    return;
+  if (self->gl.kind == CONSUMER_CUDA)
+    f->ok = draw_cuda_frame (self, f, target);
+  else
+    f->ok = draw_gl_frame (self, f, target);
+  if (target != f->outbuf) {
+    if (f->ok)
+      f->ok = gst_gpu_cuda_out_fill (self->gl.cuda_out, target, f->outbuf,
+          &f->error);
+    else
+      gst_buffer_unref (target);
+  }
 }
 
 /* ---------------------------------------------------------------------- */
@@ -657,8 +807,11 @@ static GstCaps *
 gst_egl_stream_upload_transform_caps (GstBaseTransform * trans,
     GstPadDirection direction, GstCaps * caps, GstCaps * filter)
 {
+  /* CUDA caps only where CUDA works: negotiation never picks them on a
+   * machine without the driver */
   GstCaps *result = gst_gpu_blit_transform_caps (caps, direction,
-      GST_CAPS_FEATURE_MEMORY_EGL_STREAM, filter);
+      GST_CAPS_FEATURE_MEMORY_EGL_STREAM, gst_gpu_cuda_available (NULL),
+      filter);
 
   GST_DEBUG_OBJECT (trans, "%s %" GST_PTR_FORMAT " -> %" GST_PTR_FORMAT,
       direction == GST_PAD_SINK ? "sink" : "src", caps, result);
@@ -675,6 +828,7 @@ gst_egl_stream_upload_set_caps (GstBaseTransform * trans, GstCaps * incaps,
     GST_WARNING_OBJECT (self, "cannot handle %" GST_PTR_FORMAT, incaps);
     return FALSE;
   }
+  self->cuda_out = gst_gpu_cuda_caps_are_cuda (outcaps);
   return GST_BASE_TRANSFORM_CLASS (parent_class)->set_caps (trans, incaps,
       outcaps);
 }
@@ -683,11 +837,40 @@ static gboolean
 gst_egl_stream_upload_decide_allocation (GstBaseTransform * trans,
     GstQuery * query)
 {
-  /* finds or creates the GL context, runs gl_start */
+  GstEglStreamUpload *self = GST_EGL_STREAM_UPLOAD (trans);
+  gchar *error = NULL;
+
+  /* the encoder's CUDA context, before gl_set_caps uses it */
+  if (self->cuda_out && !gst_gpu_cuda_ensure_context (GST_ELEMENT (self),
+          &self->cuda_ctx, &error))
+    goto no_cuda;
+
+  /* finds or creates the GL context, runs gl_start and gl_set_caps */
   if (!GST_BASE_TRANSFORM_CLASS (parent_class)->decide_allocation (trans,
-          query))
+          query)) {
+    if (self->gl.cuda_error)
+      goto cuda_out_failed;
     return FALSE;
+  }
+  if (self->cuda_out)
+    return gst_gpu_cuda_decide_pool (self->cuda_ctx, query);
   return gst_gpu_blit_decide_pool (GST_GL_BASE_FILTER (trans)->context, query);
+
+  /* ERRORS */
+no_cuda:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("Cannot output CUDA memory: %s", error), (NULL));
+    g_free (error);
+    return FALSE;
+  }
+cuda_out_failed:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("Cannot output CUDA memory from this GL context: %s",
+            self->gl.cuda_error), ("GL renderer %s", self->gl.renderer));
+    return FALSE;
+  }
 }
 
 static gboolean
@@ -695,11 +878,19 @@ gst_egl_stream_upload_sink_event (GstBaseTransform * trans, GstEvent * event)
 {
   GstEglStreamUpload *self = GST_EGL_STREAM_UPLOAD (trans);
 
+  gboolean ret;
+
   if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_START)
     g_atomic_int_set (&self->flushing, 1);
   else if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP)
     g_atomic_int_set (&self->flushing, 0);
-  return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
+  if (GST_EVENT_TYPE (event) != GST_EVENT_CAPS)
+    return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
+
+  ret = GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
+  if (!ret)
+    gst_gpu_cuda_explain_refusal (trans);
+  return ret;
 }
 
 static gboolean
@@ -708,14 +899,27 @@ gst_egl_stream_upload_query (GstBaseTransform * trans,
 {
   GstEglStreamUpload *self = GST_EGL_STREAM_UPLOAD (trans);
   guint device;
+  gboolean ret;
 
+  if (gst_gpu_cuda_handle_query (GST_ELEMENT (trans), query, self->cuda_ctx))
+    return TRUE;
   GST_OBJECT_LOCK (self);
   device = self->settings.device;
   GST_OBJECT_UNLOCK (self);
   gst_gpu_display_handle_query (&self->display, GST_GL_BASE_FILTER (trans),
       direction, query, device);
-  return GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction,
+  ret = GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction,
       query);
+  /* a caps event is refused here already, before sink_event sees it */
+  if (ret && direction == GST_PAD_SINK
+      && GST_QUERY_TYPE (query) == GST_QUERY_ACCEPT_CAPS) {
+    gboolean accepted = FALSE;
+
+    gst_query_parse_accept_caps_result (query, &accepted);
+    if (!accepted)
+      gst_gpu_cuda_explain_refusal (trans);
+  }
+  return ret;
 }
 
 typedef enum
@@ -775,6 +979,25 @@ disconnected:
   }
 }
 
+/* Streaming thread, when connecting: a stream keeps its consumer (one
+ * cannot reconnect), the output memory may change under it. */
+static Consumer
+choose_consumer (GstEglStreamUpload * self)
+{
+  const gchar *reason;
+
+  if (self->active.consumer != CONSUMER_AUTO)
+    return self->active.consumer;
+  if (!self->cuda_out)
+    return CONSUMER_GL;
+  if (!gst_gpu_cuda_egl_available (&reason) || !self->gl.blit) {
+    GST_INFO_OBJECT (self, "CUDA output with the GL consumer: %s",
+        self->gl.blit ? reason : "no external texture blit");
+    return self->gl.blit ? CONSUMER_GL : CONSUMER_CUDA;
+  }
+  return CONSUMER_CUDA;
+}
+
 static GstFlowReturn
 gst_egl_stream_upload_transform (GstBaseTransform * trans, GstBuffer * inbuf,
     GstBuffer * outbuf)
@@ -790,12 +1013,16 @@ gst_egl_stream_upload_transform (GstBaseTransform * trans, GstBuffer * inbuf,
     goto no_fd;
 
   if (!same_stream (self, f.fd)) {
+    f.kind = choose_consumer (self);
+    if (f.kind == CONSUMER_CUDA && !gst_gpu_cuda_ensure_context (GST_ELEMENT
+            (self), &self->cuda_ctx, &f.error))
+      goto connect_failed;
     self->credit = 0;
     gst_gl_context_thread_add (context, connect_gl, &f);
     if (!f.ok)
       goto connect_failed;
     GST_OBJECT_LOCK (self);
-    self->stats.consumer = "gl";
+    self->stats.consumer = f.kind == CONSUMER_CUDA ? "cuda" : "gl";
     GST_OBJECT_UNLOCK (self);
   }
 
@@ -884,13 +1111,19 @@ gst_egl_stream_upload_change_state (GstElement * element,
 {
   GstEglStreamUpload *self = GST_EGL_STREAM_UPLOAD (element);
   GstStateChangeReturn ret;
+  const gchar *reason;
+  Consumer consumer = CONSUMER_AUTO;
   guint device;
 
   switch (transition) {
     case GST_STATE_CHANGE_NULL_TO_READY:
       GST_OBJECT_LOCK (self);
       device = self->settings.device;
+      consumer = self->settings.consumer;
       GST_OBJECT_UNLOCK (self);
+      /* before anything else: it never waits, and names what is missing */
+      if (consumer == CONSUMER_CUDA && !gst_gpu_cuda_egl_available (&reason))
+        goto no_cuda;
       if (!gst_gpu_display_open (&self->display, GST_GL_BASE_FILTER (self),
               device))
         return GST_STATE_CHANGE_FAILURE;
@@ -909,7 +1142,7 @@ gst_egl_stream_upload_change_state (GstElement * element,
   ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
 
   if (transition == GST_STATE_CHANGE_NULL_TO_READY
-      && ret != GST_STATE_CHANGE_FAILURE && !check_egl (self)) {
+      && ret != GST_STATE_CHANGE_FAILURE && !check_egl (self, consumer)) {
     GST_ELEMENT_CLASS (parent_class)->change_state (element,
         GST_STATE_CHANGE_READY_TO_NULL);
     gst_gpu_display_reset (&self->display);
@@ -917,9 +1150,31 @@ gst_egl_stream_upload_change_state (GstElement * element,
   }
   if (transition == GST_STATE_CHANGE_READY_TO_NULL) {
     gst_gpu_display_reset (&self->display);
+    gst_clear_object (&self->cuda_ctx);
     self->egl_display = EGL_NO_DISPLAY;
   }
   return ret;
+
+  /* ERRORS */
+no_cuda:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("Cannot use the CUDA EGLStream consumer (consumer=cuda): %s",
+            reason), ("the CUDA consumer needs libcuda.so.1 with "
+            "cuEGLStreamConsumerConnect, cuEGLStreamConsumerAcquireFrame and "
+            "cuEGLStreamConsumerReleaseFrame, and a CUDA device; "
+            "consumer=gl or auto works without CUDA"));
+    return GST_STATE_CHANGE_FAILURE;
+  }
+}
+
+static void
+gst_egl_stream_upload_set_context (GstElement * element, GstContext * context)
+{
+  GstEglStreamUpload *self = GST_EGL_STREAM_UPLOAD (element);
+
+  gst_gpu_cuda_set_context (element, context, &self->cuda_ctx);
+  GST_ELEMENT_CLASS (parent_class)->set_context (element, context);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -930,6 +1185,7 @@ gst_egl_stream_upload_finalize (GObject * object)
   GstEglStreamUpload *self = GST_EGL_STREAM_UPLOAD (object);
 
   gst_gpu_display_clear (&self->display);
+  gst_clear_object (&self->cuda_ctx);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -977,14 +1233,19 @@ gst_egl_stream_upload_class_init (GstEglStreamUploadClass * klass)
   /**
    * GstEglStreamUpload:consumer:
    *
-   * How the element connects to the stream.  Only `gl` (an external GL
-   * texture) exists so far; `auto` chooses it.
+   * How the element connects to the stream: `gl` (an external GL
+   * texture), `cuda` (the CUDA EGLStream consumer of libcuda.so.1, loaded
+   * at run time; going to READY fails with an error naming what is missing
+   * when CUDA is not there), or `auto`: CUDA when downstream negotiated
+   * CUDA memory, GL otherwise.  A stream keeps the consumer it was
+   * connected with.
    */
   g_object_class_install_property (gobject_class, PROP_CONSUMER,
       g_param_spec_enum ("consumer", "Consumer",
-          "How to connect to the stream: auto (GL; a CUDA consumer is not "
-          "implemented yet) or gl (an external GL texture in the element's "
-          "GL context)", GST_TYPE_EGL_STREAM_UPLOAD_CONSUMER,
+          "How to connect to the stream: gl (an external GL texture in the "
+          "element's GL context), cuda (the CUDA EGLStream consumer, "
+          "libcuda.so.1) or auto (cuda when downstream negotiated CUDA "
+          "memory, else gl)", GST_TYPE_EGL_STREAM_UPLOAD_CONSUMER,
           DEFAULT_CONSUMER, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
 
@@ -1023,7 +1284,7 @@ gst_egl_stream_upload_class_init (GstEglStreamUploadClass * klass)
    * never output: replaced in the stream or skipped to catch up),
    * `acquire-timeouts` (buffers dropped because no frame came within
    * #GstEglStreamUpload:timeout), and `consumer` (`none` before the first
-   * buffer, then `gl`).
+   * buffer, then `gl` or `cuda`).
    */
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
@@ -1031,7 +1292,7 @@ gst_egl_stream_upload_class_init (GstEglStreamUploadClass * klass)
           "frames-dropped (presented by the producer but replaced or skipped "
           "because the element fell behind: the newest frame wins), "
           "acquire-timeouts (buffers dropped because no frame came in time), "
-          "consumer (none before the first buffer, then gl)",
+          "consumer (none before the first buffer, then gl or cuda)",
           GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
@@ -1047,6 +1308,8 @@ gst_egl_stream_upload_class_init (GstEglStreamUploadClass * klass)
 
   element_class->change_state =
       GST_DEBUG_FUNCPTR (gst_egl_stream_upload_change_state);
+  element_class->set_context =
+      GST_DEBUG_FUNCPTR (gst_egl_stream_upload_set_context);
 
   trans_class->passthrough_on_same_caps = FALSE;
   trans_class->transform_caps =
@@ -1064,6 +1327,8 @@ gst_egl_stream_upload_class_init (GstEglStreamUploadClass * klass)
       GST_GL_API_OPENGL | GST_GL_API_OPENGL3 | GST_GL_API_GLES2;
   base_class->gl_start = GST_DEBUG_FUNCPTR (gst_egl_stream_upload_gl_start);
   base_class->gl_stop = GST_DEBUG_FUNCPTR (gst_egl_stream_upload_gl_stop);
+  base_class->gl_set_caps =
+      GST_DEBUG_FUNCPTR (gst_egl_stream_upload_gl_set_caps);
 
   gst_type_mark_as_plugin_api (GST_TYPE_EGL_STREAM_UPLOAD_CONSUMER, 0);
 }

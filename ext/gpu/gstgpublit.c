@@ -13,6 +13,7 @@
 #include <gst/gl/gstglfuncs.h>
 
 #include "gstgpublit.h"
+#include "gstgpucuda.h"
 
 #ifndef GL_TEXTURE_EXTERNAL_OES
 #define GL_TEXTURE_EXTERNAL_OES 0x8D65
@@ -275,7 +276,7 @@ gst_gpu_blit_to_buffer (GstGpuBlit * blit, GLuint tex, GstBuffer * outbuf,
 
 GstCaps *
 gst_gpu_blit_transform_caps (GstCaps * caps, GstPadDirection direction,
-    const gchar * sink_feature, GstCaps * filter)
+    const gchar * sink_feature, gboolean cuda, GstCaps * filter)
 {
   GstCaps *result = gst_caps_new_empty ();
   guint i, n = gst_caps_get_size (caps);
@@ -288,7 +289,9 @@ gst_gpu_blit_transform_caps (GstCaps * caps, GstPadDirection direction,
     /* only what this side can carry maps to the other side */
     if (features && !gst_caps_features_is_any (features)
         && !gst_caps_features_contains (features, direction == GST_PAD_SINK ?
-            sink_feature : GST_CAPS_FEATURE_MEMORY_GL_MEMORY))
+            sink_feature : GST_CAPS_FEATURE_MEMORY_GL_MEMORY)
+        && !(direction == GST_PAD_SRC && cuda
+            && gst_caps_features_contains (features, GST_GPU_CUDA_FEATURE)))
       continue;
 
     s = gst_structure_copy (gst_caps_get_structure (caps, i));
@@ -314,6 +317,17 @@ gst_gpu_blit_transform_caps (GstCaps * caps, GstPadDirection direction,
       }
       gst_structure_take_value (s, "format", &formats);
       g_value_unset (&v);
+    }
+    /* GL first: what the element made before CUDA existed stays the
+     * default; CUDA when downstream asks for it */
+    if (direction == GST_PAD_SINK && cuda) {
+      GstCaps *gl = gst_caps_new_full (gst_structure_copy (s), NULL);
+
+      gst_caps_set_features (gl, 0, gst_caps_features_new (feature, NULL));
+      gst_gpu_cuda_append_structures (gl, s);
+      gst_structure_free (s);
+      result = gst_caps_merge (result, gl);
+      continue;
     }
     result = gst_caps_merge_structure_full (result, s,
         gst_caps_features_new (feature, NULL));

@@ -51,10 +51,12 @@ void         gst_gpu_blit_set_nearest (const GstGLFuncs * gl, GLenum target);
 
 /* GstBaseTransform::transform_caps: video/x-raw(@sink_feature) with the
  * four RGB formats on the sink side, GST_GPU_BLIT_SRC_CAPS on the source
- * side; size and framerate carried over. */
+ * side, followed by CUDAMemory NV12 and RGBA when @cuda; size and
+ * framerate carried over. */
 GstCaps *    gst_gpu_blit_transform_caps (GstCaps * caps,
                                     GstPadDirection direction,
                                     const gchar * sink_feature,
+                                    gboolean cuda,
                                     GstCaps * filter);
 
 /* GstBaseTransform::decide_allocation, after GstGLBaseFilter's: puts a

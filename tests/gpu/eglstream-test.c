@@ -20,8 +20,12 @@
  *     -> eglstreamupload -> gldownload -> appsink: every output frame is a
  *     whole frame of the producer, in order, and the last one arrives.
  *
- * The CUDA consumer is not implemented (docs/eglstreamupload.md), so
- * only the GL consumer is run. */
+ * --consumer gl|cuda|auto picks eglstreamupload's consumer (default gl);
+ * --cuda-out reads the output through CUDA memory
+ * (video/x-raw(memory:CUDAMemory),format=RGBA ! cudadownload) instead of
+ * gldownload.  The CUDA runs skip (77) without a loadable libcuda.so.1,
+ * cudadownload or a CUDA-enabled build of the plugin.  Only the appsrc
+ * mode takes them. */
 #define _GNU_SOURCE
 
 #ifdef HAVE_CONFIG_H
@@ -31,6 +35,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <dlfcn.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -66,6 +71,8 @@
   } while (0)
 
 static gchar *producer_path, *server_path;
+static gchar *consumer = (gchar *) "gl";
+static gboolean cuda_out;
 
 /* ---------------------------------------------------------------------- */
 
@@ -105,6 +112,49 @@ skip_without_streams (void)
   }
   gst_object_unref (egl);
   gst_object_unref (device);
+}
+
+/* Skips (77) unless the CUDA paths can run: libcuda.so.1, cudadownload,
+ * and eglstreamupload built with CUDA (its src template has CUDA memory). */
+static void
+skip_without_cuda (void)
+{
+  GstElementFactory *f;
+  const GList *l;
+  gboolean cuda = FALSE;
+  void *lib = dlopen ("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+
+  if (!lib) {
+    printf ("SKIP: libcuda.so.1 does not load\n");
+    exit (SKIP);
+  }
+  dlclose (lib);
+  if (cuda_out && !(f = gst_element_factory_find ("cudadownload"))) {
+    printf ("SKIP: no cudadownload (nvcodec plugin)\n");
+    exit (SKIP);
+  } else if (cuda_out) {
+    gst_object_unref (f);
+  }
+  f = gst_element_factory_find ("eglstreamupload");
+  CHECK (f != NULL, "no eglstreamupload");
+  for (l = gst_element_factory_get_static_pad_templates (f); l; l = l->next) {
+    GstStaticPadTemplate *t = l->data;
+    GstCaps *caps;
+    gchar *str;
+
+    if (t->direction != GST_PAD_SRC)
+      continue;
+    caps = gst_static_caps_get (&t->static_caps);
+    str = gst_caps_to_string (caps);
+    cuda = strstr (str, "memory:CUDAMemory") != NULL;
+    g_free (str);
+    gst_caps_unref (caps);
+  }
+  gst_object_unref (f);
+  if (!cuda) {
+    printf ("SKIP: eglstreamupload was built without CUDA (no cuda.h)\n");
+    exit (SKIP);
+  }
 }
 
 static GSubprocess *
@@ -241,8 +291,10 @@ check_stats (GstElement * up, guint64 frames, guint64 dropped_max)
       "frames %" G_GUINT64_FORMAT, v);
   CHECK (gst_structure_get_uint64 (s, "frames-dropped", &v)
       && v <= dropped_max, "frames-dropped %" G_GUINT64_FORMAT, v);
-  CHECK (g_str_equal (gst_structure_get_string (s, "consumer"), "gl"),
-      "consumer");
+  /* auto picks CUDA with CUDA output */
+  CHECK (g_str_equal (gst_structure_get_string (s, "consumer"),
+          g_str_equal (consumer, "auto") ? (cuda_out ? "cuda" : "gl") :
+          consumer), "consumer %s", gst_structure_get_string (s, "consumer"));
   gst_structure_free (s);
 }
 
@@ -289,9 +341,15 @@ run_appsrc (const gchar * dir, gboolean error_on_disconnect)
   guint width, height;
   gint sock, fd, b, k = 0;
 
-  pipeline = gst_parse_launch ("appsrc name=src format=time ! "
-      "eglstreamupload name=up timeout=10000 ! gldownload ! "
-      "video/x-raw,format=RGBA ! appsink name=sink sync=false", NULL);
+  gchar *desc;
+
+  desc = g_strdup_printf ("appsrc name=src format=time ! "
+      "eglstreamupload name=up timeout=10000 consumer=%s ! %s ! "
+      "video/x-raw,format=RGBA ! appsink name=sink sync=false", consumer,
+      cuda_out ? "video/x-raw(memory:CUDAMemory),format=RGBA ! cudadownload"
+      : "gldownload");
+  pipeline = gst_parse_launch (desc, NULL);
+  g_free (desc);
   CHECK (pipeline != NULL, "pipeline");
   src = gst_bin_get_by_name (GST_BIN (pipeline), "src");
   up = gst_bin_get_by_name (GST_BIN (pipeline), "up");
@@ -426,6 +484,10 @@ main (int argc, char **argv)
         "eglstream-producer", "PATH"},
     {"server", 0, 0, G_OPTION_ARG_FILENAME, &server_path,
         "spice-test-server", "PATH"},
+    {"consumer", 0, 0, G_OPTION_ARG_STRING, &consumer,
+        "eglstreamupload's consumer: gl, cuda or auto", "KIND"},
+    {"cuda-out", 0, 0, G_OPTION_ARG_NONE, &cuda_out,
+        "read the output through CUDA memory and cudadownload", NULL},
     {NULL}
   };
   GOptionContext *opts = g_option_context_new (NULL);
@@ -440,6 +502,8 @@ main (int argc, char **argv)
   g_option_context_free (opts);
 
   skip_without_streams ();
+  if (!g_str_equal (consumer, "gl") || cuda_out)
+    skip_without_cuda ();
   dir = g_dir_make_tmp ("eglstream-test-XXXXXX", NULL);
   CHECK (dir != NULL, "tmp dir");
 

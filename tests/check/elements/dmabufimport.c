@@ -19,6 +19,7 @@
 #include "config.h"
 #endif
 
+#include <dlfcn.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -667,6 +668,181 @@ accepts (GstElement * e, const gchar * caps_str)
   return ret;
 }
 
+/* ---------------------------------------------------------------------- */
+/* CUDA output: what CI can check is its absence without a driver         */
+
+static gboolean
+have_libcuda (void)
+{
+  void *lib = dlopen ("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+
+  if (lib)
+    dlclose (lib);
+  return lib != NULL;
+}
+
+static gboolean
+caps_have_cuda (const GstCaps * caps)
+{
+  guint i;
+
+  for (i = 0; i < gst_caps_get_size (caps); i++) {
+    GstCapsFeatures *f = gst_caps_get_features (caps, i);
+
+    if (f && gst_caps_features_contains (f, "memory:CUDAMemory"))
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* The source pad template: GL memory, then CUDA memory when the plugin was
+ * built with cuda.h.  Returns whether it was. */
+static gboolean
+check_src_template (void)
+{
+  GstElementFactory *factory = gst_element_factory_find ("dmabufimport");
+  GstCaps *gl, *cuda, *caps = NULL;
+  const GList *l;
+  gboolean built_with_cuda;
+
+  fail_unless (factory != NULL);
+  for (l = gst_element_factory_get_static_pad_templates (factory); l;
+      l = l->next) {
+    GstStaticPadTemplate *t = l->data;
+
+    if (t->direction == GST_PAD_SRC)
+      caps = gst_static_caps_get (&t->static_caps);
+  }
+  fail_unless (caps != NULL);
+  gl = gst_caps_from_string ("video/x-raw(memory:GLMemory),format=RGBA,"
+      "width=[1,2147483647],height=[1,2147483647],"
+      "framerate=[0/1,2147483647/1],texture-target=2D");
+  cuda = gst_caps_from_string ("video/x-raw(memory:GLMemory),format=RGBA,"
+      "width=[1,2147483647],height=[1,2147483647],"
+      "framerate=[0/1,2147483647/1],texture-target=2D; "
+      "video/x-raw(memory:CUDAMemory),format={NV12,RGBA},"
+      "width=[1,2147483647],height=[1,2147483647],"
+      "framerate=[0/1,2147483647/1]");
+  built_with_cuda = caps_have_cuda (caps);
+  fail_unless (gst_caps_is_strictly_equal (caps, built_with_cuda ? cuda : gl),
+      "%" GST_PTR_FORMAT, caps);
+  gst_caps_unref (gl);
+  gst_caps_unref (cuda);
+  gst_caps_unref (caps);
+  gst_object_unref (factory);
+  return built_with_cuda;
+}
+
+/* Without libcuda.so.1, after READY (display and all), the source pad
+ * offers no CUDA memory, and CUDA memory downstream maps to nothing. */
+GST_START_TEST (test_no_cuda_caps_without_driver)
+{
+  GstElement *e;
+  GstPad *pad;
+  GstCaps *caps, *in;
+
+  check_src_template ();
+  if (have_libcuda ()) {
+    GST_INFO ("libcuda.so.1 present: the CUDA output is tested in tests/gpu");
+    return;
+  }
+  e = gst_element_factory_make ("dmabufimport", NULL);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY),
+      GST_STATE_CHANGE_SUCCESS);
+  pad = gst_element_get_static_pad (e, "src");
+  caps = gst_pad_query_caps (pad, NULL);
+  fail_if (gst_caps_is_empty (caps));
+  fail_if (caps_have_cuda (caps), "%" GST_PTR_FORMAT, caps);
+  gst_caps_unref (caps);
+  gst_object_unref (pad);
+
+  in = gst_caps_from_string ("video/x-raw(memory:CUDAMemory),format=NV12,"
+      "width=64,height=48; video/x-raw(memory:CUDAMemory),format=RGBA");
+  caps = GST_BASE_TRANSFORM_GET_CLASS (e)->transform_caps (GST_BASE_TRANSFORM
+      (e), GST_PAD_SRC, in, NULL);
+  fail_unless (gst_caps_is_empty (caps), "%" GST_PTR_FORMAT, caps);
+  gst_caps_unref (caps);
+  gst_caps_unref (in);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (e);
+}
+
+GST_END_TEST;
+
+/* A pipeline whose downstream takes CUDA memory only, without CUDA: an
+ * error from dmabufimport that says CUDA is missing and why, rather than
+ * only a bare not-negotiated. */
+GST_START_TEST (test_cuda_caps_refused)
+{
+  GstElement *pipeline, *src, *import, *filter, *sink;
+  GstPad *srcpad, *sinkpad;
+  GstBus *bus;
+  GstMessage *msg;
+  gboolean built_with_cuda = check_src_template ();
+  gchar *text = NULL;
+  gint64 deadline;
+
+  if (have_libcuda ())
+    return;
+  /* (gst_parse_launch would refuse the link import ! capsfilter already:
+   * the caps do not intersect; linked without checks, the caps event is) */
+  pipeline = gst_parse_launch ("appsrc name=src format=time "
+      "caps=video/x-raw(memory:DMABuf),format=BGRx,width=7,height=5,"
+      "framerate=30/1 ! dmabufimport name=import", NULL);
+  fail_unless (pipeline != NULL);
+  filter = gst_element_factory_make ("capsfilter", NULL);
+  sink = gst_element_factory_make ("fakesink", NULL);
+  gst_util_set_object_arg (G_OBJECT (filter), "caps",
+      "video/x-raw(memory:CUDAMemory)");
+  gst_bin_add_many (GST_BIN (pipeline), filter, sink, NULL);
+  import = gst_bin_get_by_name (GST_BIN (pipeline), "import");
+  srcpad = gst_element_get_static_pad (import, "src");
+  sinkpad = gst_element_get_static_pad (filter, "sink");
+  fail_unless_equals_int (gst_pad_link_full (srcpad, sinkpad,
+          GST_PAD_LINK_CHECK_NOTHING), GST_PAD_LINK_OK);
+  gst_object_unref (srcpad);
+  gst_object_unref (sinkpad);
+  gst_object_unref (import);
+  fail_unless (gst_element_link_pads_full (filter, "src", sink, "sink",
+          GST_PAD_LINK_CHECK_NOTHING));
+  src = gst_bin_get_by_name (GST_BIN (pipeline), "src");
+  bus = gst_element_get_bus (pipeline);
+  fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  gst_app_src_push_buffer (GST_APP_SRC (src), make_frame ("BGRx", 0, FALSE, 0));
+
+  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (!text && g_get_monotonic_time () < deadline) {
+    msg = gst_bus_timed_pop_filtered (bus, 100 * GST_MSECOND,
+        GST_MESSAGE_ERROR);
+    if (msg && g_str_equal (GST_OBJECT_NAME (msg->src), "import")) {
+      GError *err = NULL;
+
+      gst_message_parse_error (msg, &err, NULL);
+      fail_unless (g_error_matches (err, GST_CORE_ERROR,
+              GST_CORE_ERROR_NEGOTIATION), "%s", err->message);
+      text = g_strdup (err->message);
+      g_error_free (err);
+    }
+    if (msg)
+      gst_message_unref (msg);
+  }
+  fail_unless (text != NULL, "no error from dmabufimport");
+  GST_INFO ("%s", text);
+  fail_unless (g_str_has_prefix (text, "Downstream takes CUDA memory only, "
+          "and CUDA is not available: "), "%s", text);
+  fail_unless (strstr (text, built_with_cuda ? "libcuda.so.1" :
+          "has no CUDA support") != NULL, "%s", text);
+  g_free (text);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (src);
+  gst_object_unref (pipeline);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_caps)
 {
   GstElement *e = gst_element_factory_make ("dmabufimport", NULL);
@@ -685,7 +861,14 @@ GST_START_TEST (test_caps)
       (e), GST_PAD_SINK, in, NULL);
   want = gst_caps_from_string ("video/x-raw(memory:GLMemory),format=RGBA,"
       "width=64,height=48,framerate=30/1,texture-target=2D");
-  fail_unless (gst_caps_is_equal (out, want), "%" GST_PTR_FORMAT, out);
+  /* CUDA after GL, only where CUDA can work */
+  if (have_libcuda () && check_src_template ())
+    want = gst_caps_merge (want,
+        gst_caps_from_string ("video/x-raw(memory:CUDAMemory),format=NV12,"
+            "width=64,height=48,framerate=30/1,colorimetry=bt601; "
+            "video/x-raw(memory:CUDAMemory),format=RGBA,width=64,height=48,"
+            "framerate=30/1"));
+  fail_unless (gst_caps_is_strictly_equal (out, want), "%" GST_PTR_FORMAT, out);
   gst_caps_unref (in);
   gst_caps_unref (out);
   gst_caps_unref (want);
@@ -774,6 +957,8 @@ dmabufimport_suite (void)
 
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_caps);
+  tcase_add_test (tc, test_no_cuda_caps_without_driver);
+  tcase_add_test (tc, test_cuda_caps_refused);
   tcase_add_test (tc, test_import_cache);
   tcase_add_test (tc, test_formats_pixel_exact);
   tcase_add_test (tc, test_default_layout);

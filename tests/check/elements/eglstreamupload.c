@@ -16,6 +16,7 @@
 #include "config.h"
 #endif
 
+#include <dlfcn.h>
 #include <string.h>
 
 #include <EGL/egl.h>
@@ -82,6 +83,58 @@ display_has_streams (void)
   return has;
 }
 
+/* Could CUDA work here at all?  (The elements also need cuInit and a
+ * device; without libcuda.so.1 they certainly offer no CUDA.) */
+static gboolean
+have_libcuda (void)
+{
+  void *lib = dlopen ("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+
+  if (lib)
+    dlclose (lib);
+  return lib != NULL;
+}
+
+static gboolean
+caps_have_cuda (const GstCaps * caps)
+{
+  guint i;
+
+  for (i = 0; i < gst_caps_get_size (caps); i++) {
+    GstCapsFeatures *f = gst_caps_get_features (caps, i);
+
+    if (f && gst_caps_features_contains (f, "memory:CUDAMemory"))
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* Was the plugin built with CUDA (cuda.h found)?  Its source pad template
+ * says so; test_registration checks that template exactly. */
+static gboolean
+built_with_cuda (void)
+{
+  GstElementFactory *factory = gst_element_factory_find ("eglstreamupload");
+  const GList *l;
+  gboolean cuda = FALSE;
+
+  fail_unless (factory != NULL);
+  for (l = gst_element_factory_get_static_pad_templates (factory); l;
+      l = l->next) {
+    GstStaticPadTemplate *t = l->data;
+    GstCaps *caps = gst_static_caps_get (&t->static_caps);
+
+    if (t->direction == GST_PAD_SRC)
+      cuda = caps_have_cuda (caps);
+    gst_caps_unref (caps);
+  }
+  gst_object_unref (factory);
+  return cuda;
+}
+
+#define CUDA_TEMPLATE "; video/x-raw(memory:CUDAMemory),format={NV12,RGBA}," \
+    "width=[1,2147483647],height=[1,2147483647],framerate=[0/1,2147483647/1]"
+
 /* ---------------------------------------------------------------------- */
 
 GST_START_TEST (test_registration)
@@ -109,9 +162,14 @@ GST_START_TEST (test_registration)
           "height=[1,2147483647],framerate=[0/1,2147483647/1]");
     } else {
       fail_unless_equals_string (t->name_template, "src");
-      want = gst_caps_from_string ("video/x-raw(memory:GLMemory),"
-          "format=RGBA,width=[1,2147483647],height=[1,2147483647],"
-          "framerate=[0/1,2147483647/1],texture-target=2D");
+      /* CUDA memory after GL memory when built with cuda.h */
+      want = gst_caps_from_string (built_with_cuda ()?
+          "video/x-raw(memory:GLMemory),format=RGBA,width=[1,2147483647],"
+          "height=[1,2147483647],framerate=[0/1,2147483647/1],"
+          "texture-target=2D" CUDA_TEMPLATE :
+          "video/x-raw(memory:GLMemory),format=RGBA,width=[1,2147483647],"
+          "height=[1,2147483647],framerate=[0/1,2147483647/1],"
+          "texture-target=2D");
     }
     fail_unless (t->presence == GST_PAD_ALWAYS);
     fail_unless (gst_caps_is_equal (caps, want), "%s: %" GST_PTR_FORMAT,
@@ -159,9 +217,18 @@ GST_START_TEST (test_caps)
   in = gst_caps_from_string (IN_CAPS);
   out = GST_BASE_TRANSFORM_GET_CLASS (e)->transform_caps (GST_BASE_TRANSFORM
       (e), GST_PAD_SINK, in, NULL);
+  /* GL first; CUDA only where it can work */
   want = gst_caps_from_string ("video/x-raw(memory:GLMemory),format=RGBA,"
       "width=64,height=48,framerate=30/1,texture-target=2D");
-  fail_unless (gst_caps_is_equal (out, want), "%" GST_PTR_FORMAT, out);
+  if (have_libcuda () && built_with_cuda ()) {
+    GstCaps *cuda = gst_caps_from_string ("video/x-raw(memory:CUDAMemory),"
+        "format=NV12,width=64,height=48,framerate=30/1,colorimetry=bt601; "
+        "video/x-raw(memory:CUDAMemory),format=RGBA,width=64,height=48,"
+        "framerate=30/1");
+
+    want = gst_caps_merge (want, cuda);
+  }
+  fail_unless (gst_caps_is_strictly_equal (out, want), "%" GST_PTR_FORMAT, out);
   gst_caps_unref (in);
   gst_caps_unref (out);
   gst_caps_unref (want);
@@ -296,6 +363,8 @@ GST_START_TEST (test_property_defaults)
           "auto") != NULL);
   fail_unless (g_enum_get_value_by_nick (G_PARAM_SPEC_ENUM (pspec)->enum_class,
           "gl") != NULL);
+  fail_unless (g_enum_get_value_by_nick (G_PARAM_SPEC_ENUM (pspec)->enum_class,
+          "cuda") != NULL);
   /* the same device property as dmabufimport */
   fail_unless ((g_object_class_find_property (G_OBJECT_GET_CLASS (e),
               "device")->flags & GST_PARAM_MUTABLE_READY) != 0);
@@ -425,6 +494,89 @@ GST_START_TEST (test_pipeline_error_without_streams)
 
 GST_END_TEST;
 
+/* Without libcuda.so.1 (CI) no CUDA caps are offered, whatever the build:
+ * negotiation can never pick CUDA memory there. */
+GST_START_TEST (test_no_cuda_caps_without_driver)
+{
+  GstElement *e;
+  GstPad *pad;
+  GstCaps *caps, *in;
+
+  if (have_libcuda ()) {
+    GST_INFO ("libcuda.so.1 present: the CUDA caps are tested in tests/gpu");
+    return;
+  }
+  e = gst_element_factory_make ("eglstreamupload", NULL);
+  /* (READY fails on displays without EGLStreams: the pads answer anyway) */
+  pad = gst_element_get_static_pad (e, "src");
+  caps = gst_pad_query_caps (pad, NULL);
+  fail_if (gst_caps_is_empty (caps));
+  fail_if (caps_have_cuda (caps), "%" GST_PTR_FORMAT, caps);
+  gst_caps_unref (caps);
+  gst_object_unref (pad);
+
+  /* CUDA memory downstream maps to nothing upstream */
+  in = gst_caps_from_string ("video/x-raw(memory:CUDAMemory),format=NV12,"
+      "width=64,height=48");
+  caps = GST_BASE_TRANSFORM_GET_CLASS (e)->transform_caps (GST_BASE_TRANSFORM
+      (e), GST_PAD_SRC, in, NULL);
+  fail_unless (gst_caps_is_empty (caps), "%" GST_PTR_FORMAT, caps);
+  gst_caps_unref (caps);
+  gst_caps_unref (in);
+  gst_object_unref (e);
+
+  caps = negotiable ("video/x-raw(memory:CUDAMemory)");
+  fail_unless (gst_caps_is_empty (caps), "%" GST_PTR_FORMAT, caps);
+  gst_caps_unref (caps);
+  caps = negotiable ("video/x-raw(memory:CUDAMemory),format=RGBA");
+  fail_unless (gst_caps_is_empty (caps), "%" GST_PTR_FORMAT, caps);
+  gst_caps_unref (caps);
+}
+
+GST_END_TEST;
+
+/* consumer=cuda without CUDA: READY fails at once, naming what is missing
+ * (before the EGL check, which would name EGL extensions instead). */
+GST_START_TEST (test_consumer_cuda_refused)
+{
+  GstElement *e;
+  gchar *text;
+  gint i;
+
+  if (have_libcuda ()) {
+    GST_INFO ("libcuda.so.1 present: consumer=cuda is tested in tests/gpu");
+    return;
+  }
+  e = gst_element_factory_make ("eglstreamupload", NULL);
+  gst_util_set_object_arg (G_OBJECT (e), "consumer", "cuda");
+  for (i = 0; i < 2; i++) {
+    text = ready_error (e);
+    fail_unless (text != NULL, "READY succeeded with consumer=cuda and no "
+        "libcuda.so.1");
+    GST_INFO ("%s", text);
+    fail_unless (g_str_has_prefix (text, "Cannot use the CUDA EGLStream "
+            "consumer (consumer=cuda): "), "%s", text);
+    if (built_with_cuda ())
+      fail_unless (strstr (text, "libcuda.so.1 could not be loaded") != NULL,
+          "%s", text);
+    else
+      fail_unless (strstr (text, "has no CUDA support") != NULL, "%s", text);
+    fail_unless (strstr (text, "EGL_KHR_stream") == NULL, "%s", text);
+    g_free (text);
+  }
+
+  /* gl and auto fail on the EGL extensions as before, not on CUDA */
+  gst_util_set_object_arg (G_OBJECT (e), "consumer", "auto");
+  text = ready_error (e);
+  if (text) {
+    fail_unless (strstr (text, "CUDA") == NULL, "%s", text);
+    g_free (text);
+  }
+  gst_object_unref (e);
+}
+
+GST_END_TEST;
+
 /* With no window system in the environment, the element opens EGL device
  * `device` itself, and says so in its error. */
 GST_START_TEST (test_ready_headless)
@@ -504,6 +656,8 @@ eglstreamupload_suite (void)
   tcase_add_test (tc, test_property_defaults);
   tcase_add_test (tc, test_ready_fails_without_streams);
   tcase_add_test (tc, test_pipeline_error_without_streams);
+  tcase_add_test (tc, test_no_cuda_caps_without_driver);
+  tcase_add_test (tc, test_consumer_cuda_refused);
   tcase_add_test (tc, test_ready_headless);
   tcase_add_test (tc, test_headless_display_shared);
   return s;
