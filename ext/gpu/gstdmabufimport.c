@@ -786,27 +786,12 @@ gst_dmabuf_import_query (GstBaseTransform * trans, GstPadDirection direction,
 {
   GstDmabufImport *self = GST_DMABUF_IMPORT (trans);
   guint device;
-  gboolean ret;
 
-  if (gst_gpu_cuda_handle_query (GST_ELEMENT (trans), query, self->cuda_ctx))
-    return TRUE;
   GST_OBJECT_LOCK (self);
   device = self->settings.device;
   GST_OBJECT_UNLOCK (self);
-  gst_gpu_display_handle_query (&self->display, GST_GL_BASE_FILTER (trans),
-      direction, query, device);
-  ret = GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction,
-      query);
-  /* a caps event is refused here already, before sink_event sees it */
-  if (ret && direction == GST_PAD_SINK
-      && GST_QUERY_TYPE (query) == GST_QUERY_ACCEPT_CAPS) {
-    gboolean accepted = FALSE;
-
-    gst_query_parse_accept_caps_result (query, &accepted);
-    if (!accepted)
-      gst_gpu_cuda_explain_refusal (trans);
-  }
-  return ret;
+  return gst_gpu_filter_query (trans, direction, query, &self->display,
+      self->cuda_ctx, device, GST_BASE_TRANSFORM_CLASS (parent_class)->query);
 }
 
 static GstFlowReturn

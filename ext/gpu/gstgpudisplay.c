@@ -13,6 +13,7 @@
 #include <gst/gl/egl/gstgldisplay_egl_device.h>
 
 #include "gstgpudisplay.h"
+#include "gstgpucuda.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_gpu_display_debug);
 #define GST_CAT_DEFAULT gst_gpu_display_debug
@@ -198,4 +199,28 @@ gst_gpu_display_device_param (void)
       "WAYLAND_DISPLAY is set (ignored when a display is shared)",
       0, G_MAXINT, GST_GPU_DISPLAY_DEFAULT_DEVICE,
       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+}
+
+gboolean
+gst_gpu_filter_query (GstBaseTransform * trans, GstPadDirection direction,
+    GstQuery * query, GstGpuDisplay * d, GstObject * cuda_ctx, guint device,
+    GstGpuParentQuery parent_query)
+{
+  gboolean ret;
+
+  if (gst_gpu_cuda_handle_query (GST_ELEMENT (trans), query, cuda_ctx))
+    return TRUE;
+  gst_gpu_display_handle_query (d, GST_GL_BASE_FILTER (trans), direction,
+      query, device);
+  ret = parent_query (trans, direction, query);
+  /* a caps event is refused here already, before sink_event sees it */
+  if (ret && direction == GST_PAD_SINK
+      && GST_QUERY_TYPE (query) == GST_QUERY_ACCEPT_CAPS) {
+    gboolean accepted = FALSE;
+
+    gst_query_parse_accept_caps_result (query, &accepted);
+    if (!accepted)
+      gst_gpu_cuda_explain_refusal (trans);
+  }
+  return ret;
 }

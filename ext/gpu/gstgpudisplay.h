@@ -51,6 +51,22 @@ void         gst_gpu_display_handle_query  (GstGpuDisplay * d,
                                             GstQuery * query,
                                             guint device);
 
+typedef gboolean (*GstGpuParentQuery) (GstBaseTransform * trans,
+                                       GstPadDirection direction,
+                                       GstQuery * query);
+
+/* The whole GstBaseTransform::query of a GPU element: the CUDA context
+ * query (@cuda_ctx, may be NULL), the display as above, then
+ * @parent_query; an accept-caps refusal on the sink pad is explained (a
+ * CUDA-only downstream without CUDA). */
+gboolean     gst_gpu_filter_query          (GstBaseTransform * trans,
+                                            GstPadDirection direction,
+                                            GstQuery * query,
+                                            GstGpuDisplay * d,
+                                            GstObject * cuda_ctx,
+                                            guint device,
+                                            GstGpuParentQuery parent_query);
+
 /* For messages: "EGL device 0", "GL display ... (shared)". */
 gchar *      gst_gpu_display_describe      (GstGpuDisplay * d,
                                             GstGLBaseFilter * filter);
