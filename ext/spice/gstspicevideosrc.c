@@ -62,7 +62,9 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_video_src_debug);
 /* while reconnecting, the last frame is repeated at least this often */
 #define LOST_REPEAT_INTERVAL_MS 1000
 
-#define DEFAULT_DRAW_DONE_TIMEOUT 100
+/* 0: two frame intervals of the caps framerate, 20 ms at least */
+#define DEFAULT_DRAW_DONE_TIMEOUT 0
+#define MIN_AUTO_DRAW_DONE_TIMEOUT 20
 #define DEFAULT_SCANOUT_TYPE GST_SPICE_SCANOUT_TYPE_AUTO
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
@@ -153,6 +155,8 @@ struct _GstSpiceVideoSrc
 
     guint64 frames, repeats, damage_events, bytes_copied, reconnects;
     guint64 draws_held, draws_late;
+    guint frame_interval_ms;    /* of the negotiated framerate */
+    guint hold_ms;              /* the deadline of the draw held last */
     GHashTable *unknown_keys;   /* key names already warned about */
   } st;
 
@@ -275,14 +279,18 @@ gst_spice_video_src_install_properties (GObjectClass * gobject_class)
    * into the buffer again once it hears the draw is done, so that is said
    * when downstream releases the frame; after this many milliseconds it is
    * said anyway (a warning is posted once) so that a stuck consumer cannot
-   * freeze the guest's display.
+   * freeze the guest's display.  0 (the default): two frame intervals of
+   * the negotiated framerate, 20 ms at least; an element that keeps the
+   * last frame (a video sink redrawing it, glupload's output referencing
+   * its input) then costs the guest half the framerate, not more.
    */
   g_object_class_install_property (gobject_class,
       GST_SPICE_VIDEO_SRC_PROP_DRAW_DONE_TIMEOUT,
       g_param_spec_uint ("draw-done-timeout", "Draw done timeout",
           "GL displays sent as DMA-BUFs: the longest time (ms) a frame may "
-          "stay with downstream before the guest is told to draw on anyway",
-          1, 60000, DEFAULT_DRAW_DONE_TIMEOUT,
+          "stay with downstream before the guest is told to draw on anyway "
+          "(0: two frame intervals, 20 ms at least)",
+          0, 60000, DEFAULT_DRAW_DONE_TIMEOUT,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));
   /**
@@ -1029,6 +1037,9 @@ on_gl_draw (gpointer user_data, guint x, guint y, guint w, guint h,
     g_mutex_unlock (&self->lock);
     return 0;
   }
+  if (timeout == 0)
+    timeout = MAX (MIN_AUTO_DRAW_DONE_TIMEOUT, 2 * self->st.frame_interval_ms);
+  self->st.hold_ms = timeout;
   self->st.gl_seq = seq;
   self->st.draws_held++;
   g_mutex_lock (&self->ack_lock);
@@ -1045,12 +1056,9 @@ on_gl_draw_late (gpointer user_data, guint64 seq)
   gboolean first;
   guint timeout;
 
-  GST_OBJECT_LOCK (self);
-  timeout = self->settings.draw_done_timeout;
-  GST_OBJECT_UNLOCK (self);
-
   g_mutex_lock (&self->lock);
   first = self->st.draws_late++ == 0;
+  timeout = self->st.hold_ms;
   g_mutex_unlock (&self->lock);
   g_mutex_lock (&self->ack_lock);
   if (self->ack.held == seq)
@@ -1387,10 +1395,28 @@ again:
     return TRUE;                /* nothing to negotiate yet */
 
   peer = gst_pad_peer_query_caps (GST_BASE_SRC_PAD (bsrc), ours);
-  gst_caps_unref (ours);
   if (gst_caps_is_empty (peer)) {
+    gst_caps_unref (ours);
     gst_caps_unref (peer);
     goto not_negotiated;
+  }
+  /* our order of preference (DMA-BUF before a copy), not the peer's */
+  {
+    GstCaps *pick = NULL;
+    guint i;
+
+    for (i = 0; i < gst_caps_get_size (ours) && !pick; i++) {
+      GstCaps *one = gst_caps_copy_nth (ours, i);
+
+      if (gst_caps_can_intersect (one, peer))
+        pick = gst_caps_intersect_full (peer, one, GST_CAPS_INTERSECT_FIRST);
+      gst_caps_unref (one);
+    }
+    gst_caps_unref (ours);
+    if (pick) {
+      gst_caps_unref (peer);
+      peer = pick;
+    }
   }
   caps = gst_spice_video_src_fixate (bsrc, peer);
   if (!gst_video_info_from_caps (&info, caps)) {
@@ -1449,6 +1475,8 @@ again:
   self->st.pool_info = info;
   self->st.pool_cookie = cookie;
   self->st.dmabuf = dmabuf;
+  self->st.frame_interval_ms = (guint) gst_util_uint64_scale_int_ceil (1000,
+      self->fps_d, self->fps_n);
   /* whatever the old buffers hold is of no use in the new pool */
   gst_damage_history_reset (self->st.damage, self->st.width,
       self->st.height);
