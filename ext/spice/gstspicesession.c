@@ -98,6 +98,10 @@ struct _GstSpiceSession
   gboolean closing;             /* lock */
   gboolean closed;              /* lock: no SpiceSession left */
   gboolean finished;            /* lock: its last idle has run */
+  gboolean detached;            /* lock: released by a thread that does not
+                                 * dispatch the default context; the spice
+                                 * thread closes and frees it */
+  GSource *close_timeout;       /* spice thread: detached close deadline */
   GQueue port_writes;           /* lock: PortWrite for the spice thread */
   gboolean port_writes_pending; /* lock: an idle will take them */
   guint port_writes_active;     /* lock: started, not called back yet */
@@ -139,6 +143,22 @@ static GHashTable *registry;    /* registry_lock: key -> GstSpiceSession */
 static GThread *spice_thread;   /* registry_lock */
 static GMainLoop *spice_loop;   /* registry_lock */
 static guint spice_thread_users;        /* registry_lock */
+static gboolean finish_idle (gpointer data);
+
+/* s->lock held, spice thread: no SpiceSession left after release.  Both
+ * the "disconnected" handler and close_idle can get here (a connection
+ * that failed while the close was deferred): once only. */
+static void
+mark_closed_locked (GstSpiceSession * s)
+{
+  if (s->closed)
+    return;
+  s->closed = TRUE;
+  g_cond_broadcast (&s->cond);
+  if (s->detached)
+    gst_spice_session_invoke (s, G_PRIORITY_LOW, finish_idle, s, NULL);
+}
+
 static GQuark channel_id_quark;
 static GQuark gl_draw_quark;
 static GQuark drawn_quark;        /* display channel: an invalidate came */
@@ -434,9 +454,12 @@ spice_thread_unref (void)
   if (thread) {
     g_main_loop_quit (loop);
     g_main_loop_unref (loop);
-    /* never called from the spice thread itself: release is called from
-     * element state changes */
-    g_thread_join (thread);
+    /* from the spice thread itself (a detached close): it returns from its
+     * loop after this dispatch and nobody waits for it */
+    if (thread == g_thread_self ())
+      g_thread_unref (thread);
+    else
+      g_thread_join (thread);
   }
 }
 
@@ -1589,10 +1612,8 @@ on_disconnected (SpiceSession * spice, gpointer user_data)
   g_mutex_lock (&s->lock);
   closing = s->closing;
   retry = !closing && s->reconnect && s->phase == SESSION_LOST;
-  if (closing) {
-    s->closed = TRUE;
-    g_cond_broadcast (&s->cond);
-  }
+  if (closing)
+    mark_closed_locked (s);
   g_mutex_unlock (&s->lock);
   if (retry)
     schedule_reconnect (s);
@@ -1892,24 +1913,66 @@ close_idle (gpointer data)
     spice_session_disconnect (s->spice);
   } else {
     g_mutex_lock (&s->lock);
-    s->closed = TRUE;
-    g_cond_broadcast (&s->cond);
+    mark_closed_locked (s);
     g_mutex_unlock (&s->lock);
   }
   return G_SOURCE_REMOVE;
 }
 
+static void session_free (GstSpiceSession * s);
+
 static gboolean
 finish_idle (gpointer data)
 {
   GstSpiceSession *s = data;
+  gboolean detached;
 
   /* the last idle that touches the session (see gst_spice_session_release) */
   g_mutex_lock (&s->lock);
   s->finished = TRUE;
+  detached = s->detached;
   g_cond_broadcast (&s->cond);
   g_mutex_unlock (&s->lock);
+  if (detached) {
+    GST_INFO ("session %s closed", s->address);
+    if (s->close_timeout) {
+      g_source_destroy (s->close_timeout);
+      g_source_unref (s->close_timeout);
+    }
+    session_free (s);
+    spice_thread_unref ();
+  }
   return G_SOURCE_REMOVE;
+}
+
+/* A detached close that spice-client-glib never finished: leak the session
+ * rather than free memory its callbacks may still reach, but let the spice
+ * thread go. */
+static gboolean
+close_timeout_cb (gpointer data)
+{
+  GstSpiceSession *s = data;
+
+  GST_WARNING ("session %s did not close within %d s; leaking it",
+      s->address, (gint) (CLOSE_TIMEOUT_US / G_USEC_PER_SEC));
+  g_clear_pointer (&s->close_timeout, g_source_unref);
+  g_mutex_lock (&s->lock);
+  /* finish_idle, should it still come, must not free it */
+  s->detached = FALSE;
+  g_mutex_unlock (&s->lock);
+  spice_thread_unref ();
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+detached_close_idle (gpointer data)
+{
+  GstSpiceSession *s = data;
+
+  s->close_timeout = g_timeout_source_new (CLOSE_TIMEOUT_US / 1000);
+  g_source_set_callback (s->close_timeout, close_timeout_cb, s, NULL);
+  g_source_attach (s->close_timeout, NULL);
+  return close_idle (s);
 }
 
 static void
@@ -1932,15 +1995,21 @@ session_free (GstSpiceSession * s)
 /**
  * gst_spice_session_release:
  *
- * Drops a reference.  The last one disconnects from the server and waits
- * (at most 5 s) for spice-client-glib to finish, then stops the spice thread
- * if no session is left.
+ * Drops a reference.  The last one disconnects from the server.  Called
+ * from a thread that dispatches the default context, it waits (at most
+ * 5 s, dispatching) for spice-client-glib to finish, then stops the spice
+ * thread if no session is left.  From any other thread it returns at once
+ * and the session closes in the spice thread, which frees it and stops
+ * itself when it was the last: that thread dispatches everything on the
+ * default context, the application's sources too (gst-launch-1.0's bus
+ * watch, which takes the pipeline's state lock while the caller, changing
+ * state, holds it), so waiting for it here could wait forever.
  */
 void
 gst_spice_session_release (GstSpiceSession * s)
 {
   gint64 deadline;
-  gboolean ok;
+  gboolean ok, detached;
 
   g_mutex_lock (&registry_lock);
   if (--s->refcount > 0) {
@@ -1952,9 +2021,16 @@ gst_spice_session_release (GstSpiceSession * s)
 
   GST_INFO ("closing session %s", s->address);
   deadline = g_get_monotonic_time () + CLOSE_TIMEOUT_US;
+  detached = !g_main_context_is_owner (g_main_context_default ());
   g_mutex_lock (&s->lock);
   s->closing = TRUE;
+  s->detached = detached;
   g_mutex_unlock (&s->lock);
+  if (detached) {
+    gst_spice_session_invoke (s, G_PRIORITY_LOW, detached_close_idle, s,
+        NULL);
+    return;
+  }
 
   gst_spice_session_invoke (s, G_PRIORITY_LOW, close_idle, s, NULL);
   g_mutex_lock (&s->lock);

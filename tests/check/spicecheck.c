@@ -172,3 +172,37 @@ start_silent_listener (int *fd)
   fail_unless (getsockname (*fd, (struct sockaddr *) &a, &len) == 0);
   return g_strdup_printf ("spice://127.0.0.1:%u", ntohs (a.sin_port));
 }
+
+static gboolean
+spice_thread_running (void)
+{
+  GDir *d = g_dir_open ("/proc/self/task", 0, NULL);
+  const gchar *tid;
+  gboolean found = FALSE;
+
+  while (d && !found && (tid = g_dir_read_name (d))) {
+    gchar *path = g_strdup_printf ("/proc/self/task/%s/comm", tid);
+    gchar *comm = NULL;
+
+    if (g_file_get_contents (path, &comm, NULL, NULL))
+      found = g_str_equal (g_strstrip (comm), "spice");
+    g_free (comm);
+    g_free (path);
+  }
+  if (d)
+    g_dir_close (d);
+  return found;
+}
+
+gboolean
+wait_spice_thread_gone (void)
+{
+  gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+
+  while (spice_thread_running ()) {
+    if (g_get_monotonic_time () > deadline)
+      return FALSE;
+    g_usleep (5000);
+  }
+  return TRUE;
+}

@@ -42,6 +42,10 @@ void assert_error (GstMessage * m, GQuark domain, gint code,
 
 /* "spice://127.0.0.1:PORT" of a listener that never answers */
 gchar *start_silent_listener (int *fd);
+/* Once the last SPICE session of the process is released the plugin's
+ * "spice" thread closes it and exits, after the state change returned:
+ * waits (5 s at most) for that; FALSE if the thread is still there. */
+gboolean wait_spice_thread_gone (void);
 
 G_END_DECLS
 
