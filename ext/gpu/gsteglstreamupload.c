@@ -838,39 +838,14 @@ gst_egl_stream_upload_decide_allocation (GstBaseTransform * trans,
     GstQuery * query)
 {
   GstEglStreamUpload *self = GST_EGL_STREAM_UPLOAD (trans);
-  gchar *error = NULL;
 
-  /* the encoder's CUDA context, before gl_set_caps uses it */
-  if (self->cuda_out && !gst_gpu_cuda_ensure_context (GST_ELEMENT (self),
-          &self->cuda_ctx, &error))
-    goto no_cuda;
-
-  /* finds or creates the GL context, runs gl_start and gl_set_caps */
-  if (!GST_BASE_TRANSFORM_CLASS (parent_class)->decide_allocation (trans,
-          query)) {
-    if (self->gl.cuda_error)
-      goto cuda_out_failed;
+  if (!gst_gpu_filter_decide_context (trans, query,
+          GST_BASE_TRANSFORM_CLASS (parent_class)->decide_allocation,
+          self->cuda_out, &self->cuda_ctx, &self->gl.cuda_error,
+          &self->gl.renderer))
     return FALSE;
-  }
-  if (self->cuda_out)
-    return gst_gpu_cuda_decide_pool (self->cuda_ctx, query);
-  return gst_gpu_blit_decide_pool (GST_GL_BASE_FILTER (trans)->context, query);
-
-  /* ERRORS */
-no_cuda:
-  {
-    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-        ("Cannot output CUDA memory: %s", error), (NULL));
-    g_free (error);
-    return FALSE;
-  }
-cuda_out_failed:
-  {
-    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-        ("Cannot output CUDA memory from this GL context: %s",
-            self->gl.cuda_error), ("GL renderer %s", self->gl.renderer));
-    return FALSE;
-  }
+  return gst_gpu_filter_decide_pool (trans, query, self->cuda_out,
+      self->cuda_ctx);
 }
 
 static gboolean

@@ -14,6 +14,7 @@
 
 #include "gstgpudisplay.h"
 #include "gstgpucuda.h"
+#include "gstgpublit.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_gpu_display_debug);
 #define GST_CAT_DEFAULT gst_gpu_display_debug
@@ -223,4 +224,47 @@ gst_gpu_filter_query (GstBaseTransform * trans, GstPadDirection direction,
       gst_gpu_cuda_explain_refusal (trans);
   }
   return ret;
+}
+
+gboolean
+gst_gpu_filter_decide_context (GstBaseTransform * trans, GstQuery * query,
+    GstGpuParentDecide parent_decide, gboolean cuda_out, GstObject ** cuda_ctx,
+    gchar ** gl_cuda_error, gchar ** renderer)
+{
+  gchar *error = NULL;
+
+  if (cuda_out && !gst_gpu_cuda_ensure_context (GST_ELEMENT (trans),
+          cuda_ctx, &error))
+    goto no_cuda;
+  if (!parent_decide (trans, query)) {
+    if (*gl_cuda_error)
+      goto cuda_out_failed;
+    return FALSE;
+  }
+  return TRUE;
+
+  /* ERRORS */
+no_cuda:
+  {
+    GST_ELEMENT_ERROR (trans, RESOURCE, SETTINGS,
+        ("Cannot output CUDA memory: %s", error), (NULL));
+    g_free (error);
+    return FALSE;
+  }
+cuda_out_failed:
+  {
+    GST_ELEMENT_ERROR (trans, RESOURCE, SETTINGS,
+        ("Cannot output CUDA memory from this GL context: %s",
+            *gl_cuda_error), ("GL renderer %s", GST_STR_NULL (*renderer)));
+    return FALSE;
+  }
+}
+
+gboolean
+gst_gpu_filter_decide_pool (GstBaseTransform * trans, GstQuery * query,
+    gboolean cuda_out, GstObject * cuda_ctx)
+{
+  if (cuda_out)
+    return gst_gpu_cuda_decide_pool (cuda_ctx, query);
+  return gst_gpu_blit_decide_pool (GST_GL_BASE_FILTER (trans)->context, query);
 }

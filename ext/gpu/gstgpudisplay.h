@@ -59,6 +59,28 @@ typedef gboolean (*GstGpuParentQuery) (GstBaseTransform * trans,
  * query (@cuda_ctx, may be NULL), the display as above, then
  * @parent_query; an accept-caps refusal on the sink pad is explained (a
  * CUDA-only downstream without CUDA). */
+typedef gboolean (*GstGpuParentDecide) (GstBaseTransform * trans,
+                                        GstQuery * query);
+
+/* The first half of GstBaseTransform::decide_allocation of a GPU element:
+ * the encoder's CUDA context when the output is CUDA memory (before
+ * gl_set_caps uses it), then @parent_decide (GstGLBaseFilter: finds or
+ * makes the GL context, runs gl_start and gl_set_caps).  Posts the error
+ * when CUDA fails; *@gl_cuda_error and *@renderer are read after
+ * @parent_decide (what gl_set_caps and gl_start left). */
+gboolean     gst_gpu_filter_decide_context (GstBaseTransform * trans,
+                                            GstQuery * query,
+                                            GstGpuParentDecide parent_decide,
+                                            gboolean cuda_out,
+                                            GstObject ** cuda_ctx,
+                                            gchar ** gl_cuda_error,
+                                            gchar ** renderer);
+/* The second half: the output pool, CUDA or GL */
+gboolean     gst_gpu_filter_decide_pool    (GstBaseTransform * trans,
+                                            GstQuery * query,
+                                            gboolean cuda_out,
+                                            GstObject * cuda_ctx);
+
 gboolean     gst_gpu_filter_query          (GstBaseTransform * trans,
                                             GstPadDirection direction,
                                             GstQuery * query,
