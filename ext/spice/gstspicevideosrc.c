@@ -1867,7 +1867,10 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
         self->credit_us >= interval_us) {
       /* one frame per draw: the guest waits for its release to draw on */
       buf = make_dmabuf_frame_locked (self, self->st.gl_seq);
-      dmabuf_last = make_dmabuf_frame_locked (self, 0);
+      /* repeats are fresh shares of the scanout: the last frame is kept
+       * only for its timestamps and flags, without memory (keeping the
+       * frame itself would hold the draw) */
+      dmabuf_last = gst_buffer_new ();
       self->st.gl_seq = 0;
       self->st.dirty = FALSE;
       capture_us = self->st.damage_time;
@@ -1958,8 +1961,6 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     GST_BUFFER_PTS (buf) = gst_spice_running_time_of (GST_ELEMENT (self),
         capture_us);
     GST_BUFFER_OFFSET (buf) = frame_no;
-    /* repeats come from an untracked share: keeping the frame itself would
-     * hold the draw */
     gst_buffer_copy_into (dmabuf_last, buf, GST_BUFFER_COPY_FLAGS |
         GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
     g_mutex_lock (&self->lock);
