@@ -27,6 +27,11 @@ init_debug (void)
   if (g_once_init_enter (&once)) {
     GST_DEBUG_CATEGORY_INIT (gst_gpu_display_debug, "spicegpudisplay", 0,
         "GL display choice of the spicegpu elements");
+    /* gst_gl_display_egl_device_new () of 1.22 logs with the "gldisplay"
+     * category, which exists once GstGLDisplay's type does: with a bad
+     * device index it logs before making any display (a GLib critical when
+     * GST_DEBUG is set) */
+    g_type_ensure (GST_TYPE_GL_DISPLAY);
     g_once_init_leave (&once, 1);
   }
 }
