@@ -22,6 +22,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_session_debug);
  * disconnecting before giving up (and leaking the session, with a
  * warning, rather than hanging the pipeline). */
 #define CLOSE_TIMEOUT_US (5 * G_USEC_PER_SEC)
+/* how long a release waits for a detached close (see release) */
+#define DETACHED_WAIT_US (300 * 1000)
 #define LISTENER_WAIT_US (5 * G_USEC_PER_SEC)
 /* how long closing waits for channels still linking */
 #define CLOSE_LINK_WAIT_US (500 * G_TIME_SPAN_MILLISECOND)
@@ -98,6 +100,7 @@ struct _GstSpiceSession
   gboolean closing;             /* lock */
   gboolean closed;              /* lock: no SpiceSession left */
   gboolean finished;            /* lock: its last idle has run */
+  guint serial;                 /* registry_lock at creation; const */
   gboolean detached;            /* lock: released by a thread that does not
                                  * dispatch the default context; the spice
                                  * thread closes and frees it */
@@ -143,6 +146,10 @@ static GHashTable *registry;    /* registry_lock: key -> GstSpiceSession */
 static GThread *spice_thread;   /* registry_lock */
 static GMainLoop *spice_loop;   /* registry_lock */
 static guint spice_thread_users;        /* registry_lock */
+static GCond closing_cond;      /* registry_lock: a detached close ended */
+static GHashTable *closing_serials;     /* registry_lock: serials of sessions whose
+                                 * detached close has not ended */
+static guint next_serial;       /* registry_lock */
 static gboolean finish_idle (gpointer data);
 
 /* s->lock held, spice thread: no SpiceSession left after release.  Both
@@ -1846,6 +1853,7 @@ gst_spice_session_acquire (const GstSpiceSessionParams * params,
 
   s = g_new0 (GstSpiceSession, 1);
   s->refcount = 1;
+  s->serial = ++next_serial;
   s->key = key;
   s->params.uri = g_strdup (params->uri);
   s->params.password = g_strdup (params->password);
@@ -1921,6 +1929,16 @@ close_idle (gpointer data)
 
 static void session_free (GstSpiceSession * s);
 
+/* A detached close ended (closed or given up): its releaser may return. */
+static void
+detached_close_ended (guint serial)
+{
+  g_mutex_lock (&registry_lock);
+  g_hash_table_remove (closing_serials, GUINT_TO_POINTER (serial));
+  g_cond_broadcast (&closing_cond);
+  g_mutex_unlock (&registry_lock);
+}
+
 static gboolean
 finish_idle (gpointer data)
 {
@@ -1934,6 +1952,8 @@ finish_idle (gpointer data)
   g_cond_broadcast (&s->cond);
   g_mutex_unlock (&s->lock);
   if (detached) {
+    guint serial = s->serial;
+
     GST_INFO ("session %s closed", s->address);
     if (s->close_timeout) {
       g_source_destroy (s->close_timeout);
@@ -1941,6 +1961,7 @@ finish_idle (gpointer data)
     }
     session_free (s);
     spice_thread_unref ();
+    detached_close_ended (serial);
   }
   return G_SOURCE_REMOVE;
 }
@@ -1961,6 +1982,7 @@ close_timeout_cb (gpointer data)
   s->detached = FALSE;
   g_mutex_unlock (&s->lock);
   spice_thread_unref ();
+  detached_close_ended (s->serial);
   return G_SOURCE_REMOVE;
 }
 
@@ -2027,8 +2049,30 @@ gst_spice_session_release (GstSpiceSession * s)
   s->detached = detached;
   g_mutex_unlock (&s->lock);
   if (detached) {
+    guint serial = s->serial;
+    gint64 until = g_get_monotonic_time () + DETACHED_WAIT_US;
+    /* s may be freed by the spice thread as soon as the close is queued */
+    gchar *address = g_strdup (s->address);
+
+    g_mutex_lock (&registry_lock);
+    if (!closing_serials)
+      closing_serials = g_hash_table_new (NULL, NULL);
+    g_hash_table_add (closing_serials, GUINT_TO_POINTER (serial));
+    g_mutex_unlock (&registry_lock);
     gst_spice_session_invoke (s, G_PRIORITY_LOW, detached_close_idle, s,
         NULL);
+    /* Usually the close takes milliseconds: waiting for it keeps an
+     * application that exits right after from tearing libraries down
+     * under the spice thread.  Not longer: the spice thread may be stuck
+     * in the application's own callback, waiting for a lock we hold. */
+    g_mutex_lock (&registry_lock);
+    while (g_hash_table_contains (closing_serials, GUINT_TO_POINTER (serial)))
+      if (!g_cond_wait_until (&closing_cond, &registry_lock, until)) {
+        GST_INFO ("session %s still closing; not waiting for it", address);
+        break;
+      }
+    g_mutex_unlock (&registry_lock);
+    g_free (address);
     return;
   }
 
