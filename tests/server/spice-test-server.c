@@ -812,6 +812,27 @@ draw_frame (Server * srv)
   srv->frame = f;
 }
 
+/* "flood N": N 1x1 draws back to back, each of the current frame's own
+ * pattern pixel (the surface's content does not change), on the rows below
+ * the code strip: a client handling them is never idle until the last. */
+static void
+flood (Server * srv, guint n)
+{
+  guint32 f = (guint32) srv->frame;
+  guint rows = srv->height > TP_STRIP_H ? srv->height - TP_STRIP_H : 0;
+  guint i;
+
+  for (i = 0; i < n && rows > 0; i++) {
+    guint x = i % srv->width;
+    guint y = TP_STRIP_H + (i / srv->width) % rows;
+    Command *cmd = draw_command_new (srv, x, y, 1, 1);
+
+    fill_pattern (cmd->pixels, x, y, 1, 1, f);
+    push_command (srv, &srv->commands, cmd);
+  }
+  spice_qxl_wakeup (&srv->qxl);
+}
+
 /* --cursor: one 16x16 alpha cursor at (16, 16), left half opaque red, right
  * half half-transparent blue, hot spot (0, 0). */
 static void
@@ -1997,6 +2018,17 @@ handle_command (Server * srv, gchar * line)
     srv->dh = a && b ? b : 0;
     restart_frames (srv);
     emit ("OK damage %u %u", srv->dw, srv->dh);
+  } else if (g_str_equal (cmd, "flood")) {
+    if (srv->gl) {
+      emit ("ERR flood is not supported with --gl");
+      return;
+    }
+    if (!arg || !parse_uint (arg, 1000000, &a)) {
+      emit ("ERR flood needs N (0..1000000)");
+      return;
+    }
+    flood (srv, a);
+    emit ("OK flood %u", a);
   } else if (g_str_equal (cmd, "drop")) {
     gboolean had_client = srv->n_mains > 0;
 
