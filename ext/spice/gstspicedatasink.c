@@ -44,6 +44,8 @@
 
 #include <string.h>
 
+#include <gio/gio.h>
+
 #include "gstspicedatasink.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_spice_data_sink_debug);
@@ -234,7 +236,8 @@ write_done (gpointer user_data, const GError * error)
   g_mutex_lock (&self->lock);
   self->st.in_flight -= MIN (self->st.in_flight, w->size);
   if (error) {
-    if (!self->st.opened || !self->st.port_known) {
+    if (!self->st.opened || !self->st.port_known ||
+        g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CLOSED)) {
       /* the guest (or the connection) closed the port under it */
       self->st.lost_bytes += w->size;
     } else if (!self->st.write_error) {

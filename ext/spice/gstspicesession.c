@@ -2235,9 +2235,22 @@ port_write_cb (GObject * source, GAsyncResult * res, gpointer data)
   GError *err = NULL;
 
   if (spice_port_channel_write_finish (SPICE_PORT_CHANNEL (source), res,
-          &err) < 0 && !err)
-    err = g_error_new (GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_WRITE,
-        "write to port '%s' failed", w->port_name);
+          &err) < 0) {
+    gboolean opened = FALSE;
+
+    /* spice-client-glib fails writes once the guest closed the port, but
+     * tells "port-opened" listeners from an idle, which may come after
+     * this: the failure is marked for what it is */
+    g_object_get (source, "port-opened", &opened, NULL);
+    if (!opened) {
+      g_clear_error (&err);
+      err = g_error_new (G_IO_ERROR, G_IO_ERROR_CLOSED,
+          "the guest closed port '%s'", w->port_name);
+    } else if (!err) {
+      err = g_error_new (GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_WRITE,
+          "write to port '%s' failed", w->port_name);
+    }
+  }
   port_write_finish (w, err);
   g_clear_error (&err);
   g_mutex_lock (&s->lock);
@@ -2301,7 +2314,8 @@ port_write_idle (gpointer data)
 /**
  * gst_spice_session_port_write:
  * @done: called in the spice thread once @bytes are on the socket, or with
- *   the error; then @notify (@user_data)
+ *   the error (G_IO_ERROR_CLOSED: the guest had closed the port, which the
+ *   port_opened callback may tell only later); then @notify (@user_data)
  *
  * Never blocks; the caller bounds what it has in flight.
  */
