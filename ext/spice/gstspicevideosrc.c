@@ -52,15 +52,22 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_video_src_debug);
 /* generations of damage remembered: more than the frames a pipeline keeps
  * in flight, or a returning buffer needs a full copy */
 #define DAMAGE_HISTORY_DEPTH 32
-/* A frame is taken this long after its newest damage at the earliest: the
+/* A 2D frame is taken settle_us after its newest damage at the earliest: the
  * draws of one guest update can reach us a little apart (separate
- * messages), and a frame taken between them spends the framerate's credit
- * on half an update (the rest then waits up to an interval for credit: 10+
- * ms latency spikes in the benchmark without it).  Short enough that the
- * streaming thread, woken by the settle idle, is usually past it already
- * (spice-bench, 64x64 damage: 50 us gave 0 split updates and 2.7 context
- * switches per frame, 250 us 0 and 3.0, none 3-5 per 300 frames and 2.0). */
-#define SETTLE_US 50
+ * messages), and a frame taken between them ("a split update") spends the
+ * framerate's credit on half an update, the rest then waiting for credit
+ * (10-13 ms latency spikes in the benchmark).  The settle time starts short,
+ * about what the streaming thread takes to wake anyway (50 us: 2.7 context
+ * switches per frame in spice-bench, 250 us: 3.0 and 0.2 ms more latency).
+ * Each split update (new damage less than SPLIT_WINDOW_US after the newest
+ * damage of the frame just taken) raises it to 1.5x the gap that split it,
+ * up to SETTLE_MAX_US; it decays back by 1/SETTLE_DECAY of the excess (1 us
+ * at least) per frame: ~3 s at 60 fps to halve, 10 s from the top back to
+ * the start. */
+#define SETTLE_MIN_US 50
+#define SETTLE_MAX_US 1000
+#define SETTLE_DECAY 256
+#define SPLIT_WINDOW_US 2000
 /* how long a 2D surface downstream refuses may wait for a GL scanout */
 #define REFUSED_2D_GRACE_US (1 * G_USEC_PER_SEC)
 /* while reconnecting, the last frame is repeated at least this often */
@@ -142,6 +149,10 @@ struct _GstSpiceVideoSrc
     gint64 damage_time;         /* monotonic us of the newest damage */
     gint64 dirty_since;         /* monotonic us of the oldest damage not
                                  * in a frame yet */
+    gint64 frame_damage_time;   /* the newest damage in the last frame
+                                 * taken, 0: none */
+    gint64 settle_us;           /* see SETTLE_MIN_US */
+    guint64 split_updates;
 
     GstBufferPool *pool;
     GstVideoInfo pool_info;
@@ -276,7 +287,10 @@ gst_spice_video_src_install_properties (GObjectClass * gobject_class)
           "the CPU), reconnects, width, height, dmabuf (frames go out as "
           "DMA-BUFs), eglstream (as memory:EGLStream), draws-held (GL draws "
           "acknowledged only when downstream released the frame), "
-          "draws-late (held past draw-done-timeout)",
+          "draws-late (held past draw-done-timeout), split-updates (2D "
+          "updates whose draws came far enough apart to go out as two "
+          "frames), settle-us (how long after its newest draw a 2D frame "
+          "waits for more, adapted to those splits)",
           GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
   /**
    * GstSpiceSrc:draw-done-timeout:
@@ -345,7 +359,9 @@ make_stats (GstSpiceVideoSrc * self)
       "dmabuf", G_TYPE_BOOLEAN, self->st.dmabuf && !self->st.gl_stream,
       "eglstream", G_TYPE_BOOLEAN, self->st.dmabuf && self->st.gl_stream,
       "draws-held", G_TYPE_UINT64, self->st.draws_held,
-      "draws-late", G_TYPE_UINT64, self->st.draws_late, NULL);
+      "draws-late", G_TYPE_UINT64, self->st.draws_late,
+      "split-updates", G_TYPE_UINT64, self->st.split_updates,
+      "settle-us", G_TYPE_UINT, (guint) self->st.settle_us, NULL);
   g_mutex_unlock (&self->lock);
   return s;
 }
@@ -709,8 +725,22 @@ static void
 mark_dirty_locked (GstSpiceVideoSrc * self)
 {
   self->st.damage_time = g_get_monotonic_time ();
-  if (!self->st.dirty)
+  if (!self->st.dirty) {
+    gint64 gap = self->st.damage_time - self->st.frame_damage_time;
+
     self->st.dirty_since = self->st.damage_time;
+    /* within a quarter frame interval at most: faster guests' updates
+     * are not splits */
+    if (self->st.frame_damage_time > 0 && gap < MIN (SPLIT_WINDOW_US,
+            (gint64) self->st.frame_interval_ms * 1000 / 4)) {
+      self->st.split_updates++;
+      self->st.settle_us = CLAMP (gap * 3 / 2, self->st.settle_us,
+          SETTLE_MAX_US);
+      GST_LOG_OBJECT (self, "update split %" G_GINT64_FORMAT " us apart, "
+          "settle time now %" G_GINT64_FORMAT " us", gap, self->st.settle_us);
+    }
+    self->st.frame_damage_time = 0;
+  }
   self->st.dirty = TRUE;
   self->st.settled = FALSE;
   if (!self->st.settle_pending) {
@@ -1144,6 +1174,7 @@ gst_spice_video_src_start (GstBaseSrc * src)
   g_mutex_lock (&self->lock);
   memset (&self->st, 0, sizeof (self->st));
   self->st.attached = TRUE;
+  self->st.settle_us = SETTLE_MIN_US;
   self->st.damage = gst_damage_history_new (DAMAGE_HISTORY_DEPTH);
   self->st.dmabuf_allocator = gst_dmabuf_allocator_new ();
   self->st.fd_allocator = gst_fd_allocator_new ();
@@ -1896,7 +1927,8 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       break;
     }
     if (self->st.dirty && self->st.back && self->credit_us >= interval_us &&
-        ((self->st.settled && now >= self->st.damage_time + SETTLE_US) ||
+        ((self->st.settled && now >= self->st.damage_time +
+                self->st.settle_us) ||
             now >= self->st.dirty_since + interval_us)) {
       FrameAge *age;
 
@@ -1906,6 +1938,10 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       age = frame_age_get (buf);
       age->complete_through = gst_damage_history_close (self->st.damage);
       self->st.dirty = FALSE;
+      self->st.frame_damage_time = self->st.damage_time;
+      if (self->st.settle_us > SETTLE_MIN_US)
+        self->st.settle_us -= MAX ((self->st.settle_us - SETTLE_MIN_US) /
+            SETTLE_DECAY, 1);
       capture_us = self->st.damage_time;
       info = self->st.pool_info;
       frame_no = self->st.frames++;
@@ -1956,7 +1992,7 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       gint64 ready = self->st.dirty_since + interval_us;
 
       if (self->st.settled)
-        ready = MIN (ready, self->st.damage_time + SETTLE_US);
+        ready = MIN (ready, self->st.damage_time + self->st.settle_us);
       deadline = MAX (now + (interval_us - self->credit_us) * 16 / 17 + 1,
           ready);
     }

@@ -170,6 +170,7 @@ struct _Server
 
   /* drawing state: main thread only */
   guint dw, dh;                 /* partial damage size, 0 = full frames */
+  guint split_us;               /* --split-us: pause between area and strip */
   guint fps;
   gboolean started;             /* not stopped by the "stop" command */
   gint64 max_frames;            /* -1 = unlimited */
@@ -804,6 +805,16 @@ draw_frame (Server * srv)
   else if (has_strip)
     tp_paint_strip ((guint8 *) area->pixels, w * 4, f, now);
 
+  if (area && strip && srv->split_us > 0) {
+    /* one update in two messages with a pause between them; the send time
+     * is the strip's, which completes the frame */
+    push_command (srv, &srv->commands, area);
+    spice_qxl_wakeup (&srv->qxl);
+    g_usleep (srv->split_us);
+    tp_paint_strip ((guint8 *) strip->pixels, TP_STRIP_W * 4, f,
+        g_get_monotonic_time ());
+    area = NULL;
+  }
   if (area)
     push_command (srv, &srv->commands, area);
   if (strip)
@@ -2296,6 +2307,7 @@ main (int argc, char **argv)
   gchar *gl_bad = NULL;
   gboolean gl_stream_stub = FALSE;
   gchar *gl_scanout_from = NULL;
+  gint split_us = 0;
   GOptionEntry entries[] = {
     {"port", 0, 0, G_OPTION_ARG_INT, &port,
         "TCP port on 127.0.0.1 (default 0: chosen by the kernel)", "N"},
@@ -2308,6 +2320,10 @@ main (int argc, char **argv)
     {"damage", 0, 0, G_OPTION_ARG_STRING, &damage,
         "Partial damage: one WxH rectangle per frame (default: full frames)",
         "WxH"},
+    {"split-us", 0, 0, G_OPTION_ARG_INT, &split_us,
+          "With --damage: send each frame's rectangle, wait N us (at most "
+          "10000), then send its strip (one update as two messages apart)",
+        "N"},
     {"frames", 0, 0, G_OPTION_ARG_INT, &frames,
         "Stop drawing after N frames (default: never)", "N"},
     {"password", 0, 0, G_OPTION_ARG_STRING, &srv.password,
@@ -2398,6 +2414,12 @@ main (int argc, char **argv)
   }
   if (!srv.dw || !srv.dh)
     srv.dw = srv.dh = 0;
+  if (split_us < 0 || split_us > 10000) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--split-us wants 0..10000, not %d", split_us);
+    goto bad_option;
+  }
+  srv.split_us = split_us;
   if (format && g_str_equal (format, "16_565")) {
     /* the worker accepts such a primary, but cannot send it to a client:
      * spice_bitmap_from_surface_type() has no 16-bit 565 bitmap format, so

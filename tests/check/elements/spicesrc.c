@@ -128,6 +128,14 @@ stat_u64 (GstStructure * s, const gchar * field)
   return v;
 }
 
+static guint
+stat_u32 (GstStructure * s, const gchar * field)
+{
+  guint v = 0;
+  fail_unless (gst_structure_get_uint (s, field, &v), "no %s", field);
+  return v;
+}
+
 #define APPSINK "appsink name=sink sync=false max-buffers=4 drop=false"
 
 /* ---------------------------------------------------------------------- */
@@ -410,6 +418,106 @@ GST_START_TEST (test_draw_flood_keeps_frames)
       max_gap / 1000, during, (last - flood_start) / 1000);
   g_array_free (t.times, TRUE);
   g_mutex_clear (&t.lock);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
+/* Frame numbers read from the code strip of each pushed frame */
+typedef struct
+{
+  GMutex lock;
+  GArray *numbers;              /* guint32 */
+} StripLog;
+
+static void
+on_strip_handoff (GstElement * sink, GstBuffer * buf, GstPad * pad,
+    gpointer data)
+{
+  StripLog *l = data;
+  GstCaps *caps = gst_pad_get_current_caps (pad);
+  GstVideoInfo info;
+  GstMapInfo map;
+  guint32 frame = G_MAXUINT32;
+  guint64 sent;
+
+  if (caps && gst_video_info_from_caps (&info, caps) &&
+      gst_buffer_map (buf, &map, GST_MAP_READ)) {
+    if (!tp_read_strip (map.data, GST_VIDEO_INFO_PLANE_STRIDE (&info, 0),
+            &frame, &sent))
+      frame = G_MAXUINT32;
+    gst_buffer_unmap (buf, &map);
+  }
+  gst_clear_caps (&caps);
+  g_mutex_lock (&l->lock);
+  g_array_append_val (l->numbers, frame);
+  g_mutex_unlock (&l->lock);
+}
+
+/* Each update as two messages 400 us apart (the rectangle, then the strip),
+ * more than the initial settle time: the first updates go out split (the
+ * rectangle as a frame of its own, the strip's frame number still the
+ * previous one), then the settle time adapts and updates go out whole.
+ * (With a fixed 50 us settle time 30 of the last 60 pushes were split.) */
+GST_START_TEST (test_split_updates_adapt)
+{
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--size", "320x240",
+      "--fps", "30", "--damage", "32x32", "--split-us", "400", NULL);
+  StripLog l;
+  GstElement *p, *sink;
+  GstStructure *st;
+  gint64 end;
+  guint n, i, split = 0, bad = 0;
+
+  g_mutex_init (&l.lock);
+  l.numbers = g_array_new (FALSE, FALSE, sizeof (guint32));
+  /* 60/1 caps on a 30 fps guest: pacing never holds a frame back */
+  p = launch ("spicesrc name=src uri=%s audio=false repeat-interval=0 ! "
+      "video/x-raw,framerate=60/1 ! fakesink name=sink sync=false "
+      "enable-last-sample=false signal-handoffs=true",
+      test_server_get_uri (ts));
+  sink = get (p, "sink");
+  g_signal_connect (sink, "handoff", G_CALLBACK (on_strip_handoff), &l);
+  gst_object_unref (sink);
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+
+  end = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+  do {
+    g_usleep (50000);
+    g_mutex_lock (&l.lock);
+    n = l.numbers->len;
+    g_mutex_unlock (&l.lock);
+  } while (n < 150 && g_get_monotonic_time () < end);
+  st = get_stats (p);
+  gst_element_set_state (p, GST_STATE_NULL);
+  gst_object_unref (p);
+  fail_unless (n >= 150, "only %u frames in 30 s", n);
+
+  /* the last 60 pushes: a push repeating the previous number is the
+   * first half of a split update */
+  for (i = n - 60; i < n; i++) {
+    guint32 f = g_array_index (l.numbers, guint32, i);
+
+    if (f == G_MAXUINT32)
+      bad++;
+    else if (f == g_array_index (l.numbers, guint32, i - 1))
+      split++;
+  }
+  GST_INFO ("%u pushes, %u split of the last 60; split-updates %"
+      G_GUINT64_FORMAT ", settle-us %u", n, split,
+      stat_u64 (st, "split-updates"), stat_u32 (st, "settle-us"));
+  fail_unless_equals_int (bad, 0);
+  fail_unless (stat_u64 (st, "split-updates") >= 1,
+      "no split seen: the test does not split updates");
+  fail_unless (stat_u32 (st, "settle-us") > 50, "settle-us %u",
+      stat_u32 (st, "settle-us"));
+  fail_unless (split <= 6, "%u of the last 60 pushes were half an update "
+      "(split-updates %" G_GUINT64_FORMAT ", settle-us %u)", split,
+      stat_u64 (st, "split-updates"), stat_u32 (st, "settle-us"));
+  gst_structure_free (st);
+  g_array_free (l.numbers, TRUE);
+  g_mutex_clear (&l.lock);
   test_server_stop (ts);
 }
 
@@ -2022,6 +2130,7 @@ spicesrc_suite (void)
   tcase_add_test (tc, test_repeat_last_frame);
   tcase_add_test (tc, test_framerate_coalescing);
   tcase_add_test (tc, test_draw_flood_keeps_frames);
+  tcase_add_test (tc, test_split_updates_adapt);
   tcase_add_test (tc, test_framerate_60_negotiable);
   tcase_add_test (tc, test_latency_query);
   tcase_add_test (tc, test_surface_formats);
