@@ -42,6 +42,33 @@ start_server (TestServerTransport transport, const gchar * first, ...)
   return ts;
 }
 
+/* Pipelines made by launch() and not finalized yet (test thread) */
+static GPtrArray *live_pipelines;
+
+static void
+forget_pipeline (gpointer data, GObject * where_the_object_was)
+{
+  g_ptr_array_remove_fast (live_pipelines, where_the_object_was);
+}
+
+void
+spicecheck_teardown (void)
+{
+  guint i;
+
+  if (!live_pipelines)
+    return;
+  /* a test that failed left these running (the failure jumped out of it):
+   * without fork, gst_task_cleanup_all would wait for their streaming
+   * threads for ever */
+  for (i = 0; i < live_pipelines->len; i++) {
+    GstElement *p = g_ptr_array_index (live_pipelines, i);
+
+    GST_WARNING ("%s left by the test, stopping it", GST_OBJECT_NAME (p));
+    gst_element_set_state (p, GST_STATE_NULL);
+  }
+}
+
 GstElement *
 launch_valist (const gchar * fmt, va_list ap)
 {
@@ -54,6 +81,10 @@ launch_valist (const gchar * fmt, va_list ap)
   fail_unless (p != NULL && err == NULL, "could not build '%s': %s", desc,
       err ? err->message : "?");
   g_free (desc);
+  if (!live_pipelines)
+    live_pipelines = g_ptr_array_new ();
+  g_ptr_array_add (live_pipelines, p);
+  g_object_weak_ref (G_OBJECT (p), forget_pipeline, NULL);
   return p;
 }
 

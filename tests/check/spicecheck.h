@@ -22,6 +22,10 @@ G_BEGIN_DECLS
 TestServer *start_server (TestServerTransport transport, const gchar * first,
     ...) G_GNUC_NULL_TERMINATED;
 
+/* Checked teardown of every suite: stops the pipelines launch() made that
+ * a failed test left running (without fork the process would otherwise
+ * hang in gst_task_cleanup_all, e.g. under valgrind) */
+void spicecheck_teardown (void);
 /* gst_parse_launch of a printf-style description; fails the test on error */
 GstElement *launch (const gchar * fmt, ...) G_GNUC_PRINTF (1, 2);
 GstElement *launch_valist (const gchar * fmt, va_list ap);

@@ -1431,6 +1431,8 @@ spiceaudio_suite (void)
   Suite *s = suite_create ("spiceaudio");
   TCase *tc = tcase_create ("general");
 
+  tcase_add_checked_fixture (tc, NULL, spicecheck_teardown);
+
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_audio_property);
   tcase_add_test (tc, test_audio_continuity);

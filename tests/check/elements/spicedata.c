@@ -800,6 +800,8 @@ spicedata_suite (void)
   Suite *s = suite_create ("spicedata");
   TCase *tc = tcase_create ("general");
 
+  tcase_add_checked_fixture (tc, NULL, spicecheck_teardown);
+
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_port_256mib);
   tcase_add_test (tc, test_port_framing_roundtrip);

@@ -2122,6 +2122,8 @@ spicesrc_suite (void)
   Suite *s = suite_create ("spicesrc");
   TCase *tc = tcase_create ("general");
 
+  tcase_add_checked_fixture (tc, NULL, spicecheck_teardown);
+
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_content_full_tcp);
   tcase_add_test (tc, test_content_full_unix);
