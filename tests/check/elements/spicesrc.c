@@ -314,6 +314,25 @@ GST_START_TEST (test_repeat_last_frame)
 
 GST_END_TEST;
 
+/* spicesrc (video only, no repeats) at @fps into a fakesink that calls
+ * @handoff (in the streaming thread) for each frame; PLAYING */
+static GstElement *
+play_handoff (TestServer * ts, gint fps, GCallback handoff, gpointer data)
+{
+  GstElement *p, *sink;
+
+  p = launch ("spicesrc name=src uri=%s audio=false repeat-interval=0 ! "
+      "video/x-raw,framerate=%d/1 ! fakesink name=sink sync=false "
+      "enable-last-sample=false signal-handoffs=true",
+      test_server_get_uri (ts), fps);
+  sink = get (p, "sink");
+  g_signal_connect (sink, "handoff", handoff, data);
+  gst_object_unref (sink);
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  return p;
+}
+
 /* Push times of a fakesink's handoffs, monotonic us */
 typedef struct
 {
@@ -357,22 +376,14 @@ GST_START_TEST (test_draw_flood_keeps_frames)
   TestServer *ts = start_server (TEST_SERVER_TCP, "--size", "320x240",
       "--fps", "0", NULL);
   PushTimes t;
-  GstElement *p, *sink;
+  GstElement *p;
   gint64 flood_start, last, end, max_gap = 0, prev;
   guint n, i, first, during;
   gchar *reply;
 
   g_mutex_init (&t.lock);
   t.times = g_array_new (FALSE, FALSE, sizeof (gint64));
-  p = launch ("spicesrc name=src uri=%s audio=false repeat-interval=0 ! "
-      "video/x-raw,framerate=30/1 ! fakesink name=sink sync=false "
-      "enable-last-sample=false signal-handoffs=true",
-      test_server_get_uri (ts));
-  sink = get (p, "sink");
-  g_signal_connect (sink, "handoff", G_CALLBACK (on_push_time), &t);
-  gst_object_unref (sink);
-  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
-      GST_STATE_CHANGE_FAILURE);
+  p = play_handoff (ts, 30, G_CALLBACK (on_push_time), &t);
 
   /* frame 0 (possibly two pushes: attach and draw), then quiet */
   end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
@@ -464,7 +475,7 @@ GST_START_TEST (test_split_updates_adapt)
   TestServer *ts = start_server (TEST_SERVER_TCP, "--size", "320x240",
       "--fps", "30", "--damage", "32x32", "--split-us", "400", NULL);
   StripLog l;
-  GstElement *p, *sink;
+  GstElement *p;
   GstStructure *st;
   gint64 end;
   guint n, i, split = 0, bad = 0;
@@ -472,15 +483,7 @@ GST_START_TEST (test_split_updates_adapt)
   g_mutex_init (&l.lock);
   l.numbers = g_array_new (FALSE, FALSE, sizeof (guint32));
   /* 60/1 caps on a 30 fps guest: pacing never holds a frame back */
-  p = launch ("spicesrc name=src uri=%s audio=false repeat-interval=0 ! "
-      "video/x-raw,framerate=60/1 ! fakesink name=sink sync=false "
-      "enable-last-sample=false signal-handoffs=true",
-      test_server_get_uri (ts));
-  sink = get (p, "sink");
-  g_signal_connect (sink, "handoff", G_CALLBACK (on_strip_handoff), &l);
-  gst_object_unref (sink);
-  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
-      GST_STATE_CHANGE_FAILURE);
+  p = play_handoff (ts, 60, G_CALLBACK (on_strip_handoff), &l);
 
   end = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
   do {
