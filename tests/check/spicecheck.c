@@ -42,31 +42,39 @@ start_server (TestServerTransport transport, const gchar * first, ...)
   return ts;
 }
 
-/* Pipelines made by launch() and not finalized yet (test thread) */
+/* Pipelines made by launch() and not finalized yet */
+static GMutex live_lock;
 static GPtrArray *live_pipelines;
 
 static void
 forget_pipeline (gpointer data, GObject * where_the_object_was)
 {
+  g_mutex_lock (&live_lock);
   g_ptr_array_remove_fast (live_pipelines, where_the_object_was);
+  g_mutex_unlock (&live_lock);
 }
 
 void
 spicecheck_teardown (void)
 {
+  GPtrArray *left = g_ptr_array_new_with_free_func (gst_object_unref);
   guint i;
 
-  if (!live_pipelines)
-    return;
   /* a test that failed left these running (the failure jumped out of it):
    * without fork, gst_task_cleanup_all would wait for their streaming
    * threads for ever */
-  for (i = 0; i < live_pipelines->len; i++) {
-    GstElement *p = g_ptr_array_index (live_pipelines, i);
+  g_mutex_lock (&live_lock);
+  for (i = 0; live_pipelines && i < live_pipelines->len; i++)
+    g_ptr_array_add (left, gst_object_ref (g_ptr_array_index (live_pipelines,
+                i)));
+  g_mutex_unlock (&live_lock);
+  for (i = 0; i < left->len; i++) {
+    GstElement *p = g_ptr_array_index (left, i);
 
     GST_WARNING ("%s left by the test, stopping it", GST_OBJECT_NAME (p));
     gst_element_set_state (p, GST_STATE_NULL);
   }
+  g_ptr_array_unref (left);
 }
 
 GstElement *
@@ -81,9 +89,11 @@ launch_valist (const gchar * fmt, va_list ap)
   fail_unless (p != NULL && err == NULL, "could not build '%s': %s", desc,
       err ? err->message : "?");
   g_free (desc);
+  g_mutex_lock (&live_lock);
   if (!live_pipelines)
     live_pipelines = g_ptr_array_new ();
   g_ptr_array_add (live_pipelines, p);
+  g_mutex_unlock (&live_lock);
   g_object_weak_ref (G_OBJECT (p), forget_pipeline, NULL);
   return p;
 }
