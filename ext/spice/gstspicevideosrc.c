@@ -494,6 +494,7 @@ gst_spice_video_src_init (GstSpiceVideoSrc * self)
   self->settings.repeat_interval = DEFAULT_REPEAT_INTERVAL;
   self->settings.draw_done_timeout = DEFAULT_DRAW_DONE_TIMEOUT;
   self->settings.scanout_type = DEFAULT_SCANOUT_TYPE;
+  self->st.settle_us = SETTLE_MIN_US;
   g_mutex_init (&self->lock);
   g_mutex_init (&self->ack_lock);
   g_cond_init (&self->cond);
