@@ -19,7 +19,6 @@
 #include "config.h"
 #endif
 
-#include <dlfcn.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -28,6 +27,7 @@
 #include <gst/allocators/allocators.h>
 #include <gst/app/app.h>
 #include <gst/check/gstcheck.h>
+#include "gpucheck.h"
 #include <gst/gl/egl/gstgldisplay_egl.h>
 #include <gst/gl/egl/gstgldisplay_egl_device.h>
 #include <gst/gl/gl.h>
@@ -487,38 +487,9 @@ GST_START_TEST (test_context_shared)
 
 GST_END_TEST;
 
-static void
-unset_window_env (gchar ** saved)
-{
-  static const gchar *const vars[] = { "GST_GL_WINDOW", "GST_GL_PLATFORM",
-    "DISPLAY", "WAYLAND_DISPLAY"
-  };
-  guint i;
-
-  for (i = 0; i < G_N_ELEMENTS (vars); i++) {
-    saved[i] = g_strdup (g_getenv (vars[i]));
-    g_unsetenv (vars[i]);
-  }
-}
-
-static void
-restore_window_env (gchar ** saved)
-{
-  static const gchar *const vars[] = { "GST_GL_WINDOW", "GST_GL_PLATFORM",
-    "DISPLAY", "WAYLAND_DISPLAY"
-  };
-  guint i;
-
-  for (i = 0; i < G_N_ELEMENTS (vars); i++) {
-    if (saved[i])
-      g_setenv (vars[i], saved[i], TRUE);
-    g_free (saved[i]);
-  }
-}
-
 GST_START_TEST (test_headless_default)
 {
-  gchar *saved[4];
+  gchar *saved[N_WINDOW_VARS];
   GstGLContext *a = NULL, *b = NULL;
   GstGLDisplay *display;
   Pipe p;
@@ -545,7 +516,7 @@ GST_END_TEST;
 
 GST_START_TEST (test_headless_bad_device)
 {
-  gchar *saved[4];
+  gchar *saved[N_WINDOW_VARS];
   GstElement *e;
   GstBus *bus;
   GstMessage *msg;
@@ -595,7 +566,7 @@ give_display (GstBus * bus, GstMessage * msg, gpointer data)
 
 GST_START_TEST (test_application_display)
 {
-  gchar *saved[4];
+  gchar *saved[N_WINDOW_VARS];
   GstGLDisplay *mine, *used;
   GstGLContext *a = NULL;
   GstElement *pipeline, *src, *import, *sink;
@@ -656,44 +627,8 @@ GST_START_TEST (test_bad_stride)
 
 GST_END_TEST;
 
-static gboolean
-accepts (GstElement * e, const gchar * caps_str)
-{
-  GstPad *pad = gst_element_get_static_pad (e, "sink");
-  GstCaps *caps = gst_caps_from_string (caps_str);
-  gboolean ret = gst_pad_query_accept_caps (pad, caps);
-
-  gst_caps_unref (caps);
-  gst_object_unref (pad);
-  return ret;
-}
-
 /* ---------------------------------------------------------------------- */
 /* CUDA output: what CI can check is its absence without a driver         */
-
-static gboolean
-have_libcuda (void)
-{
-  void *lib = dlopen ("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
-
-  if (lib)
-    dlclose (lib);
-  return lib != NULL;
-}
-
-static gboolean
-caps_have_cuda (const GstCaps * caps)
-{
-  guint i;
-
-  for (i = 0; i < gst_caps_get_size (caps); i++) {
-    GstCapsFeatures *f = gst_caps_get_features (caps, i);
-
-    if (f && gst_caps_features_contains (f, "memory:CUDAMemory"))
-      return TRUE;
-  }
-  return FALSE;
-}
 
 /* The source pad template: GL memory, then CUDA memory when the plugin was
  * built with cuda.h.  Returns whether it was. */

@@ -16,12 +16,12 @@
 #include "config.h"
 #endif
 
-#include <dlfcn.h>
 #include <string.h>
 
 #include <EGL/egl.h>
 #include <gst/app/app.h>
 #include <gst/check/gstcheck.h>
+#include "gpucheck.h"
 #include <gst/gl/egl/gstgldisplay_egl.h>
 #include <gst/gl/egl/gstgldisplay_egl_device.h>
 #include <gst/gl/gl.h>
@@ -32,33 +32,6 @@
     "height=48,framerate=30/1"
 /* READY must fail (or succeed) this fast: never a hang */
 #define READY_DEADLINE_US (2 * G_USEC_PER_SEC)
-
-static const gchar *const window_vars[] = { "GST_GL_WINDOW",
-  "GST_GL_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"
-};
-
-static void
-unset_window_env (gchar ** saved)
-{
-  guint i;
-
-  for (i = 0; i < G_N_ELEMENTS (window_vars); i++) {
-    saved[i] = g_strdup (g_getenv (window_vars[i]));
-    g_unsetenv (window_vars[i]);
-  }
-}
-
-static void
-restore_window_env (gchar ** saved)
-{
-  guint i;
-
-  for (i = 0; i < G_N_ELEMENTS (window_vars); i++) {
-    if (saved[i])
-      g_setenv (window_vars[i], saved[i], TRUE);
-    g_free (saved[i]);
-  }
-}
 
 /* Does EGL device 0 (what the element opens) have EGLStreams? */
 static gboolean
@@ -81,32 +54,6 @@ display_has_streams (void)
   gst_object_unref (egl);
   gst_object_unref (device);
   return has;
-}
-
-/* Could CUDA work here at all?  (The elements also need cuInit and a
- * device; without libcuda.so.1 they certainly offer no CUDA.) */
-static gboolean
-have_libcuda (void)
-{
-  void *lib = dlopen ("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
-
-  if (lib)
-    dlclose (lib);
-  return lib != NULL;
-}
-
-static gboolean
-caps_have_cuda (const GstCaps * caps)
-{
-  guint i;
-
-  for (i = 0; i < gst_caps_get_size (caps); i++) {
-    GstCapsFeatures *f = gst_caps_get_features (caps, i);
-
-    if (f && gst_caps_features_contains (f, "memory:CUDAMemory"))
-      return TRUE;
-  }
-  return FALSE;
 }
 
 /* Was the plugin built with CUDA (cuda.h found)?  Its source pad template
@@ -186,18 +133,6 @@ GST_START_TEST (test_registration)
 }
 
 GST_END_TEST;
-
-static gboolean
-accepts (GstElement * e, const gchar * caps_str)
-{
-  GstPad *pad = gst_element_get_static_pad (e, "sink");
-  GstCaps *caps = gst_caps_from_string (caps_str);
-  gboolean ret = gst_pad_query_accept_caps (pad, caps);
-
-  gst_caps_unref (caps);
-  gst_object_unref (pad);
-  return ret;
-}
 
 GST_START_TEST (test_caps)
 {
@@ -581,7 +516,7 @@ GST_END_TEST;
  * `device` itself, and says so in its error. */
 GST_START_TEST (test_ready_headless)
 {
-  gchar *saved[G_N_ELEMENTS (window_vars)];
+  gchar *saved[N_WINDOW_VARS];
   GstElement *e;
   gchar *text;
 
@@ -615,7 +550,7 @@ GST_END_TEST;
 GST_START_TEST (test_headless_display_shared)
 {
   static const gchar *const names[] = { "eglstreamupload", "dmabufimport" };
-  gchar *saved[G_N_ELEMENTS (window_vars)];
+  gchar *saved[N_WINDOW_VARS];
   guint i;
 
   unset_window_env (saved);
