@@ -6,52 +6,54 @@
  * License as published by the Free Software Foundation; either
  * version 2 of the License, or (at your option) any later version.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE             /* memfd_create, dladdr */
+#endif
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
 
-#define SPICE_DISABLE_DEPRECATED
-#include <spice-client.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
 
 #include "gstspicesession.h"
+#include "gstspiceipc.h"
+#include "gstspicememfd.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_spice_session_debug);
 #define GST_CAT_DEFAULT gst_spice_session_debug
 
-/* How long a state change may wait for spice-client-glib to finish
- * disconnecting before giving up (and leaking the session, with a
- * warning, rather than hanging the pipeline). */
-#define CLOSE_TIMEOUT_US (5 * G_USEC_PER_SEC)
-/* how long a release waits for a detached close (see release) */
-#define DETACHED_WAIT_US (300 * 1000)
+/* how long the helper may take to disconnect and exit once told to close,
+ * before it is killed */
+#define HELPER_EXIT_WAIT_US (2 * G_USEC_PER_SEC)
+/* a helper whose socket closed is dead or about to be */
+#define HELPER_REAP_WAIT_US (500 * G_TIME_SPAN_MILLISECOND)
+/* how long a release waits for the spice thread to let go of the session */
+#define FINISH_WAIT_US (HELPER_EXIT_WAIT_US + 500 * G_TIME_SPAN_MILLISECOND)
 #define LISTENER_WAIT_US (5 * G_USEC_PER_SEC)
-/* how long closing waits for channels still linking */
-#define CLOSE_LINK_WAIT_US (500 * G_TIME_SPAN_MILLISECOND)
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 5000
+#define HELPER_NAME "gst-spice-client"
 
 typedef enum
 {
-  SESSION_CONNECTING,
-  SESSION_CONNECTED,
-  SESSION_LOST,
-  SESSION_FAILED,
-} SessionPhase;
-
-typedef enum
-{
-  LISTENER_ANY = -1,
-  LISTENER_DISPLAY,
-  LISTENER_PLAYBACK,
-  LISTENER_RECORD,
-  LISTENER_PORT,
+  LISTENER_DISPLAY = GST_SPICE_IPC_SUB_DISPLAY,
+  LISTENER_PLAYBACK = GST_SPICE_IPC_SUB_PLAYBACK,
+  LISTENER_RECORD = GST_SPICE_IPC_SUB_RECORD,
+  LISTENER_PORT = GST_SPICE_IPC_SUB_PORT,
 } ListenerKind;
 
 typedef struct
 {
   gint refcount;                /* atomic */
-  GstSpiceSession *session;
-  guint id;
+  guint id;                     /* also the helper's subscription id */
   ListenerKind kind;
   gint channel_id;              /* display listeners: the head */
   gchar *port_name;             /* port listeners */
@@ -66,25 +68,53 @@ typedef struct
   GDestroyNotify notify;
   gboolean removed;             /* session lock */
   gint busy;                    /* session lock: callbacks in progress */
-  gboolean attached;            /* spice thread only */
+  /* spice thread only */
+  gboolean lost;                /* told LOST because the helper died */
+  gboolean delay_known;
+  guint delay_sent;             /* playback: the last delay sent */
 } Listener;
+
+/* A GL draw a display listener holds (see gl_draw in the header). */
+typedef struct
+{
+  GstSpiceSession *session;
+  guint listener;
+  gint channel_id;
+  guint64 seq;
+  guint hold_ms;
+  GSource *timer;               /* attached; frees this when destroyed */
+} GlHold;
 
 typedef struct
 {
-  gint id;
-  gboolean visible;
-  gboolean placed;              /* a cursor-move told the position */
-  gint x, y;
-  guint width, height, hot_x, hot_y;
-  GBytes *rgba;
-} CursorState;
+  GstSpicePortWriteDone port_done;
+  GDestroyNotify record_done;
+  gpointer user_data;
+  GDestroyNotify notify;
+} Write;
+
+typedef struct
+{
+  GSourceFunc func;
+  gpointer data;
+  GDestroyNotify notify;
+} Settle;
+
+/* A frame buffer's registration with a helper (qdata on its memory). */
+typedef struct
+{
+  guint serial;                 /* of the session */
+  guint generation;             /* of its helper */
+  guint id;
+} ShmReg;
 
 struct _GstSpiceSession
 {
   gint refcount;                /* registry_lock */
-  gchar *key;
-  GstSpiceSessionParams params;
-  gchar *address;
+  guint serial;                 /* const */
+  gchar *key;                   /* const */
+  GstSpiceSessionParams params; /* const */
+  gchar *address;               /* const */
 
   GMutex lock;
   GCond cond;
@@ -92,85 +122,46 @@ struct _GstSpiceSession
   guint next_listener_id;       /* lock */
   gboolean reconnect;           /* lock */
   GstSpiceSessionFeatures features;     /* lock */
-  gboolean connecting;          /* lock: a SpiceSession was made */
-  GstSpiceSessionFeatures connect_features;     /* lock: what it has */
-  SessionPhase phase;           /* lock */
-  GError *error;                /* lock: set in SESSION_FAILED */
-  gchar *error_debug;           /* lock */
+  gint sock;                    /* lock: our end, -1: none */
+  gint helper_end;              /* lock: the helper's end until spawned */
+  GPid pid;                     /* lock: 0 until spawned */
+  guint generation;             /* lock: helpers started so far */
+  gboolean broken;              /* lock: the helper's socket failed */
+  GQueue out;                   /* lock: GstSpiceIpcPacket not sent yet */
+  GSource *out_watch;           /* lock */
+  GHashTable *writes;           /* lock: req -> Write */
+  guint next_req;               /* lock */
+  GHashTable *settles;          /* lock: token -> Settle */
+  guint next_token;             /* lock */
+  guint next_shm;               /* lock */
+  guint64 copies;               /* lock: COPY sent since the last SYNC */
+  guint sync_sent, sync_done;   /* lock */
+  GList *holds;                 /* lock: GlHold */
+  gboolean late_reported;       /* lock */
   gboolean closing;             /* lock */
-  gboolean closed;              /* lock: no SpiceSession left */
-  gboolean finished;            /* lock: its last idle has run */
-  guint serial;                 /* registry_lock at creation; const */
-  gboolean detached;            /* lock: released by a thread that does not
-                                 * dispatch the default context; the spice
-                                 * thread closes and frees it */
-  GSource *close_timeout;       /* spice thread: detached close deadline */
-  GQueue port_writes;           /* lock: PortWrite for the spice thread */
-  gboolean port_writes_pending; /* lock: an idle will take them */
-  guint port_writes_active;     /* lock: started, not called back yet */
+  GError *error;                /* lock: the session failed for good */
+  gchar *error_debug;           /* lock */
 
-  /* Only touched by the thread dispatching the default context */
-  SpiceSession *spice;
-  SpiceChannel *main;
-  GHashTable *displays;         /* channel id -> SpiceChannel */
-  guint64 gl_draw_seq;          /* the last GL draw's number */
-  GHashTable *cursors;          /* channel id -> CursorState */
-  SpiceChannel *playback;
-  SpiceChannel *record;
-  gboolean playback_active;     /* between playback-start and -stop */
-  guint playback_channels, playback_rate;
-  gboolean record_active;
-  guint record_channels, record_rate;
-  GHashTable *ports;            /* port name -> SpicePortChannel */
-  SpiceChannel *inputs;
-  gboolean inputs_open;
-  GQueue pending_inputs;        /* Input, waiting for the inputs channel */
-  gint mouse_mode;              /* SPICE_MOUSE_MODE_* */
-  guint button_state;           /* SPICE_MOUSE_BUTTON_MASK_* held */
-  gboolean have_pointer;
-  gint pointer_x, pointer_y;    /* last position sent */
-  gboolean was_connected;       /* main channel opened at least once */
-  gboolean close_deferred;
-  guint channels_linking;       /* connected by us, no channel-event yet */
-  gint64 close_wait_until;      /* monotonic us; 0: not waiting */
-  gboolean lost;                /* reconnecting after a lost connection */
+  /* spice thread only */
+  GSource *watch;
+  GSource *respawn;
   guint backoff_ms;
-  GSource *reconnect_source;
+  gboolean lost;
 };
 
-/* The registry and the spice thread are process-wide by nature:
- * spice-client-glib itself is a per-process singleton on the default main
- * context. */
+/* The registry and the spice thread are process-wide. */
 static GMutex registry_lock;
 static GHashTable *registry;    /* registry_lock: key -> GstSpiceSession */
+static GHashTable *by_serial;   /* registry_lock: serial -> GstSpiceSession */
+static guint next_serial;       /* registry_lock */
+static GCond closing_cond;      /* registry_lock: a session was finished */
 static GThread *spice_thread;   /* registry_lock */
+static GMainContext *spice_context;     /* registry_lock (set while running) */
 static GMainLoop *spice_loop;   /* registry_lock */
 static guint spice_thread_users;        /* registry_lock */
-static GCond closing_cond;      /* registry_lock: a detached close ended */
-static GHashTable *closing_serials;     /* registry_lock: serials of sessions whose
-                                 * detached close has not ended */
-static guint next_serial;       /* registry_lock */
-static gboolean finish_idle (gpointer data);
+static gboolean spice_thread_exiting;   /* registry_lock: to be joined */
 
-/* s->lock held, spice thread: no SpiceSession left after release.  Both
- * the "disconnected" handler and close_idle can get here (a connection
- * that failed while the close was deferred): once only. */
-static void
-mark_closed_locked (GstSpiceSession * s)
-{
-  if (s->closed)
-    return;
-  s->closed = TRUE;
-  g_cond_broadcast (&s->cond);
-  if (s->detached)
-    gst_spice_session_invoke (s, G_PRIORITY_LOW, finish_idle, s, NULL);
-}
-
-static GQuark channel_id_quark;
-static GQuark gl_draw_quark;
-static GQuark drawn_quark;        /* display channel: an invalidate came */
-
-static void session_connect (GstSpiceSession * s);
+static GQuark shm_reg_quark;
 
 static void
 debug_init (void)
@@ -179,255 +170,24 @@ debug_init (void)
 
   if (g_once_init_enter (&done)) {
     GST_DEBUG_CATEGORY_INIT (gst_spice_session_debug, "spicesession", 0,
-        "SPICE session registry and spice thread");
-    channel_id_quark = g_quark_from_static_string ("gst-spice-channel-id");
-    gl_draw_quark = g_quark_from_static_string ("gst-spice-gl-draw");
-    drawn_quark = g_quark_from_static_string ("gst-spice-drawn");
+        "SPICE session registry, spice thread and client helper");
+    shm_reg_quark = g_quark_from_static_string ("gst-spice-shm-reg");
     g_once_init_leave (&done, 1);
   }
 }
 
 /* ---------------------------------------------------------------------- */
-/* URI parsing                                                            */
-
-void
-gst_spice_session_params_clear (GstSpiceSessionParams * params)
-{
-  g_clear_pointer (&params->uri, g_free);
-  g_clear_pointer (&params->password, g_free);
-  g_clear_pointer (&params->ca_file, g_free);
-  g_clear_pointer (&params->cert_subject, g_free);
-}
-
-typedef enum
-{
-  TRANSPORT_TCP,
-  TRANSPORT_TLS,
-  TRANSPORT_UNIX,
-} Transport;
-
-typedef struct
-{
-  Transport transport;
-  gchar *host;
-  gint port;
-  gchar *path;
-  gchar *password;
-} ParsedUri;
-
-static void
-parsed_uri_clear (ParsedUri * p)
-{
-  g_free (p->host);
-  g_free (p->path);
-  g_free (p->password);
-}
-
-static gboolean
-parse_uri (const gchar * uri, ParsedUri * out, GError ** error)
-{
-  GUri *guri;
-  const gchar *scheme, *query;
-  GError *err = NULL;
-
-  memset (out, 0, sizeof (*out));
-  if (uri == NULL || *uri == '\0') {
-    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "No URI set");
-    return FALSE;
-  }
-  guri = g_uri_parse (uri, G_URI_FLAGS_NONE, &err);
-  if (!guri) {
-    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "Invalid SPICE URI '%s': %s", uri, err->message);
-    g_clear_error (&err);
-    return FALSE;
-  }
-
-  scheme = g_uri_get_scheme (guri);
-  if (g_ascii_strcasecmp (scheme, "spice") == 0)
-    out->transport = TRANSPORT_TCP;
-  else if (g_ascii_strcasecmp (scheme, "spice+tls") == 0)
-    out->transport = TRANSPORT_TLS;
-  else if (g_ascii_strcasecmp (scheme, "spice+unix") == 0)
-    out->transport = TRANSPORT_UNIX;
-  else
-    goto bad_scheme;
-
-  if (out->transport == TRANSPORT_UNIX) {
-    const gchar *path = g_uri_get_path (guri);
-    const gchar *host = g_uri_get_host (guri);
-    if (host && *host)
-      goto unix_host;
-    if (!path || path[0] != '/' || path[1] == '\0')
-      goto unix_path;
-    out->path = g_strdup (path);
-  } else {
-    const gchar *host = g_uri_get_host (guri);
-    const gchar *path = g_uri_get_path (guri);
-    if (!host || !*host)
-      goto no_host;
-    if (path && *path && strcmp (path, "/") != 0)
-      goto tcp_path;
-    out->host = g_strdup (host);
-    out->port = g_uri_get_port (guri);
-    if (out->port <= 0 || out->port > 65535)
-      goto no_port;
-  }
-
-  query = g_uri_get_query (guri);
-  if (query && *query) {
-    GHashTable *q = g_uri_parse_params (query, -1, "&", G_URI_PARAMS_NONE,
-        &err);
-    GHashTableIter it;
-    gpointer k, v;
-
-    if (!q)
-      goto bad_query;
-    g_hash_table_iter_init (&it, q);
-    while (g_hash_table_iter_next (&it, &k, &v)) {
-      if (strcmp (k, "password") == 0) {
-        g_free (out->password);
-        out->password = g_strdup (v);
-      } else {
-        g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-            "Invalid SPICE URI '%s': unknown parameter '%s' (only "
-            "'password' is understood)", uri, (const gchar *) k);
-        g_hash_table_unref (q);
-        goto fail;
-      }
-    }
-    g_hash_table_unref (q);
-  }
-  g_uri_unref (guri);
-  return TRUE;
-
-  /* ERRORS */
-bad_scheme:
-  {
-    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "Invalid SPICE URI '%s': unknown scheme '%s' (expected spice://, "
-        "spice+tls:// or spice+unix://)", uri, scheme);
-    goto fail;
-  }
-unix_host:
-  {
-    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "Invalid SPICE URI '%s': a unix socket URI has no host, write "
-        "spice+unix:///absolute/path", uri);
-    goto fail;
-  }
-unix_path:
-  {
-    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "Invalid SPICE URI '%s': expected an absolute socket path, as in "
-        "spice+unix:///run/vm/spice.sock", uri);
-    goto fail;
-  }
-no_host:
-  {
-    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "Invalid SPICE URI '%s': no host", uri);
-    goto fail;
-  }
-tcp_path:
-  {
-    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "Invalid SPICE URI '%s': unexpected path (expected "
-        "spice://HOST:PORT)", uri);
-    goto fail;
-  }
-no_port:
-  {
-    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "Invalid SPICE URI '%s': no valid port (expected spice://HOST:PORT)",
-        uri);
-    goto fail;
-  }
-bad_query:
-  {
-    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "Invalid SPICE URI '%s': %s", uri, err->message);
-    g_clear_error (&err);
-    goto fail;
-  }
-fail:
-  {
-    g_uri_unref (guri);
-    parsed_uri_clear (out);
-    return FALSE;
-  }
-}
-
-/**
- * gst_spice_session_params_parse:
- *
- * Checks @uri and fills @params->uri with it; a password given in the URI
- * query goes to @params->password unless one is set already.
- */
-gboolean
-gst_spice_session_params_parse (const gchar * uri,
-    GstSpiceSessionParams * params, GError ** error)
-{
-  ParsedUri p;
-
-  if (!parse_uri (uri, &p, error))
-    return FALSE;
-  g_free (params->uri);
-  params->uri = g_strdup (uri);
-  if (p.password && !params->password)
-    params->password = g_strdup (p.password);
-  parsed_uri_clear (&p);
-  return TRUE;
-}
-
-static gchar *
-describe_parsed (const ParsedUri * p)
-{
-  switch (p->transport) {
-    case TRANSPORT_UNIX:
-      return g_strdup_printf ("unix socket %s", p->path);
-    case TRANSPORT_TLS:
-      return g_strdup_printf (strchr (p->host, ':') ? "[%s]:%d (TLS)" :
-          "%s:%d (TLS)", p->host, p->port);
-    case TRANSPORT_TCP:
-    default:
-      return g_strdup_printf (strchr (p->host, ':') ? "[%s]:%d" : "%s:%d",
-          p->host, p->port);
-  }
-}
-
-static gchar *
-make_key (const GstSpiceSessionParams * params, const ParsedUri * p)
-{
-  const gchar *kind = p->transport == TRANSPORT_UNIX ? "unix" :
-      p->transport == TRANSPORT_TLS ? "tls" : "tcp";
-  gchar *host = p->host ? g_ascii_strdown (p->host, -1) : NULL;
-  gchar *key;
-
-  /* credentials are part of the key: a different password is a different
-   * session (and the server will keep only one of them) */
-  key = g_strdup_printf ("%s|%s|%d|%s|%s|%s|%s", kind,
-      host ? host : "", p->port, p->path ? p->path : "",
-      params->password ? params->password : "",
-      params->ca_file ? params->ca_file : "",
-      params->cert_subject ? params->cert_subject : "");
-  g_free (host);
-  return key;
-}
-
-/* ---------------------------------------------------------------------- */
-/* The spice thread                                                       */
+/* The spice thread: our own context, never the application's default one */
 
 static gpointer
 spice_thread_func (gpointer data)
 {
   GMainLoop *loop = data;
+  GMainContext *ctx = g_main_loop_get_context (loop);
 
-  /* Runs on the default context on purpose: that is the only context
-   * spice-client-glib uses.  When the application runs the default loop
-   * itself, this blocks until the application releases the context. */
+  g_main_context_push_thread_default (ctx);
   g_main_loop_run (loop);
+  g_main_context_pop_thread_default (ctx);
   g_main_loop_unref (loop);
   return NULL;
 }
@@ -438,41 +198,61 @@ spice_thread_ref_locked (void)
 {
   if (spice_thread_users++ > 0)
     return;
-  spice_loop = g_main_loop_new (NULL, FALSE);
+  if (spice_thread) {
+    /* the last one is on its way out: it does nothing after its loop */
+    g_thread_join (spice_thread);
+    spice_thread = NULL;
+  }
+  spice_thread_exiting = FALSE;
+  g_clear_pointer (&spice_context, g_main_context_unref);
+  spice_context = g_main_context_new ();
+  spice_loop = g_main_loop_new (spice_context, FALSE);
   spice_thread = g_thread_new ("spice", spice_thread_func,
       g_main_loop_ref (spice_loop));
 }
 
+/* registry_lock held, in the spice thread */
 static void
-spice_thread_unref (void)
+spice_thread_unref_locked (void)
 {
-  GThread *thread = NULL;
-  GMainLoop *loop = NULL;
+  if (--spice_thread_users > 0)
+    return;
+  g_main_loop_quit (spice_loop);
+  g_clear_pointer (&spice_loop, g_main_loop_unref);
+  spice_thread_exiting = TRUE;
+}
+
+static gboolean
+in_spice_thread (void)
+{
+  gboolean yes;
 
   g_mutex_lock (&registry_lock);
-  if (--spice_thread_users == 0) {
-    thread = spice_thread;
-    loop = spice_loop;
-    spice_thread = NULL;
-    spice_loop = NULL;
-  }
+  yes = spice_thread == g_thread_self ();
   g_mutex_unlock (&registry_lock);
+  return yes;
+}
 
-  if (thread) {
-    g_main_loop_quit (loop);
-    g_main_loop_unref (loop);
-    /* from the spice thread itself (a detached close): it returns from its
-     * loop after this dispatch and nobody waits for it */
-    if (thread == g_thread_self ())
-      g_thread_unref (thread);
-    else
-      g_thread_join (thread);
+static void
+attach (GSource * src)
+{
+  GMainContext *ctx;
+
+  g_mutex_lock (&registry_lock);
+  ctx = spice_context ? g_main_context_ref (spice_context) : NULL;
+  g_mutex_unlock (&registry_lock);
+  if (ctx) {
+    g_source_attach (src, ctx);
+    g_main_context_unref (ctx);
   }
 }
 
-/* Runs @func on the default context, in whichever thread dispatches it.
- * Never g_main_context_invoke(): it runs the function at once in the
- * calling thread when the context happens to be free. */
+/**
+ * gst_spice_session_invoke:
+ *
+ * Runs @func in the spice thread (never at once in the caller's, unlike
+ * g_main_context_invoke()).
+ */
 void
 gst_spice_session_invoke (GstSpiceSession * s, gint priority,
     GSourceFunc func, gpointer data, GDestroyNotify notify)
@@ -482,30 +262,105 @@ gst_spice_session_invoke (GstSpiceSession * s, gint priority,
   g_source_set_priority (src, priority);
   g_source_set_callback (src, func, data, notify);
   g_source_set_name (src, "gst-spice invoke");
-  g_source_attach (src, NULL);
+  attach (src);
   g_source_unref (src);
 }
 
-/* Waits until *flag (guarded by s->lock, which the caller holds) turns
- * TRUE or the deadline passes.  If the calling thread owns the default
- * context nobody else can dispatch the work it waits for, so it iterates
- * the context itself. */
-static gboolean
-wait_flag_locked (GstSpiceSession * s, gboolean * flag, gint64 deadline)
+/* ---------------------------------------------------------------------- */
+/* Sending: never blocks (what the socket cannot take waits in s->out)    */
+
+static gboolean flush_out (gint fd, GIOCondition cond, gpointer data);
+
+/* s->lock held; takes @p */
+static void
+send_packet_locked (GstSpiceSession * s, GstSpiceIpcPacket * p)
 {
-  while (!*flag) {
-    if (g_main_context_is_owner (g_main_context_default ())) {
-      g_mutex_unlock (&s->lock);
-      g_main_context_iteration (NULL, FALSE);
-      g_usleep (1000);
-      g_mutex_lock (&s->lock);
-      if (g_get_monotonic_time () > deadline)
-        return *flag;
-    } else if (!g_cond_wait_until (&s->cond, &s->lock, deadline)) {
-      return *flag;
+  gint err;
+
+  if (!p)
+    return;
+  if (s->sock < 0 || s->broken) {
+    gst_spice_ipc_packet_free (p);
+    return;
+  }
+  if (g_queue_is_empty (&s->out)) {
+    err = gst_spice_ipc_packet_send (p, s->sock, TRUE);
+    if (err == 0) {
+      gst_spice_ipc_packet_free (p);
+      return;
+    }
+    if (err != EAGAIN) {
+      /* the helper is gone: its socket watch tells the rest */
+      GST_DEBUG ("%s: sending to the helper: %s", s->address,
+          g_strerror (err));
+      s->broken = TRUE;
+      g_cond_broadcast (&s->cond);
+      gst_spice_ipc_packet_free (p);
+      return;
     }
   }
-  return TRUE;
+  g_queue_push_tail (&s->out, p);
+  if (!s->out_watch) {
+    s->out_watch = g_unix_fd_source_new (s->sock, G_IO_OUT);
+    g_source_set_callback (s->out_watch, (GSourceFunc) (GCallback) flush_out,
+        s, NULL);
+    attach (s->out_watch);
+  }
+}
+
+static void
+send_locked (GstSpiceSession * s, guint32 type, guint32 id,
+    gconstpointer body, gsize body_size, GBytes * tail, const gint * fds,
+    guint n_fds)
+{
+  GError *error = NULL;
+  GstSpiceIpcPacket *p = gst_spice_ipc_packet_new (type, id, body,
+      body_size, tail, fds, n_fds, &error);
+
+  if (!p) {
+    GST_WARNING ("%s: cannot send message %u: %s", s->address, type,
+        error->message);
+    g_error_free (error);
+    return;
+  }
+  send_packet_locked (s, p);
+}
+
+static void
+send_simple (GstSpiceSession * s, guint32 type, guint32 id,
+    gconstpointer body, gsize body_size)
+{
+  g_mutex_lock (&s->lock);
+  send_locked (s, type, id, body, body_size, NULL, NULL, 0);
+  g_mutex_unlock (&s->lock);
+}
+
+/* spice thread */
+static gboolean
+flush_out (gint fd, GIOCondition cond, gpointer data)
+{
+  GstSpiceSession *s = data;
+  GstSpiceIpcPacket *p;
+  gboolean again = FALSE;
+
+  g_mutex_lock (&s->lock);
+  while ((p = g_queue_peek_head (&s->out))) {
+    gint err = s->broken ? EPIPE : gst_spice_ipc_packet_send (p, s->sock,
+        TRUE);
+
+    if (err == EAGAIN) {
+      again = TRUE;
+      break;
+    }
+    if (err != 0)
+      s->broken = TRUE;
+    gst_spice_ipc_packet_free (g_queue_pop_head (&s->out));
+  }
+  if (!again)
+    g_clear_pointer (&s->out_watch, g_source_unref);
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
+  return again ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -529,10 +384,39 @@ listener_unref (Listener * l)
   }
 }
 
-/* Listeners of @kind (LISTENER_ANY: all); for display listeners
- * @channel_id >= 0 picks one head.  Returns refs; call listeners_done(). */
+/* The listener @id if it is still there, marked busy (listener_end). */
+static Listener *
+listener_begin (GstSpiceSession * s, guint id)
+{
+  Listener *found = NULL;
+  GList *l;
+
+  g_mutex_lock (&s->lock);
+  for (l = s->listeners; l; l = l->next) {
+    Listener *li = l->data;
+    if (li->id == id && !li->removed) {
+      li->busy++;
+      found = listener_ref (li);
+      break;
+    }
+  }
+  g_mutex_unlock (&s->lock);
+  return found;
+}
+
+static void
+listener_end (GstSpiceSession * s, Listener * li)
+{
+  g_mutex_lock (&s->lock);
+  li->busy--;
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
+  listener_unref (li);
+}
+
+/* every listener still there, marked busy; listeners_end() */
 static GPtrArray *
-listeners_begin (GstSpiceSession * s, ListenerKind kind, gint channel_id)
+listeners_begin_all (GstSpiceSession * s)
 {
   GPtrArray *arr = g_ptr_array_new ();
   GList *l;
@@ -540,11 +424,7 @@ listeners_begin (GstSpiceSession * s, ListenerKind kind, gint channel_id)
   g_mutex_lock (&s->lock);
   for (l = s->listeners; l; l = l->next) {
     Listener *li = l->data;
-    if (li->removed || !li->attached)
-      continue;
-    if (kind != LISTENER_ANY && li->kind != kind)
-      continue;
-    if (channel_id >= 0 && li->channel_id != channel_id)
+    if (li->removed)
       continue;
     li->busy++;
     g_ptr_array_add (arr, listener_ref (li));
@@ -554,30 +434,14 @@ listeners_begin (GstSpiceSession * s, ListenerKind kind, gint channel_id)
 }
 
 static void
-listeners_done (GstSpiceSession * s, GPtrArray * arr)
+listeners_end_all (GstSpiceSession * s, GPtrArray * arr)
 {
   guint i;
 
-  g_mutex_lock (&s->lock);
   for (i = 0; i < arr->len; i++)
-    ((Listener *) arr->pdata[i])->busy--;
-  g_cond_broadcast (&s->cond);
-  g_mutex_unlock (&s->lock);
-  for (i = 0; i < arr->len; i++)
-    listener_unref (arr->pdata[i]);
+    listener_end (s, arr->pdata[i]);
   g_ptr_array_free (arr, TRUE);
 }
-
-#define FOREACH_LISTENER(s, kind, chid, li, body)             \
-  G_STMT_START {                                              \
-    GPtrArray *_arr = listeners_begin (s, kind, chid);        \
-    guint _i;                                                 \
-    for (_i = 0; _i < _arr->len; _i++) {                      \
-      Listener *li = _arr->pdata[_i];                         \
-      body;                                                   \
-    }                                                         \
-    listeners_done (s, _arr);                                 \
-  } G_STMT_END
 
 static GstSpiceStateFunc
 listener_state_func (Listener * li)
@@ -596,600 +460,93 @@ listener_state_func (Listener * li)
   }
 }
 
+/* s->lock held */
 static void
-notify_state (GstSpiceSession * s, ListenerKind kind, gint channel_id,
-    GstSpiceSessionState state, const GError * error, const gchar * debug)
+subscribe_locked (GstSpiceSession * s, Listener * li)
 {
-  FOREACH_LISTENER (s, kind, channel_id, li, {
-        GstSpiceStateFunc func = listener_state_func (li);
-        if (func)
-          func (li->user_data, state, error, debug);
-      }
-  );
+  GstSpiceIpcSubscribeBody b = { li->kind, li->channel_id };
+  GBytes *tail = li->port_name ? gst_spice_ipc_strings (1, li->port_name) :
+      NULL;
+
+  send_locked (s, GST_SPICE_IPC_SUBSCRIBE, li->id, &b, sizeof (b), tail,
+      NULL, 0);
+  if (tail)
+    g_bytes_unref (tail);
 }
 
 /* ---------------------------------------------------------------------- */
-/* spice-client-glib signal handlers (all in the spice thread)            */
+/* GL draws held by listeners                                             */
 
-/* The channel id, remembered in channel-new: a property lookup per
- * invalidate would cost more than the lookup of the listener. */
-static gint
-channel_id (SpiceChannel * ch)
+static void
+gl_hold_free (gpointer data)
 {
-  return GPOINTER_TO_INT (g_object_get_qdata (G_OBJECT (ch),
-          channel_id_quark));
+  g_free (data);
 }
 
-static GstVideoFormat
-surface_format_to_video (gint format)
+/* s->lock held: @h leaves the list; its timer frees it */
+static void
+gl_hold_drop_locked (GstSpiceSession * s, GlHold * h, gboolean answer)
 {
-  switch (format) {
-    case SPICE_SURFACE_FMT_32_xRGB:
-      return G_BYTE_ORDER == G_LITTLE_ENDIAN ? GST_VIDEO_FORMAT_BGRx :
-          GST_VIDEO_FORMAT_xRGB;
-    case SPICE_SURFACE_FMT_32_ARGB:
-      return G_BYTE_ORDER == G_LITTLE_ENDIAN ? GST_VIDEO_FORMAT_BGRA :
-          GST_VIDEO_FORMAT_ARGB;
-    case SPICE_SURFACE_FMT_16_565:
-      return GST_VIDEO_FORMAT_RGB16;
-    case SPICE_SURFACE_FMT_16_555:
-      return GST_VIDEO_FORMAT_RGB15;
-    default:
-      return GST_VIDEO_FORMAT_UNKNOWN;
+  s->holds = g_list_remove (s->holds, h);
+  if (answer) {
+    GstSpiceIpcGlDrawDoneBody b = { h->channel_id, 0, h->seq };
+    send_locked (s, GST_SPICE_IPC_GL_DRAW_DONE, 0, &b, sizeof (b), NULL,
+        NULL, 0);
   }
+  g_source_destroy (h->timer);
 }
 
-static void
-on_primary_create (SpiceChannel * ch, gint format, gint width, gint height,
-    gint stride, gint shmid, gpointer imgdata, gpointer user_data)
+static gboolean
+gl_hold_expired (gpointer data)
 {
-  GstSpiceSession *s = user_data;
-  gint id;
+  GlHold *h = data;
+  GstSpiceSession *s = h->session;
+  gboolean first;
+  Listener *li;
 
-  id = channel_id (ch);
-  GST_DEBUG ("%s display:%d primary-create format %d %dx%d stride %d",
-      s->address, id, format, width, height, stride);
-  FOREACH_LISTENER (s, LISTENER_DISPLAY, id, li, {
-        if (li->cb.display.primary_create)
-          li->cb.display.primary_create (li->user_data,
-              surface_format_to_video (format), format, width, height, stride,
-              imgdata);
-      }
-  );
-}
-
-static void
-on_primary_destroy (SpiceChannel * ch, gpointer user_data)
-{
-  GstSpiceSession *s = user_data;
-  gint id;
-
-  id = channel_id (ch);
-  GST_DEBUG ("%s display:%d primary-destroy", s->address, id);
-  FOREACH_LISTENER (s, LISTENER_DISPLAY, id, li, {
-        if (li->cb.display.primary_destroy)
-          li->cb.display.primary_destroy (li->user_data);
-      }
-  );
-}
-
-static void
-on_invalidate (SpiceChannel * ch, gint x, gint y, gint w, gint h,
-    gpointer user_data)
-{
-  GstSpiceSession *s = user_data;
-  gint id;
-
-  id = channel_id (ch);
-  g_object_set_qdata (G_OBJECT (ch), drawn_quark, GINT_TO_POINTER (1));
-  FOREACH_LISTENER (s, LISTENER_DISPLAY, id, li, {
-        if (li->cb.display.invalidate)
-          li->cb.display.invalidate (li->user_data, x, y, w, h);
-      }
-  );
-}
-
-static void
-cursor_state_free (CursorState * c)
-{
-  if (c->rgba)
-    g_bytes_unref (c->rgba);
-  g_free (c);
-}
-
-static CursorState *
-cursor_state_get (GstSpiceSession * s, SpiceChannel * ch)
-{
-  gint id;
-  CursorState *c;
-
-  id = channel_id (ch);
-  c = g_hash_table_lookup (s->cursors, GINT_TO_POINTER (id));
-  if (!c) {
-    c = g_new0 (CursorState, 1);
-    c->id = id;
-    g_hash_table_insert (s->cursors, GINT_TO_POINTER (id), c);
+  g_mutex_lock (&s->lock);
+  if (!g_list_find (s->holds, h)) {
+    g_mutex_unlock (&s->lock);
+    return G_SOURCE_REMOVE;
   }
-  return c;
-}
+  first = !s->late_reported;
+  s->late_reported = TRUE;
+  gl_hold_drop_locked (s, h, TRUE);
+  g_mutex_unlock (&s->lock);
 
-static void
-cursor_dispatch (GstSpiceSession * s, CursorState * c)
-{
-  GstSpiceCursor cur = { 0, };
-
-  /* spice-client-glib reports the position only through cursor-move (it
-   * ignores the one in the server's INIT and SET) */
-  cur.visible = c->visible && c->placed && c->rgba != NULL;
-  cur.x = c->x;
-  cur.y = c->y;
-  cur.width = c->width;
-  cur.height = c->height;
-  cur.hot_x = c->hot_x;
-  cur.hot_y = c->hot_y;
-  cur.rgba = c->rgba;
-  FOREACH_LISTENER (s, LISTENER_DISPLAY, c->id, li, {
-        if (li->cb.display.cursor)
-          li->cb.display.cursor (li->user_data, &cur);
-      }
-  );
-}
-
-static void
-on_cursor_shape (GObject * obj, GParamSpec * pspec, gpointer user_data)
-{
-  GstSpiceSession *s = user_data;
-  CursorState *c = cursor_state_get (s, SPICE_CHANNEL (obj));
-  SpiceCursorShape *shape = NULL;
-
-  g_object_get (obj, "cursor", &shape, NULL);
-  g_clear_pointer (&c->rgba, g_bytes_unref);
-  if (shape && shape->data && shape->width > 0 && shape->height > 0) {
-    c->width = shape->width;
-    c->height = shape->height;
-    c->hot_x = shape->hot_spot_x;
-    c->hot_y = shape->hot_spot_y;
-    c->rgba = g_bytes_new (shape->data, (gsize) shape->width *
-        shape->height * 4);
-    c->visible = TRUE;
-    GST_LOG ("%s cursor shape %ux%u", s->address, c->width, c->height);
+  if (first)
+    GST_WARNING ("%s display:%d: a GL draw was still held downstream after "
+        "%u ms: acknowledged anyway so the guest can go on (the consumer "
+        "may read a frame the guest is redrawing; logged once)", s->address,
+        h->channel_id, h->hold_ms);
+  li = listener_begin (s, h->listener);
+  if (li) {
+    if (li->cb.display.gl_draw_late)
+      li->cb.display.gl_draw_late (li->user_data, h->seq);
+    listener_end (s, li);
   }
-  if (shape)
-    g_boxed_free (SPICE_TYPE_CURSOR_SHAPE, shape);
-  cursor_dispatch (s, c);
-}
-
-static void
-on_cursor_move (SpiceCursorChannel * ch, gint x, gint y, gpointer user_data)
-{
-  GstSpiceSession *s = user_data;
-  CursorState *c = cursor_state_get (s, SPICE_CHANNEL (ch));
-
-  GST_LOG ("%s cursor at %d,%d", s->address, x, y);
-  c->x = x;
-  c->y = y;
-  c->placed = TRUE;
-  c->visible = TRUE;
-  cursor_dispatch (s, c);
-}
-
-static void
-on_cursor_hide (SpiceCursorChannel * ch, gpointer user_data)
-{
-  GstSpiceSession *s = user_data;
-  CursorState *c = cursor_state_get (s, SPICE_CHANNEL (ch));
-
-  c->visible = FALSE;
-  cursor_dispatch (s, c);
-}
-
-static void
-on_cursor_reset (SpiceCursorChannel * ch, gpointer user_data)
-{
-  GstSpiceSession *s = user_data;
-  CursorState *c = cursor_state_get (s, SPICE_CHANNEL (ch));
-
-  g_clear_pointer (&c->rgba, g_bytes_unref);
-  c->visible = FALSE;
-  cursor_dispatch (s, c);
-}
-
-static void
-on_playback_start (SpicePlaybackChannel * ch, gint format, gint channels,
-    gint rate, gpointer user_data)
-{
-  GstSpiceSession *s = user_data;
-
-  GST_INFO ("%s playback-start format %d, %d channels, %d Hz", s->address,
-      format, channels, rate);
-  if (format != SPICE_AUDIO_FMT_S16 || channels < 1 || channels > 8 ||
-      rate <= 0) {
-    GST_WARNING ("%s: playback format %d, %d channels, %d Hz not supported; "
-        "ignoring the guest's sound", s->address, format, channels, rate);
-    return;
-  }
-  s->playback_active = TRUE;
-  s->playback_channels = channels;
-  s->playback_rate = rate;
-  FOREACH_LISTENER (s, LISTENER_PLAYBACK, -1, li, {
-        if (li->cb.playback.playback_start)
-          li->cb.playback.playback_start (li->user_data, channels, rate);
-      }
-  );
-}
-
-static void
-on_playback_data (SpicePlaybackChannel * ch, gpointer data, gint size,
-    gpointer user_data)
-{
-  GstSpiceSession *s = user_data;
-
-  if (!s->playback_active || size <= 0)
-    return;
-  FOREACH_LISTENER (s, LISTENER_PLAYBACK, -1, li, {
-        if (li->cb.playback.playback_data)
-          li->cb.playback.playback_data (li->user_data, data, size);
-      }
-  );
-}
-
-static void
-playback_stopped (GstSpiceSession * s)
-{
-  if (!s->playback_active)
-    return;
-  GST_INFO ("%s playback-stop", s->address);
-  s->playback_active = FALSE;
-  FOREACH_LISTENER (s, LISTENER_PLAYBACK, -1, li, {
-        if (li->cb.playback.playback_stop)
-          li->cb.playback.playback_stop (li->user_data);
-      }
-  );
-}
-
-static void
-on_playback_stop (SpicePlaybackChannel * ch, gpointer user_data)
-{
-  playback_stopped (user_data);
-}
-
-/* The server asks how late we play what it sends, to schedule video
- * streams (mm-time) in step with the sound. */
-static void
-on_playback_get_delay (SpicePlaybackChannel * ch, gpointer user_data)
-{
-  GstSpiceSession *s = user_data;
-  guint delay = 0;
-
-  FOREACH_LISTENER (s, LISTENER_PLAYBACK, -1, li, {
-        if (li->cb.playback.playback_delay)
-          delay = MAX (delay, li->cb.playback.playback_delay (li->user_data));
-      }
-  );
-  GST_LOG ("%s playback delay %u ms", s->address, delay);
-  spice_playback_channel_set_delay (ch, delay);
-}
-
-static void
-on_record_start (SpiceRecordChannel * ch, gint format, gint channels,
-    gint rate, gpointer user_data)
-{
-  GstSpiceSession *s = user_data;
-
-  GST_INFO ("%s record-start format %d, %d channels, %d Hz", s->address,
-      format, channels, rate);
-  if (format != SPICE_AUDIO_FMT_S16 || channels < 1 || channels > 8 ||
-      rate <= 0) {
-    GST_WARNING ("%s: record format %d, %d channels, %d Hz not supported",
-        s->address, format, channels, rate);
-    return;
-  }
-  s->record_active = TRUE;
-  s->record_channels = channels;
-  s->record_rate = rate;
-  FOREACH_LISTENER (s, LISTENER_RECORD, -1, li, {
-        if (li->cb.record.record_start)
-          li->cb.record.record_start (li->user_data, channels, rate);
-      }
-  );
-}
-
-static void
-record_stopped (GstSpiceSession * s)
-{
-  if (!s->record_active)
-    return;
-  GST_INFO ("%s record-stop", s->address);
-  s->record_active = FALSE;
-  FOREACH_LISTENER (s, LISTENER_RECORD, -1, li, {
-        if (li->cb.record.record_stop)
-          li->cb.record.record_stop (li->user_data);
-      }
-  );
-}
-
-static void
-on_record_stop (SpiceRecordChannel * ch, gpointer user_data)
-{
-  record_stopped (user_data);
-}
-
-/* Ports: known by name once linked */
-
-static const gchar *
-port_name (SpiceChannel * ch)
-{
-  return g_object_get_data (G_OBJECT (ch), "gst-spice-port-name");
-}
-
-static void
-port_notify_opened (GstSpiceSession * s, SpiceChannel * ch)
-{
-  const gchar *name = port_name (ch);
-  gboolean opened = FALSE;
-
-  if (!name)
-    return;
-  g_object_get (ch, "port-opened", &opened, NULL);
-  GST_INFO ("%s port '%s' %s by the guest", s->address, name,
-      opened ? "opened" : "closed");
-  FOREACH_LISTENER (s, LISTENER_PORT, -1, li, {
-        if (g_strcmp0 (li->port_name, name) == 0 && li->cb.port.port_opened)
-          li->cb.port.port_opened (li->user_data, opened);
-      }
-  );
-}
-
-static void
-on_port_name (GObject * obj, GParamSpec * pspec, gpointer user_data)
-{
-  GstSpiceSession *s = user_data;
-  SpiceChannel *ch = SPICE_CHANNEL (obj);
-  gchar *name = NULL;
-
-  g_object_get (ch, "port-name", &name, NULL);
-  if (!name)
-    return;
-  GST_DEBUG ("%s port channel %d is '%s'", s->address, channel_id (ch),
-      name);
-  g_object_set_data_full (G_OBJECT (ch), "gst-spice-port-name",
-      g_strdup (name), g_free);
-  g_hash_table_replace (s->ports, name, ch);
-  port_notify_opened (s, ch);
-}
-
-static void
-on_port_opened (GObject * obj, GParamSpec * pspec, gpointer user_data)
-{
-  port_notify_opened (user_data, SPICE_CHANNEL (obj));
-}
-
-static void
-on_port_data (SpicePortChannel * ch, gpointer data, gint size,
-    gpointer user_data)
-{
-  GstSpiceSession *s = user_data;
-  const gchar *name = port_name (SPICE_CHANNEL (ch));
-
-  if (!name || size <= 0)
-    return;
-  FOREACH_LISTENER (s, LISTENER_PORT, -1, li, {
-        if (g_strcmp0 (li->port_name, name) == 0 && li->cb.port.port_data)
-          li->cb.port.port_data (li->user_data, data, size);
-      }
-  );
-}
-
-static void
-on_mouse_update (SpiceChannel * ch, gpointer user_data)
-{
-  GstSpiceSession *s = user_data;
-  gint mode = 0;
-
-  g_object_get (ch, "mouse-mode", &mode, NULL);
-  if (mode != s->mouse_mode)
-    GST_INFO ("%s mouse mode %s", s->address,
-        mode == SPICE_MOUSE_MODE_CLIENT ? "client (absolute)" :
-        "server (relative)");
-  s->mouse_mode = mode;
-}
-
-static void flush_inputs (GstSpiceSession * s);
-
-static void
-on_inputs_event (SpiceChannel * ch, SpiceChannelEvent ev, gpointer user_data)
-{
-  GstSpiceSession *s = user_data;
-
-  if (ev == SPICE_CHANNEL_OPENED && ch == s->inputs) {
-    s->inputs_open = TRUE;
-    flush_inputs (s);
-  }
-}
-
-/* A GL display (QEMU gl=on, virgl) hands scanouts, not a 2D surface.  Each
- * gl-draw must be answered with one GL_DRAW_DONE: the server completes the
- * guest's draw (and the guest draws again) only then.  A listener may hold
- * the draw while downstream still reads the buffer; the draw is answered
- * when the last holder lets go, or at the holders' deadline. */
-typedef struct
-{
-  GstSpiceSession *session;
-  SpiceChannel *channel;        /* not a reference: this lives on it */
-  guint64 seq;                  /* the draw in progress, 0: none */
-  guint holds;                  /* listeners still holding it */
-  guint hold_ms;
-  gint64 start_us;
-  GSource *deadline;
-  gboolean late_reported;
-} GlDraw;
-
-static void
-gl_draw_free (gpointer data)
-{
-  GlDraw *g = data;
-
-  if (g->deadline) {
-    g_source_destroy (g->deadline);
-    g_source_unref (g->deadline);
-  }
-  g_free (g);
-}
-
-static GlDraw *
-gl_draw_get (GstSpiceSession * s, SpiceChannel * ch)
-{
-  GlDraw *g = g_object_get_qdata (G_OBJECT (ch), gl_draw_quark);
-
-  if (!g) {
-    g = g_new0 (GlDraw, 1);
-    g->session = s;
-    g->channel = ch;
-    g_object_set_qdata_full (G_OBJECT (ch), gl_draw_quark, g, gl_draw_free);
-  }
-  return g;
+  return G_SOURCE_REMOVE;
 }
 
 /* spice thread */
 static void
-gl_draw_answer (GlDraw * g)
+gl_hold_add (GstSpiceSession * s, Listener * li, guint64 seq, guint ms)
 {
-  if (g->deadline) {
-    g_source_destroy (g->deadline);
-    g_clear_pointer (&g->deadline, g_source_unref);
-  }
-  if (g->seq) {
-    g->seq = 0;
-    g->holds = 0;
-    spice_display_channel_gl_draw_done (SPICE_DISPLAY_CHANNEL (g->channel));
-  }
-}
+  GlHold *h = g_new0 (GlHold, 1);
 
-static gboolean
-gl_draw_deadline (gpointer data)
-{
-  GlDraw *g = data;
-  GstSpiceSession *s = g->session;
-  gint id = channel_id (g->channel);
-  guint64 seq = g->seq;
-
-  g_clear_pointer (&g->deadline, g_source_unref);
-  if (!g->late_reported) {
-    GST_WARNING ("%s display:%d: a GL draw was still held downstream after "
-        "%u ms: acknowledged anyway so the guest can go on (the consumer "
-        "may read a frame the guest is redrawing; logged once)", s->address,
-        id, g->hold_ms);
-    g->late_reported = TRUE;
-  }
-  FOREACH_LISTENER (s, LISTENER_DISPLAY, id, li, {
-        if (li->cb.display.gl_draw_late)
-          li->cb.display.gl_draw_late (li->user_data, seq);
-      }
-  );
-  gl_draw_answer (g);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-gl_scanout_to (GstSpiceSession * s, SpiceChannel * ch, Listener * li)
-{
-  const SpiceGlScanout *so =
-      spice_display_channel_get_gl_scanout (SPICE_DISPLAY_CHANNEL (ch));
-
-  if (so && so->fd >= 0 && li->cb.display.gl_scanout)
-    li->cb.display.gl_scanout (li->user_data, so->fd, so->width, so->height,
-        so->stride, so->format, so->y0top);
-}
-
-static void
-on_gl_scanout (GObject * obj, GParamSpec * pspec, gpointer user_data)
-{
-  GstSpiceSession *s = user_data;
-  SpiceChannel *ch = SPICE_CHANNEL (obj);
-
-  GST_INFO ("%s display:%d GL scanout", s->address, channel_id (ch));
-  FOREACH_LISTENER (s, LISTENER_DISPLAY, channel_id (ch), li, {
-        gl_scanout_to (s, ch, li);
-      }
-  );
-}
-
-static void
-on_gl_draw (SpiceDisplayChannel * ch, guint x, guint y, guint w, guint h,
-    gpointer user_data)
-{
-  GstSpiceSession *s = user_data;
-  gint id = channel_id (SPICE_CHANNEL (ch));
-  GlDraw *g = gl_draw_get (s, SPICE_CHANNEL (ch));
-  gboolean handled = FALSE;
-  guint64 seq;
-
-  /* servers wait for the answer before the next draw; if one did not,
-   * the previous draw is answered now so that the count stays right */
-  gl_draw_answer (g);
-  seq = ++s->gl_draw_seq;
-  g->seq = seq;
-  g->holds = 0;
-  g->hold_ms = 0;
-  g->start_us = g_get_monotonic_time ();
-  FOREACH_LISTENER (s, LISTENER_DISPLAY, id, li, {
-        if (li->cb.display.gl_draw) {
-          guint ms = li->cb.display.gl_draw (li->user_data, x, y, w, h, seq);
-          if (ms > 0) {
-            g->holds++;
-            g->hold_ms = MAX (g->hold_ms, ms);
-          }
-          handled = TRUE;
-        }
-      }
-  );
-  if (g->holds == 0) {
-    gl_draw_answer (g);
-  } else if (g->seq == seq && !g->deadline) {
-    g->deadline = g_timeout_source_new (g->hold_ms);
-    g_source_set_callback (g->deadline, gl_draw_deadline, g, NULL);
-    g_source_set_name (g->deadline, "gst-spice gl-draw deadline");
-    g_source_attach (g->deadline, NULL);
-  }
-  if (!handled && !g_object_get_data (G_OBJECT (ch),
-          "gst-spice-gl-reported")) {
-    GError *error = g_error_new (GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT,
-        "SPICE server %s sends display %d as GL scanouts (QEMU gl=on, "
-        "virgl), which this element cannot capture", s->address, id);
-
-    g_object_set_data (G_OBJECT (ch), "gst-spice-gl-reported",
-        GINT_TO_POINTER (1));
-    GST_WARNING ("%s: %s", s->address, error->message);
-    notify_state (s, LISTENER_DISPLAY, id, GST_SPICE_SESSION_FAILED, error,
-        "gl-draw on the display channel");
-    g_error_free (error);
-  }
-}
-
-typedef struct
-{
-  GstSpiceSession *session;
-  gint channel_id;
-  guint64 seq;
-} GlRelease;
-
-static gboolean
-gl_release_idle (gpointer data)
-{
-  GlRelease *r = data;
-  SpiceChannel *ch = g_hash_table_lookup (r->session->displays,
-      GINT_TO_POINTER (r->channel_id));
-  GlDraw *g = ch ? g_object_get_qdata (G_OBJECT (ch), gl_draw_quark) : NULL;
-
-  /* an answer that comes after the deadline, or for a draw of a channel
-   * that is gone, has nothing left to do */
-  if (g && g->seq == r->seq && g->holds > 0 && --g->holds == 0) {
-    GST_LOG ("%s display:%d draw %" G_GUINT64_FORMAT " released after %"
-        G_GINT64_FORMAT " us", r->session->address, r->channel_id, r->seq,
-        g_get_monotonic_time () - g->start_us);
-    gl_draw_answer (g);
-  }
-  return G_SOURCE_REMOVE;
+  h->session = s;
+  h->listener = li->id;
+  h->channel_id = li->channel_id;
+  h->seq = seq;
+  h->hold_ms = ms;
+  h->timer = g_timeout_source_new (ms);
+  g_source_set_callback (h->timer, gl_hold_expired, h, gl_hold_free);
+  g_source_set_name (h->timer, "gst-spice gl-draw deadline");
+  g_mutex_lock (&s->lock);
+  s->holds = g_list_prepend (s->holds, h);
+  attach (h->timer);
+  g_source_unref (h->timer);
+  g_mutex_unlock (&s->lock);
 }
 
 /**
@@ -1198,606 +555,696 @@ gl_release_idle (gpointer data)
  *
  * Lets go of a GL draw a display listener held (any thread, never
  * blocks): once every holder did, the server is told the draw is done.
- * Call it exactly once per held draw, while the session is still
- * acquired.
+ * An answer for a draw that is no longer held (its deadline passed, its
+ * listener was removed) does nothing.
  */
 void
 gst_spice_session_gl_draw_done (GstSpiceSession * s, gint channel_id,
     guint64 seq)
 {
-  GlRelease *r = g_new (GlRelease, 1);
-
-  r->session = s;
-  r->channel_id = channel_id;
-  r->seq = seq;
-  gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, gl_release_idle, r,
-      g_free);
-}
-
-static gboolean
-display_wanted (GstSpiceSession * s, gint id)
-{
-  gboolean wanted = FALSE;
   GList *l;
 
   g_mutex_lock (&s->lock);
-  for (l = s->listeners; l; l = l->next) {
-    Listener *li = l->data;
-    if (!li->removed && li->kind == LISTENER_DISPLAY && li->channel_id == id)
-      wanted = TRUE;
+  for (l = s->holds; l; l = l->next) {
+    GlHold *h = l->data;
+    if (h->channel_id == channel_id && h->seq == seq) {
+      gl_hold_drop_locked (s, h, TRUE);
+      break;
+    }
   }
   g_mutex_unlock (&s->lock);
-  return wanted;
 }
 
-/* Channels we asked to connect and that have not said how it went.  A
- * session disconnected while one of them is still linking makes its
- * coroutine send the link message with no session (a critical in
- * spice-client-glib 0.42), so closing waits a little for them. */
-static void
-linking_done (GstSpiceSession * s, SpiceChannel * ch)
-{
-  if (g_object_get_data (G_OBJECT (ch), "gst-spice-linking")) {
-    g_object_set_data (G_OBJECT (ch), "gst-spice-linking", NULL);
-    s->channels_linking--;
-  }
-}
+/* ---------------------------------------------------------------------- */
+/* What the helper says (spice thread)                                    */
 
-static void
-on_linking_event (SpiceChannel * ch, SpiceChannelEvent ev, gpointer user_data)
+static GError *
+error_from (const GstSpiceIpcMsg * msg, gint code)
 {
-  linking_done (user_data, ch);
+  const gchar *domain = gst_spice_ipc_msg_string (msg, 0);
+  const gchar *message = gst_spice_ipc_msg_string (msg, 1);
+
+  if (!domain)
+    return NULL;
+  return g_error_new_literal (g_quark_from_string (domain), code,
+      message ? message : "");
 }
 
 static void
-channel_start (GstSpiceSession * s, SpiceChannel * ch)
+deliver_state (GstSpiceSession * s, Listener * li, GstSpiceSessionState state,
+    const GError * error, const gchar * debug)
 {
-  if (g_object_get_data (G_OBJECT (ch), "gst-spice-connected"))
-    return;
-  g_object_set_data (G_OBJECT (ch), "gst-spice-connected",
-      GINT_TO_POINTER (1));
-  g_object_set_data (G_OBJECT (ch), "gst-spice-linking", GINT_TO_POINTER (1));
-  s->channels_linking++;
-  g_signal_connect (ch, "channel-event", G_CALLBACK (on_linking_event), s);
-  spice_channel_connect (ch);
+  GstSpiceStateFunc func = listener_state_func (li);
+
+  if (state == GST_SPICE_SESSION_CONNECTED && li->lost)
+    state = GST_SPICE_SESSION_RECONNECTED;
+  if (state == GST_SPICE_SESSION_RECONNECTED || state ==
+      GST_SPICE_SESSION_FAILED)
+    li->lost = FALSE;
+  if (state == GST_SPICE_SESSION_LOST)
+    li->lost = TRUE;
+  if (func)
+    func (li->user_data, state, error, debug);
 }
 
 static void
-build_error (GstSpiceSession * s, SpiceChannel * ch, SpiceChannelEvent ev,
-    GError ** error, gchar ** debug)
+handle_display (GstSpiceSession * s, Listener * li, GstSpiceIpcMsg * msg)
 {
-  const GError *cerr = spice_channel_get_error (ch);
-  const gchar *detail = cerr ? cerr->message : NULL;
-  gint code = GST_RESOURCE_ERROR_OPEN_READ;
-  gint type = 0;
-  gchar *msg;
+  const GstSpiceDisplayCallbacks *cb = &li->cb.display;
 
-  switch (ev) {
-    case SPICE_CHANNEL_ERROR_AUTH:
-      code = GST_RESOURCE_ERROR_NOT_AUTHORIZED;
-      msg = g_strdup_printf ("Authentication with SPICE server %s failed: "
-          "wrong or missing password", s->address);
+  switch (msg->header.type) {
+    case GST_SPICE_IPC_PRIMARY_CREATE:{
+      const GstSpiceIpcPrimaryBody *b = GST_SPICE_IPC_BODY (msg,
+          GstSpiceIpcPrimaryBody);
+      guint gen;
+
+      g_mutex_lock (&s->lock);
+      gen = s->generation;
+      g_mutex_unlock (&s->lock);
+      /* the element names the surface back in copies: unique across
+       * helpers (generation in the top bits) */
+      if (b && cb->primary_create)
+        cb->primary_create (li->user_data, b->format, b->spice_format,
+            b->width, b->height, b->stride, ((gen & 0xfff) << 20) |
+            (b->surface & 0xfffff));
       break;
-    case SPICE_CHANNEL_ERROR_TLS:
-      msg = g_strdup_printf ("TLS connection to SPICE server %s failed "
-          "(check ca-file and cert-subject)", s->address);
+    }
+    case GST_SPICE_IPC_PRIMARY_DESTROY:
+      if (cb->primary_destroy)
+        cb->primary_destroy (li->user_data);
       break;
-    case SPICE_CHANNEL_ERROR_LINK:
-      msg = g_strdup_printf ("SPICE server %s refused the link", s->address);
+    case GST_SPICE_IPC_INVALIDATE:{
+      const GstSpiceIpcRectBody *b = GST_SPICE_IPC_BODY (msg,
+          GstSpiceIpcRectBody);
+
+      if (b && cb->invalidate)
+        cb->invalidate (li->user_data, b->x, b->y, b->w, b->h);
       break;
-    case SPICE_CHANNEL_ERROR_CONNECT:
-      msg = g_strdup_printf ("Could not connect to SPICE server %s",
-          s->address);
+    }
+    case GST_SPICE_IPC_CURSOR:{
+      const GstSpiceIpcCursorBody *b = GST_SPICE_IPC_BODY (msg,
+          GstSpiceIpcCursorBody);
+      GstSpiceCursor c;
+
+      if (!b || !cb->cursor)
+        break;
+      c.visible = b->visible;
+      c.x = b->x;
+      c.y = b->y;
+      c.width = b->width;
+      c.height = b->height;
+      c.hot_x = b->hot_x;
+      c.hot_y = b->hot_y;
+      c.rgba = b->has_rgba && msg->tail &&
+          g_bytes_get_size (msg->tail) == (gsize) b->width * b->height * 4 ?
+          msg->tail : NULL;
+      cb->cursor (li->user_data, &c);
       break;
-    case SPICE_CHANNEL_ERROR_IO:
-    case SPICE_CHANNEL_CLOSED:
+    }
+    case GST_SPICE_IPC_GL_SCANOUT:{
+      const GstSpiceIpcScanoutBody *b = GST_SPICE_IPC_BODY (msg,
+          GstSpiceIpcScanoutBody);
+
+      /* the fd is ours until the message is cleared: valid during the
+       * call, as the callback expects */
+      if (b && msg->n_fds > 0 && cb->gl_scanout)
+        cb->gl_scanout (li->user_data, msg->fds[0], b->width, b->height,
+            b->stride, b->fourcc, b->y0top);
+      break;
+    }
     default:
-      code = GST_RESOURCE_ERROR_READ;
-      msg = g_strdup_printf ("Connection to SPICE server %s lost",
-          s->address);
       break;
   }
-  *error = g_error_new_literal (GST_RESOURCE_ERROR, code, msg);
-  g_object_get (ch, "channel-type", &type, NULL);
-  *debug = g_strdup_printf ("%s channel: %s", spice_channel_type_to_string
-      (type), detail ? detail :
-      ev == SPICE_CHANNEL_CLOSED ? "closed by the server" : "no detail");
-  g_free (msg);
 }
 
+/* A GL draw: held by the listener (until gl_draw_done or its deadline),
+ * or answered at once; a draw nobody listens to any more is answered
+ * too, or the helper would hold it until its own deadline. */
+static void
+handle_gl_draw (GstSpiceSession * s, guint sub, GstSpiceIpcMsg * msg)
+{
+  const GstSpiceIpcGlDrawBody *b = GST_SPICE_IPC_BODY (msg,
+      GstSpiceIpcGlDrawBody);
+  Listener *li = listener_begin (s, sub);
+  guint ms = 0;
+
+  if (!b) {
+    if (li)
+      listener_end (s, li);
+    return;
+  }
+  if (li) {
+    if (li->cb.display.gl_draw)
+      ms = li->cb.display.gl_draw (li->user_data, b->x, b->y, b->w, b->h,
+          b->seq);
+    if (b->seq && ms > 0)
+      gl_hold_add (s, li, b->seq, ms);
+    listener_end (s, li);
+  }
+  if (b->seq && ms == 0) {
+    GstSpiceIpcGlDrawDoneBody d = { b->channel_id, 0, b->seq };
+
+    send_simple (s, GST_SPICE_IPC_GL_DRAW_DONE, 0, &d, sizeof (d));
+  }
+}
+
+static void
+answer_delay (GstSpiceSession * s, Listener * li)
+{
+  GstSpiceIpcDelayBody b;
+
+  if (!li->cb.playback.playback_delay)
+    return;
+  b.ms = li->cb.playback.playback_delay (li->user_data);
+  if (li->delay_known && b.ms == li->delay_sent)
+    return;
+  li->delay_known = TRUE;
+  li->delay_sent = b.ms;
+  send_simple (s, GST_SPICE_IPC_PLAYBACK_DELAY, li->id, &b, sizeof (b));
+}
+
+static void
+handle_listener_msg (GstSpiceSession * s, GstSpiceIpcMsg * msg)
+{
+  Listener *li;
+
+  if (msg->header.type == GST_SPICE_IPC_GL_DRAW) {
+    handle_gl_draw (s, msg->header.id, msg);
+    return;
+  }
+  li = listener_begin (s, msg->header.id);
+  if (!li)
+    return;
+  switch (msg->header.type) {
+    case GST_SPICE_IPC_STATE:{
+      const GstSpiceIpcStateBody *b = GST_SPICE_IPC_BODY (msg,
+          GstSpiceIpcStateBody);
+      GError *error;
+
+      if (!b)
+        break;
+      error = error_from (msg, b->code);
+      if (b->state == GST_SPICE_SESSION_CONNECTED ||
+          b->state == GST_SPICE_SESSION_RECONNECTED) {
+        s->backoff_ms = 0;
+        s->lost = FALSE;
+      }
+      deliver_state (s, li, b->state, error, gst_spice_ipc_msg_string (msg,
+              2));
+      g_clear_error (&error);
+      break;
+    }
+    case GST_SPICE_IPC_PRIMARY_CREATE:
+    case GST_SPICE_IPC_PRIMARY_DESTROY:
+    case GST_SPICE_IPC_INVALIDATE:
+    case GST_SPICE_IPC_CURSOR:
+    case GST_SPICE_IPC_GL_SCANOUT:
+      if (li->kind == LISTENER_DISPLAY)
+        handle_display (s, li, msg);
+      break;
+    case GST_SPICE_IPC_PLAYBACK_START:{
+      const GstSpiceIpcAudioFormatBody *b = GST_SPICE_IPC_BODY (msg,
+          GstSpiceIpcAudioFormatBody);
+
+      if (b && li->kind == LISTENER_PLAYBACK) {
+        if (li->cb.playback.playback_start)
+          li->cb.playback.playback_start (li->user_data, b->channels,
+              b->rate);
+        answer_delay (s, li);
+      }
+      break;
+    }
+    case GST_SPICE_IPC_PLAYBACK_DATA:
+      if (li->kind == LISTENER_PLAYBACK && msg->tail) {
+        gsize size;
+        const guint8 *data = g_bytes_get_data (msg->tail, &size);
+
+        if (li->cb.playback.playback_data)
+          li->cb.playback.playback_data (li->user_data, data, size);
+        answer_delay (s, li);
+      }
+      break;
+    case GST_SPICE_IPC_PLAYBACK_STOP:
+      if (li->kind == LISTENER_PLAYBACK && li->cb.playback.playback_stop)
+        li->cb.playback.playback_stop (li->user_data);
+      break;
+    case GST_SPICE_IPC_RECORD_START:{
+      const GstSpiceIpcAudioFormatBody *b = GST_SPICE_IPC_BODY (msg,
+          GstSpiceIpcAudioFormatBody);
+
+      if (b && li->kind == LISTENER_RECORD && li->cb.record.record_start)
+        li->cb.record.record_start (li->user_data, b->channels, b->rate);
+      break;
+    }
+    case GST_SPICE_IPC_RECORD_STOP:
+      if (li->kind == LISTENER_RECORD && li->cb.record.record_stop)
+        li->cb.record.record_stop (li->user_data);
+      break;
+    case GST_SPICE_IPC_PORT_OPENED:{
+      const GstSpiceIpcOpenedBody *b = GST_SPICE_IPC_BODY (msg,
+          GstSpiceIpcOpenedBody);
+
+      if (b && li->kind == LISTENER_PORT && li->cb.port.port_opened)
+        li->cb.port.port_opened (li->user_data, b->opened);
+      break;
+    }
+    case GST_SPICE_IPC_PORT_DATA:
+      if (li->kind == LISTENER_PORT && msg->tail && li->cb.port.port_data) {
+        gsize size;
+        const guint8 *data = g_bytes_get_data (msg->tail, &size);
+
+        li->cb.port.port_data (li->user_data, data, size);
+      }
+      break;
+    default:
+      break;
+  }
+  listener_end (s, li);
+}
+
+static void
+write_finish (Write * w, const GError * error)
+{
+  if (w->port_done)
+    w->port_done (w->user_data, error);
+  if (w->record_done)
+    w->record_done (w->user_data);
+  if (w->notify)
+    w->notify (w->user_data);
+  g_free (w);
+}
+
+static void session_fail (GstSpiceSession * s, GError * error,
+    gchar * debug);
+
+/* FALSE: the helper cannot be talked to */
+static gboolean
+handle (GstSpiceSession * s, GstSpiceIpcMsg * msg)
+{
+  guint32 id = msg->header.id;
+
+  switch (msg->header.type) {
+    case GST_SPICE_IPC_WELCOME:{
+      const GstSpiceIpcWelcomeBody *b = GST_SPICE_IPC_BODY (msg,
+          GstSpiceIpcWelcomeBody);
+
+      if (!b || b->version != GST_SPICE_IPC_VERSION) {
+        session_fail (s, g_error_new (GST_RESOURCE_ERROR,
+                GST_RESOURCE_ERROR_FAILED, "The SPICE client helper ("
+                HELPER_NAME ") is from another build of gst-spice "
+                "(protocol %u, the plugin speaks %u): install both from "
+                "the same build", b ? b->version : 0, GST_SPICE_IPC_VERSION),
+            g_strdup ("WELCOME with another protocol version"));
+        return FALSE;
+      }
+      GST_DEBUG ("%s: helper pid %u ready", s->address, b->pid);
+      break;
+    }
+    case GST_SPICE_IPC_WRITE_DONE:{
+      const GstSpiceIpcWriteDoneBody *b = GST_SPICE_IPC_BODY (msg,
+          GstSpiceIpcWriteDoneBody);
+      Write *w;
+      GError *error;
+
+      g_mutex_lock (&s->lock);
+      w = g_hash_table_lookup (s->writes, GUINT_TO_POINTER (id));
+      if (w)
+        g_hash_table_steal (s->writes, GUINT_TO_POINTER (id));
+      g_mutex_unlock (&s->lock);
+      if (!w)
+        break;
+      error = b ? error_from (msg, b->code) : NULL;
+      write_finish (w, error);
+      g_clear_error (&error);
+      break;
+    }
+    case GST_SPICE_IPC_SYNCED:
+      g_mutex_lock (&s->lock);
+      if (id > s->sync_done)
+        s->sync_done = id;
+      g_cond_broadcast (&s->cond);
+      g_mutex_unlock (&s->lock);
+      break;
+    case GST_SPICE_IPC_SETTLED:{
+      Settle *st;
+
+      g_mutex_lock (&s->lock);
+      st = g_hash_table_lookup (s->settles, GUINT_TO_POINTER (id));
+      if (st)
+        g_hash_table_steal (s->settles, GUINT_TO_POINTER (id));
+      g_mutex_unlock (&s->lock);
+      if (st) {
+        st->func (st->data);
+        if (st->notify)
+          st->notify (st->data);
+        g_free (st);
+      }
+      break;
+    }
+    default:
+      handle_listener_msg (s, msg);
+      break;
+  }
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The helper process                                                     */
+
+static gchar *
+find_helper (void)
+{
+  const gchar *env = g_getenv ("GST_SPICE_CLIENT_HELPER");
+  Dl_info info;
+  gchar *path;
+
+  if (env && *env)
+    return g_strdup (env);
+  /* the build tree: beside the plugin */
+  if (dladdr ((gpointer) find_helper, &info) && info.dli_fname) {
+    gchar *dir = g_path_get_dirname (info.dli_fname);
+
+    path = g_build_filename (dir, "client", HELPER_NAME, NULL);
+    g_free (dir);
+    if (g_file_test (path, G_FILE_TEST_IS_EXECUTABLE))
+      return path;
+    g_free (path);
+  }
+  return g_build_filename (GST_SPICE_HELPER_DIR, HELPER_NAME, NULL);
+}
+
+static void
+child_setup (gpointer data)
+{
+  /* async-signal-safe only: the helper dies with this thread's process
+   * (the spice thread, which outlives every session) */
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/* Waits until @pid exits, @timeout_us at most, then kills it.  Returns a
+ * description of how it ended. */
+static gchar *
+reap (GPid pid, gint64 timeout_us)
+{
+  gint64 until = g_get_monotonic_time () + timeout_us;
+  gint status = 0;
+  pid_t r;
+
+  for (;;) {
+    r = waitpid (pid, &status, WNOHANG);
+    if (r != 0 || g_get_monotonic_time () > until)
+      break;
+    g_usleep (1000);
+  }
+  if (r == 0) {
+    kill (pid, SIGKILL);
+    do {
+      r = waitpid (pid, &status, 0);
+    } while (r < 0 && errno == EINTR);
+    return g_strdup_printf ("did not exit within %d ms and was killed",
+        (gint) (timeout_us / 1000));
+  }
+  if (r < 0)
+    return g_strdup ("ended");  /* reaped by someone else (SIGCHLD ignored) */
+  if (WIFSIGNALED (status))
+    return g_strdup_printf ("was killed by signal %d (%s)",
+        WTERMSIG (status), g_strsignal (WTERMSIG (status)));
+  return g_strdup_printf ("exited with status %d", WEXITSTATUS (status));
+}
+
+static gboolean on_socket (gint fd, GIOCondition cond, gpointer data);
+
+/* spice thread: starts the helper on the socket made by start_locked() */
+static gboolean
+spawn_idle (gpointer data)
+{
+  GstSpiceSession *s = data;
+  gchar *path, *parent;
+  const gchar *argv[4];
+  gint source_fd, target_fd = GST_SPICE_IPC_HELPER_FD;
+  GError *error = NULL;
+  GPid pid = 0;
+  gboolean ok;
+
+  g_mutex_lock (&s->lock);
+  source_fd = s->helper_end;
+  s->helper_end = -1;
+  if (s->closing || source_fd < 0) {
+    g_mutex_unlock (&s->lock);
+    if (source_fd >= 0)
+      close (source_fd);
+    return G_SOURCE_REMOVE;
+  }
+  g_mutex_unlock (&s->lock);
+
+  path = find_helper ();
+  parent = g_strdup_printf ("%d", (gint) getpid ());
+  argv[0] = path;
+  argv[1] = "--parent-pid";
+  argv[2] = parent;
+  argv[3] = NULL;
+  ok = g_spawn_async_with_pipes_and_fds (NULL, argv, NULL,
+      G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL, child_setup,
+      NULL, -1, -1, -1, &source_fd, &target_fd, 1, &pid, NULL, NULL, NULL,
+      &error);
+  close (source_fd);
+  g_free (parent);
+  if (!ok) {
+    session_fail (s, g_error_new (GST_RESOURCE_ERROR,
+            GST_RESOURCE_ERROR_FAILED, "Could not start the SPICE client "
+            "helper %s: %s", path, error->message),
+        g_strdup ("install gst-spice completely, or set "
+            "GST_SPICE_CLIENT_HELPER"));
+    g_error_free (error);
+    g_free (path);
+    return G_SOURCE_REMOVE;
+  }
+  GST_INFO ("%s: client helper %s started, pid %d", s->address, path, pid);
+  g_free (path);
+
+  g_mutex_lock (&s->lock);
+  s->pid = pid;
+  g_mutex_unlock (&s->lock);
+  s->watch = g_unix_fd_source_new (s->sock, G_IO_IN | G_IO_HUP | G_IO_ERR);
+  g_source_set_callback (s->watch, (GSourceFunc) (GCallback) on_socket, s,
+      NULL);
+  g_source_set_name (s->watch, "gst-spice helper socket");
+  attach (s->watch);
+  return G_SOURCE_REMOVE;
+}
+
+/* s->lock held: a new socket pair with HELLO and every listener's
+ * subscription already in it, the helper to be started by spawn_idle */
+static gboolean
+start_locked (GstSpiceSession * s, GError ** error)
+{
+  GstSpiceIpcHelloBody b = { GST_SPICE_IPC_VERSION, s->reconnect,
+    s->features, 0
+  };
+  GBytes *tail;
+  gint fds[2];
+  GList *l;
+
+  if (!gst_spice_ipc_socket_pair (fds, error))
+    return FALSE;
+  s->sock = fds[0];
+  s->helper_end = fds[1];
+  s->generation++;
+  s->broken = FALSE;
+  s->pid = 0;
+  /* the password crosses the socket, never a command line or the
+   * environment */
+  tail = gst_spice_ipc_strings (4, s->params.uri, s->params.password,
+      s->params.ca_file, s->params.cert_subject);
+  send_locked (s, GST_SPICE_IPC_HELLO, 0, &b, sizeof (b), tail, NULL, 0);
+  g_bytes_unref (tail);
+  for (l = s->listeners; l; l = l->next)
+    if (!((Listener *) l->data)->removed)
+      subscribe_locked (s, l->data);
+  return TRUE;
+}
+
+static gboolean
+respawn_timeout (gpointer data)
+{
+  GstSpiceSession *s = data;
+  GError *error = NULL;
+  gboolean ok;
+
+  g_clear_pointer (&s->respawn, g_source_unref);
+  g_mutex_lock (&s->lock);
+  ok = s->closing || start_locked (s, &error);
+  g_mutex_unlock (&s->lock);
+  if (!ok) {
+    session_fail (s, g_error_new (GST_RESOURCE_ERROR,
+            GST_RESOURCE_ERROR_FAILED, "Could not start the SPICE client "
+            "helper for %s again: %s", s->address, error->message), NULL);
+    g_error_free (error);
+    return G_SOURCE_REMOVE;
+  }
+  GST_INFO ("%s: starting a fresh client helper", s->address);
+  spawn_idle (s);
+  return G_SOURCE_REMOVE;
+}
+
+/* spice thread: the helper's socket is closed and its process reaped;
+ * what waited for it is let go */
+static void
+helper_cleanup (GstSpiceSession * s)
+{
+  GHashTable *writes, *settles;
+  GHashTableIter it;
+  gpointer v;
+  GError *gone;
+
+  if (s->watch) {
+    g_source_destroy (s->watch);
+    g_clear_pointer (&s->watch, g_source_unref);
+  }
+  g_mutex_lock (&s->lock);
+  s->broken = TRUE;
+  if (s->out_watch) {
+    g_source_destroy (s->out_watch);
+    g_clear_pointer (&s->out_watch, g_source_unref);
+  }
+  g_queue_clear_full (&s->out, (GDestroyNotify) gst_spice_ipc_packet_free);
+  if (s->sock >= 0)
+    close (s->sock);
+  s->sock = -1;
+  while (s->holds)
+    gl_hold_drop_locked (s, s->holds->data, FALSE);
+  writes = s->writes;
+  settles = s->settles;
+  s->writes = g_hash_table_new (NULL, NULL);
+  s->settles = g_hash_table_new (NULL, NULL);
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
+
+  /* "settled": nothing more will come from that helper */
+  g_hash_table_iter_init (&it, settles);
+  while (g_hash_table_iter_next (&it, NULL, &v)) {
+    Settle *st = v;
+    st->func (st->data);
+    if (st->notify)
+      st->notify (st->data);
+    g_free (st);
+  }
+  g_hash_table_unref (settles);
+  gone = g_error_new (GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_WRITE,
+      "the SPICE client helper for %s is gone", s->address);
+  g_hash_table_iter_init (&it, writes);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    write_finish (v, gone);
+  g_hash_table_unref (writes);
+  g_error_free (gone);
+}
+
+/* spice thread: @error is taken */
 static void
 session_fail (GstSpiceSession * s, GError * error, gchar * debug)
 {
-  GST_WARNING ("%s: %s (%s)", s->address, error->message, debug);
+  GPtrArray *arr;
+  guint i;
+
+  GST_WARNING ("%s: %s (%s)", s->address, error->message,
+      debug ? debug : "");
   g_mutex_lock (&s->lock);
-  s->phase = SESSION_FAILED;
   if (!s->error) {
     s->error = g_error_copy (error);
     s->error_debug = g_strdup (debug);
   }
   g_mutex_unlock (&s->lock);
-  notify_state (s, LISTENER_ANY, -1, GST_SPICE_SESSION_FAILED, error, debug);
+  arr = listeners_begin_all (s);
+  for (i = 0; i < arr->len; i++)
+    deliver_state (s, arr->pdata[i], GST_SPICE_SESSION_FAILED, error, debug);
+  listeners_end_all (s, arr);
   g_error_free (error);
   g_free (debug);
-  if (s->spice)
-    spice_session_disconnect (s->spice);
 }
 
-static gboolean
-reconnect_timeout (gpointer data)
-{
-  GstSpiceSession *s = data;
-
-  g_clear_pointer (&s->reconnect_source, g_source_unref);
-  g_mutex_lock (&s->lock);
-  if (s->closing) {
-    g_mutex_unlock (&s->lock);
-    return G_SOURCE_REMOVE;
-  }
-  g_mutex_unlock (&s->lock);
-  GST_INFO ("%s: reconnecting", s->address);
-  session_connect (s);
-  return G_SOURCE_REMOVE;
-}
-
-/* After a lost connection (reconnect on): a fresh SpiceSession for every
- * attempt avoids the stale channel pointers an old one keeps. */
+/* spice thread: the helper's socket closed or failed */
 static void
-schedule_reconnect (GstSpiceSession * s)
+helper_gone (GstSpiceSession * s, gint err)
 {
-  if (s->reconnect_source)
-    return;
-  s->backoff_ms = s->backoff_ms ? MIN (s->backoff_ms * 2, BACKOFF_MAX_MS) :
-      BACKOFF_MIN_MS;
-  GST_INFO ("%s: next connection attempt in %u ms", s->address,
-      s->backoff_ms);
-  s->reconnect_source = g_timeout_source_new (s->backoff_ms);
-  g_source_set_callback (s->reconnect_source, reconnect_timeout, s, NULL);
-  g_source_attach (s->reconnect_source, NULL);
-}
-
-static void
-session_lost (GstSpiceSession * s, SpiceChannel * ch, SpiceChannelEvent ev)
-{
+  GPid pid;
+  gboolean closing, reconnect;
+  gchar *how, *debug;
   GError *error;
-  gchar *debug;
-  gboolean reconnect, closing;
 
-  build_error (s, ch, ev, &error, &debug);
   g_mutex_lock (&s->lock);
-  reconnect = s->reconnect;
+  pid = s->pid;
+  s->pid = 0;
   closing = s->closing;
+  reconnect = s->reconnect;
   g_mutex_unlock (&s->lock);
-
+  how = pid > 0 ? reap (pid, HELPER_REAP_WAIT_US) : g_strdup ("ended");
+  helper_cleanup (s);
   if (closing) {
-    g_error_free (error);
-    g_free (debug);
+    g_free (how);
     return;
   }
+  error = g_error_new (GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ,
+      "The SPICE client helper for %s (" HELPER_NAME ", pid %d) %s",
+      s->address, (gint) pid, how);
+  debug = g_strdup_printf ("the helper's socket: %s", err == ECONNRESET ?
+      "closed" : g_strerror (err));
+  g_free (how);
   if (!reconnect) {
     session_fail (s, error, debug);
     return;
   }
+  GST_WARNING ("%s: %s; starting a fresh one", s->address, error->message);
   if (!s->lost) {
+    GPtrArray *arr = listeners_begin_all (s);
+    guint i;
+
     s->lost = TRUE;
-    g_mutex_lock (&s->lock);
-    s->phase = SESSION_LOST;
-    g_mutex_unlock (&s->lock);
-    GST_WARNING ("%s: %s (%s); reconnecting", s->address, error->message,
-        debug);
-    notify_state (s, LISTENER_ANY, -1, GST_SPICE_SESSION_LOST, error, debug);
+    for (i = 0; i < arr->len; i++)
+      deliver_state (s, arr->pdata[i], GST_SPICE_SESSION_LOST, error, debug);
+    listeners_end_all (s, arr);
   }
   g_error_free (error);
   g_free (debug);
-  /* the rest happens once the old SpiceSession says "disconnected" */
-  spice_session_disconnect (s->spice);
-}
-
-static void
-on_main_event (SpiceChannel * ch, SpiceChannelEvent ev, gpointer user_data)
-{
-  GstSpiceSession *s = user_data;
-
-  GST_DEBUG ("%s main channel event %d", s->address, ev);
-  switch (ev) {
-    case SPICE_CHANNEL_OPENED:{
-      gboolean was_lost = s->lost;
-      /* absolute positions when the guest has a tablet */
-      spice_main_channel_request_mouse_mode (SPICE_MAIN_CHANNEL (ch),
-          SPICE_MOUSE_MODE_CLIENT);
-      on_mouse_update (ch, s);
-      s->lost = FALSE;
-      s->was_connected = TRUE;
-      s->backoff_ms = 0;
-      g_mutex_lock (&s->lock);
-      s->phase = SESSION_CONNECTED;
-      g_mutex_unlock (&s->lock);
-      notify_state (s, LISTENER_ANY, -1, was_lost ? GST_SPICE_SESSION_RECONNECTED :
-          GST_SPICE_SESSION_CONNECTED, NULL, NULL);
-      break;
-    }
-    case SPICE_CHANNEL_CLOSED:
-    case SPICE_CHANNEL_ERROR_IO:
-      if (s->was_connected) {
-        session_lost (s, ch, ev);
-        break;
-      }
-      /* never got in: a connection error */
-      G_GNUC_FALLTHROUGH;
-    case SPICE_CHANNEL_ERROR_CONNECT:
-    case SPICE_CHANNEL_ERROR_TLS:
-    case SPICE_CHANNEL_ERROR_LINK:
-    case SPICE_CHANNEL_ERROR_AUTH:{
-      GError *error;
-      gchar *debug;
-
-      if (s->lost && ev != SPICE_CHANNEL_ERROR_AUTH
-          && ev != SPICE_CHANNEL_ERROR_TLS) {
-        /* still down: keep trying */
-        GST_DEBUG ("%s: reconnection attempt failed", s->address);
-        spice_session_disconnect (s->spice);
-        break;
-      }
-      build_error (s, ch, ev, &error, &debug);
-      session_fail (s, error, debug);
-      break;
-    }
-    default:
-      break;
-  }
-}
-
-static void
-on_display_event (SpiceChannel * ch, SpiceChannelEvent ev, gpointer user_data)
-{
-  GstSpiceSession *s = user_data;
-  gint id;
-
-  id = channel_id (ch);
-  GST_DEBUG ("%s display:%d event %d", s->address, id, ev);
-  /* Losing the whole connection is reported by the main channel; a display
-   * channel refused on its own (a GL server over TCP) is fatal for its
-   * listeners only. */
-  if (ev == SPICE_CHANNEL_ERROR_LINK || ev == SPICE_CHANNEL_ERROR_TLS ||
-      ev == SPICE_CHANNEL_ERROR_AUTH || ev == SPICE_CHANNEL_ERROR_CONNECT) {
-    GError *error;
-    gchar *debug;
-
-    if (s->lost)
-      return;
-    build_error (s, ch, ev, &error, &debug);
-    notify_state (s, LISTENER_DISPLAY, id, GST_SPICE_SESSION_FAILED, error, debug);
-    g_error_free (error);
-    g_free (debug);
-  }
-}
-
-static void
-on_channel_new (SpiceSession * spice, SpiceChannel * ch, gpointer user_data)
-{
-  GstSpiceSession *s = user_data;
-  gint type, id;
-
-  g_object_get (ch, "channel-type", &type, "channel-id", &id, NULL);
-  g_object_set_qdata (G_OBJECT (ch), channel_id_quark, GINT_TO_POINTER (id));
-  GST_DEBUG ("%s channel-new %s:%d", s->address,
-      spice_channel_type_to_string (type), id);
-
-  if (SPICE_IS_MAIN_CHANNEL (ch)) {
-    s->main = ch;
-    g_signal_connect (ch, "channel-event", G_CALLBACK (on_main_event), s);
-    g_signal_connect (ch, "main-mouse-update", G_CALLBACK (on_mouse_update),
-        s);
-  } else if (SPICE_IS_DISPLAY_CHANNEL (ch)) {
-    g_hash_table_insert (s->displays, GINT_TO_POINTER (id), ch);
-    g_signal_connect (ch, "display-primary-create",
-        G_CALLBACK (on_primary_create), s);
-    g_signal_connect (ch, "display-primary-destroy",
-        G_CALLBACK (on_primary_destroy), s);
-    g_signal_connect (ch, "display-invalidate", G_CALLBACK (on_invalidate),
-        s);
-    g_signal_connect (ch, "channel-event", G_CALLBACK (on_display_event), s);
-    g_signal_connect (ch, "gl-draw", G_CALLBACK (on_gl_draw), s);
-    g_signal_connect (ch, "notify::gl-scanout", G_CALLBACK (on_gl_scanout),
-        s);
-    if (display_wanted (s, id))
-      channel_start (s, ch);
-  } else if (SPICE_IS_CURSOR_CHANNEL (ch)) {
-    g_signal_connect (ch, "notify::cursor", G_CALLBACK (on_cursor_shape), s);
-    g_signal_connect (ch, "cursor-move", G_CALLBACK (on_cursor_move), s);
-    g_signal_connect (ch, "cursor-hide", G_CALLBACK (on_cursor_hide), s);
-    g_signal_connect (ch, "cursor-reset", G_CALLBACK (on_cursor_reset), s);
-    channel_start (s, ch);
-  } else if (SPICE_IS_PLAYBACK_CHANNEL (ch)) {
-    /* Both audio channels are connected as soon as they exist, used or
-     * not: spice-client-glib creates its own audio backend (playing to the
-     * host's speakers, recording the host's microphone) when a guest agent
-     * announces volume sync, and that backend takes every audio channel
-     * still unconnected. */
-    s->playback = ch;
-    g_signal_connect (ch, "playback-start", G_CALLBACK (on_playback_start),
-        s);
-    g_signal_connect (ch, "playback-data", G_CALLBACK (on_playback_data), s);
-    g_signal_connect (ch, "playback-stop", G_CALLBACK (on_playback_stop), s);
-    g_signal_connect (ch, "playback-get-delay",
-        G_CALLBACK (on_playback_get_delay), s);
-    channel_start (s, ch);
-  } else if (SPICE_IS_RECORD_CHANNEL (ch)) {
-    s->record = ch;
-    g_signal_connect (ch, "record-start", G_CALLBACK (on_record_start), s);
-    g_signal_connect (ch, "record-stop", G_CALLBACK (on_record_stop), s);
-    channel_start (s, ch);
-  } else if (SPICE_IS_PORT_CHANNEL (ch)) {
-    /* the name is only known once linked: every port is connected */
-    g_signal_connect (ch, "notify::port-name", G_CALLBACK (on_port_name), s);
-    g_signal_connect (ch, "notify::port-opened", G_CALLBACK (on_port_opened),
-        s);
-    g_signal_connect (ch, "port-data", G_CALLBACK (on_port_data), s);
-    channel_start (s, ch);
-  } else if (SPICE_IS_INPUTS_CHANNEL (ch)) {
-    s->inputs = ch;
-    s->inputs_open = FALSE;
-    s->button_state = 0;
-    s->have_pointer = FALSE;
-    g_signal_connect (ch, "channel-event", G_CALLBACK (on_inputs_event), s);
-    channel_start (s, ch);
-  }
-}
-
-static void
-on_channel_destroy (SpiceSession * spice, SpiceChannel * ch,
-    gpointer user_data)
-{
-  GstSpiceSession *s = user_data;
-  gint id;
-
-  id = channel_id (ch);
-  linking_done (s, ch);
-  g_signal_handlers_disconnect_by_data (ch, s);
-  if (ch == s->main)
-    s->main = NULL;
-  if (SPICE_IS_DISPLAY_CHANNEL (ch)
-      && g_hash_table_lookup (s->displays, GINT_TO_POINTER (id)) == ch) {
-    g_hash_table_remove (s->displays, GINT_TO_POINTER (id));
-    /* the surface memory goes with the channel */
-    FOREACH_LISTENER (s, LISTENER_DISPLAY, id, li, {
-          if (li->cb.display.primary_destroy)
-            li->cb.display.primary_destroy (li->user_data);
-        }
-    );
-  }
-  if (SPICE_IS_CURSOR_CHANNEL (ch))
-    g_hash_table_remove (s->cursors, GINT_TO_POINTER (id));
-  if (ch == s->playback) {
-    s->playback = NULL;
-    playback_stopped (s);
-  }
-  if (ch == s->record) {
-    s->record = NULL;
-    record_stopped (s);
-  }
-  if (SPICE_IS_PORT_CHANNEL (ch) && port_name (ch) &&
-      g_hash_table_lookup (s->ports, port_name (ch)) == ch)
-    g_hash_table_remove (s->ports, port_name (ch));
-  if (ch == s->inputs) {
-    s->inputs = NULL;
-    s->inputs_open = FALSE;
-  }
+  s->backoff_ms = s->backoff_ms ? MIN (s->backoff_ms * 2, BACKOFF_MAX_MS) :
+      BACKOFF_MIN_MS;
+  s->respawn = g_timeout_source_new (s->backoff_ms);
+  g_source_set_callback (s->respawn, respawn_timeout, s, NULL);
+  attach (s->respawn);
 }
 
 static gboolean
-drop_spice_session (gpointer data)
-{
-  SpiceSession *spice = data;
-
-  g_object_unref (spice);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-on_disconnected (SpiceSession * spice, gpointer user_data)
-{
-  GstSpiceSession *s = user_data;
-  gboolean closing, retry;
-
-  GST_DEBUG ("%s disconnected", s->address);
-  g_signal_handlers_disconnect_by_data (spice, s);
-  s->spice = NULL;
-  s->main = NULL;
-  s->channels_linking = 0;
-  s->playback = NULL;
-  s->record = NULL;
-  s->inputs = NULL;
-  s->inputs_open = FALSE;
-  g_queue_clear_full (&s->pending_inputs, g_free);
-  g_hash_table_remove_all (s->ports);
-  playback_stopped (s);
-  record_stopped (s);
-  /* not from inside its own signal emission */
-  gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, drop_spice_session, spice, NULL);
-
-  g_mutex_lock (&s->lock);
-  closing = s->closing;
-  retry = !closing && s->reconnect && s->phase == SESSION_LOST;
-  if (closing)
-    mark_closed_locked (s);
-  g_mutex_unlock (&s->lock);
-  if (retry)
-    schedule_reconnect (s);
-}
-
-static void
-session_connect (GstSpiceSession * s)
-{
-  ParsedUri p;
-  SpiceSession *spice;
-  gboolean audio;
-
-  if (!parse_uri (s->params.uri, &p, NULL))
-    g_assert_not_reached ();    /* checked in acquire */
-
-  g_mutex_lock (&s->lock);
-  audio = (s->features & GST_SPICE_SESSION_FEATURE_AUDIO) != 0;
-  s->connecting = TRUE;
-  s->connect_features = s->features;
-  g_mutex_unlock (&s->lock);
-  spice = spice_session_new ();
-  g_object_set (spice, "enable-usbredir", FALSE, "enable-smartcard", FALSE,
-      "enable-audio", audio, NULL);
-  switch (p.transport) {
-    case TRANSPORT_UNIX:
-      g_object_set (spice, "unix-path", p.path, NULL);
-      break;
-    case TRANSPORT_TLS:{
-      gchar *port = g_strdup_printf ("%d", p.port);
-      g_object_set (spice, "host", p.host, "tls-port", port, NULL);
-      g_free (port);
-      break;
-    }
-    case TRANSPORT_TCP:{
-      gchar *port = g_strdup_printf ("%d", p.port);
-      g_object_set (spice, "host", p.host, "port", port, NULL);
-      g_free (port);
-      break;
-    }
-  }
-  if (s->params.password)
-    g_object_set (spice, "password", s->params.password, NULL);
-  if (s->params.ca_file)
-    g_object_set (spice, "ca-file", s->params.ca_file, NULL);
-  if (s->params.cert_subject)
-    g_object_set (spice, "cert-subject", s->params.cert_subject,
-        "verify", SPICE_SESSION_VERIFY_SUBJECT, NULL);
-  parsed_uri_clear (&p);
-
-  g_signal_connect (spice, "channel-new", G_CALLBACK (on_channel_new), s);
-  g_signal_connect (spice, "channel-destroy", G_CALLBACK (on_channel_destroy),
-      s);
-  g_signal_connect (spice, "disconnected", G_CALLBACK (on_disconnected), s);
-  s->spice = spice;
-  if (!spice_session_connect (spice)) {
-    GError *error = g_error_new (GST_RESOURCE_ERROR,
-        GST_RESOURCE_ERROR_OPEN_READ,
-        "Could not connect to SPICE server %s", s->address);
-    session_fail (s, error, g_strdup ("spice_session_connect() failed"));
-  }
-}
-
-static gboolean
-connect_idle (gpointer data)
+on_socket (gint fd, GIOCondition cond, gpointer data)
 {
   GstSpiceSession *s = data;
-  gboolean closing;
+  guint i;
 
-  g_mutex_lock (&s->lock);
-  closing = s->closing;
-  g_mutex_unlock (&s->lock);
-  if (!closing)
-    session_connect (s);
-  return G_SOURCE_REMOVE;
-}
+  /* a bounded batch per dispatch: other sessions get their turn */
+  for (i = 0; i < 64; i++) {
+    GstSpiceIpcMsg msg;
+    gint err = gst_spice_ipc_recv (fd, &msg);
+    gboolean ok;
 
-/* Delivers what a late listener missed, then lets events through. */
-static gboolean
-attach_idle (gpointer data)
-{
-  Listener *li = data;
-  GstSpiceSession *s = li->session;
-  SpiceChannel *display;
-  GstSpiceStateFunc state;
-  SessionPhase phase;
-  GError *error = NULL;
-  gchar *debug = NULL;
-  gboolean removed;
-
-  g_mutex_lock (&s->lock);
-  removed = li->removed;
-  phase = s->phase;
-  if (s->error) {
-    error = g_error_copy (s->error);
-    debug = g_strdup (s->error_debug);
-  }
-  if (!removed) {
-    li->attached = TRUE;
-    li->busy++;
-  }
-  g_mutex_unlock (&s->lock);
-  if (removed)
-    goto done;
-
-  state = listener_state_func (li);
-  if (phase == SESSION_FAILED && state)
-    state (li->user_data, GST_SPICE_SESSION_FAILED, error, debug);
-  else if (phase == SESSION_CONNECTED && state)
-    state (li->user_data, GST_SPICE_SESSION_CONNECTED, NULL, NULL);
-
-  if (li->kind == LISTENER_PLAYBACK && s->playback_active &&
-      li->cb.playback.playback_start)
-    li->cb.playback.playback_start (li->user_data, s->playback_channels,
-        s->playback_rate);
-  if (li->kind == LISTENER_RECORD && s->record_active &&
-      li->cb.record.record_start)
-    li->cb.record.record_start (li->user_data, s->record_channels,
-        s->record_rate);
-  if (li->kind == LISTENER_PORT && li->cb.port.port_opened) {
-    SpiceChannel *port = g_hash_table_lookup (s->ports, li->port_name);
-    if (port) {
-      gboolean opened = FALSE;
-      g_object_get (port, "port-opened", &opened, NULL);
-      li->cb.port.port_opened (li->user_data, opened);
+    if (err == EAGAIN) {
+      gst_spice_ipc_msg_clear (&msg);
+      return G_SOURCE_CONTINUE;
+    }
+    if (err != 0) {
+      gst_spice_ipc_msg_clear (&msg);
+      if (err == EPROTO)
+        GST_ERROR ("%s: malformed message from the client helper",
+            s->address);
+      /* the watch is destroyed there */
+      helper_gone (s, err);
+      return G_SOURCE_REMOVE;
+    }
+    ok = handle (s, &msg);
+    gst_spice_ipc_msg_clear (&msg);
+    if (!ok) {
+      helper_cleanup (s);
+      return G_SOURCE_REMOVE;
     }
   }
-
-  display = li->kind == LISTENER_DISPLAY ?
-      g_hash_table_lookup (s->displays, GINT_TO_POINTER (li->channel_id)) :
-      NULL;
-  if (display) {
-    SpiceDisplayPrimary primary;
-    CursorState *c;
-
-    channel_start (s, display);
-    /* a GL display's 2D primary is never drawn: only its scanout counts */
-    if (!spice_display_channel_get_gl_scanout (SPICE_DISPLAY_CHANNEL
-            (display)) && spice_display_channel_get_primary (display, 0,
-            &primary)) {
-      if (li->cb.display.primary_create)
-        li->cb.display.primary_create (li->user_data,
-            surface_format_to_video (primary.format), primary.format,
-            primary.width, primary.height, primary.stride, primary.data);
-      /* a primary nothing was drawn on (a GL display's, before its
-       * scanout) stays blank for the new listener too */
-      if (li->cb.display.invalidate && g_object_get_qdata (G_OBJECT
-              (display), drawn_quark))
-        li->cb.display.invalidate (li->user_data, 0, 0, primary.width,
-            primary.height);
-    }
-    gl_scanout_to (s, display, li);
-    if (spice_display_channel_get_gl_scanout (SPICE_DISPLAY_CHANNEL
-            (display)) && li->cb.display.gl_draw) {
-      const SpiceGlScanout *so =
-          spice_display_channel_get_gl_scanout (SPICE_DISPLAY_CHANNEL
-          (display));
-      li->cb.display.gl_draw (li->user_data, 0, 0, so->width, so->height,
-          0);
-    }
-    c = g_hash_table_lookup (s->cursors, GINT_TO_POINTER (li->channel_id));
-    if (c && li->cb.display.cursor) {
-      GstSpiceCursor cur = { c->visible && c->placed && c->rgba, c->x, c->y,
-        c->width,
-        c->height, c->hot_x, c->hot_y, c->rgba
-      };
-      li->cb.display.cursor (li->user_data, &cur);
-    }
-  }
-
-  g_mutex_lock (&s->lock);
-  li->busy--;
-  g_cond_broadcast (&s->cond);
-  g_mutex_unlock (&s->lock);
-done:
-  g_clear_error (&error);
-  g_free (debug);
-  return G_SOURCE_REMOVE;
+  return G_SOURCE_CONTINUE;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1815,38 +1262,48 @@ gst_spice_session_get_address (GstSpiceSession * s)
  * @reconnect: whether this user wants a lost connection re-established
  * @features: the channels this user needs besides the display
  *
- * Returns the session for @params, creating and connecting it (in the
- * spice thread) when it is the first user.  Never blocks on the network.
+ * Returns the session for @params, creating it and starting its client
+ * helper (which connects) when it is the first user.  Never blocks on the
+ * network or on the helper.
  */
 GstSpiceSession *
 gst_spice_session_acquire (const GstSpiceSessionParams * params,
     gboolean reconnect, GstSpiceSessionFeatures features)
 {
   GstSpiceSession *s;
-  ParsedUri p;
+  GstSpiceUri p;
+  GError *error = NULL;
   gchar *key;
+  gboolean ok;
 
   debug_init ();
-  if (!parse_uri (params->uri, &p, NULL))
+  if (!gst_spice_uri_parse (params->uri, &p, NULL))
     return NULL;
-  key = make_key (params, &p);
+  key = gst_spice_uri_make_key (params, &p);
 
   g_mutex_lock (&registry_lock);
-  if (!registry)
+  if (!registry) {
     registry = g_hash_table_new (g_str_hash, g_str_equal);
+    by_serial = g_hash_table_new (NULL, NULL);
+  }
   s = g_hash_table_lookup (registry, key);
   if (s) {
     s->refcount++;
     g_mutex_unlock (&registry_lock);
     g_mutex_lock (&s->lock);
-    s->reconnect |= reconnect;
-    if (s->connecting && (features & ~s->connect_features) != 0)
-      GST_WARNING ("%s: the connection was made without %s; it is used from "
-          "the next reconnection on", s->address, "audio");
-    s->features |= features;
+    if ((reconnect && !s->reconnect) || (features & ~s->features)) {
+      GstSpiceIpcFeaturesBody b;
+
+      s->reconnect |= reconnect;
+      s->features |= features;
+      b.reconnect = s->reconnect;
+      b.features = s->features;
+      send_locked (s, GST_SPICE_IPC_FEATURES, 0, &b, sizeof (b), NULL, NULL,
+          0);
+    }
     g_mutex_unlock (&s->lock);
     g_free (key);
-    parsed_uri_clear (&p);
+    gst_spice_uri_clear (&p);
     GST_DEBUG ("sharing session %s", s->address);
     return s;
   }
@@ -1859,151 +1316,47 @@ gst_spice_session_acquire (const GstSpiceSessionParams * params,
   s->params.password = g_strdup (params->password);
   s->params.ca_file = g_strdup (params->ca_file);
   s->params.cert_subject = g_strdup (params->cert_subject);
-  s->address = describe_parsed (&p);
+  s->address = gst_spice_uri_describe (&p);
   s->reconnect = reconnect;
   s->features = features;
   s->next_listener_id = 1;
+  s->sock = -1;
+  s->helper_end = -1;
   g_mutex_init (&s->lock);
   g_cond_init (&s->cond);
-  s->displays = g_hash_table_new (NULL, NULL);
-  s->cursors = g_hash_table_new_full (NULL, NULL, NULL,
-      (GDestroyNotify) cursor_state_free);
-  s->ports = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_queue_init (&s->out);
+  s->writes = g_hash_table_new (NULL, NULL);
+  s->settles = g_hash_table_new (NULL, NULL);
   g_hash_table_insert (registry, s->key, s);
+  g_hash_table_insert (by_serial, GUINT_TO_POINTER (s->serial), s);
   spice_thread_ref_locked ();
   g_mutex_unlock (&registry_lock);
-  parsed_uri_clear (&p);
+  gst_spice_uri_clear (&p);
 
   GST_INFO ("new session %s", s->address);
-  gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, connect_idle, s, NULL);
-  return s;
-}
-
-static gboolean
-close_idle (gpointer data)
-{
-  GstSpiceSession *s = data;
-
-  /* spice-client-glib starts a channel's connection from a g_idle_add()
-   * (G_PRIORITY_DEFAULT_IDLE) in spice_channel_connect().  Disconnecting
-   * before that idle ran removes it and loses the channel reference the
-   * coroutine would have dropped: the channel is never finalized and
-   * "disconnected" never comes (seen when a pipeline goes to NULL right
-   * after PAUSED).  One more trip at a lower priority lets such an idle run
-   * first. */
-  if (s->spice && !s->close_deferred) {
-    s->close_deferred = TRUE;
-    gst_spice_session_invoke (s, G_PRIORITY_LOW, close_idle, s, NULL);
-    return G_SOURCE_REMOVE;
-  }
-  /* channels still linking: a little longer (see linking_done) */
-  if (s->spice && s->channels_linking > 0) {
-    gint64 now = g_get_monotonic_time ();
-
-    if (s->close_wait_until == 0)
-      s->close_wait_until = now + CLOSE_LINK_WAIT_US;
-    if (now < s->close_wait_until) {
-      GSource *src = g_timeout_source_new (10);
-
-      g_source_set_callback (src, close_idle, s, NULL);
-      g_source_attach (src, NULL);
-      g_source_unref (src);
-      return G_SOURCE_REMOVE;
-    }
-    GST_DEBUG ("%s: closing with %u channels still linking", s->address,
-        s->channels_linking);
-  }
-  if (s->reconnect_source) {
-    g_source_destroy (s->reconnect_source);
-    g_clear_pointer (&s->reconnect_source, g_source_unref);
-  }
-  if (s->spice) {
-    spice_session_disconnect (s->spice);
+  g_mutex_lock (&s->lock);
+  ok = start_locked (s, &error);
+  g_mutex_unlock (&s->lock);
+  if (ok) {
+    /* from the spice thread: PR_SET_PDEATHSIG follows the thread that
+     * forked, and the caller's may end long before the session */
+    gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, spawn_idle, s, NULL);
   } else {
     g_mutex_lock (&s->lock);
-    mark_closed_locked (s);
+    s->error = g_error_new (GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_FAILED,
+        "Could not start the SPICE client helper for %s: %s", s->address,
+        error->message);
     g_mutex_unlock (&s->lock);
+    g_error_free (error);
   }
-  return G_SOURCE_REMOVE;
-}
-
-static void session_free (GstSpiceSession * s);
-
-/* A detached close ended (closed or given up): its releaser may return. */
-static void
-detached_close_ended (guint serial)
-{
-  g_mutex_lock (&registry_lock);
-  g_hash_table_remove (closing_serials, GUINT_TO_POINTER (serial));
-  g_cond_broadcast (&closing_cond);
-  g_mutex_unlock (&registry_lock);
-}
-
-static gboolean
-finish_idle (gpointer data)
-{
-  GstSpiceSession *s = data;
-  gboolean detached;
-
-  /* the last idle that touches the session (see gst_spice_session_release) */
-  g_mutex_lock (&s->lock);
-  s->finished = TRUE;
-  detached = s->detached;
-  g_cond_broadcast (&s->cond);
-  g_mutex_unlock (&s->lock);
-  if (detached) {
-    guint serial = s->serial;
-
-    GST_INFO ("session %s closed", s->address);
-    if (s->close_timeout) {
-      g_source_destroy (s->close_timeout);
-      g_source_unref (s->close_timeout);
-    }
-    session_free (s);
-    spice_thread_unref ();
-    detached_close_ended (serial);
-  }
-  return G_SOURCE_REMOVE;
-}
-
-/* A detached close that spice-client-glib never finished: leak the session
- * rather than free memory its callbacks may still reach, but let the spice
- * thread go. */
-static gboolean
-close_timeout_cb (gpointer data)
-{
-  GstSpiceSession *s = data;
-
-  GST_WARNING ("session %s did not close within %d s; leaking it",
-      s->address, (gint) (CLOSE_TIMEOUT_US / G_USEC_PER_SEC));
-  g_clear_pointer (&s->close_timeout, g_source_unref);
-  g_mutex_lock (&s->lock);
-  /* finish_idle, should it still come, must not free it */
-  s->detached = FALSE;
-  g_mutex_unlock (&s->lock);
-  spice_thread_unref ();
-  detached_close_ended (s->serial);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-detached_close_idle (gpointer data)
-{
-  GstSpiceSession *s = data;
-
-  s->close_timeout = g_timeout_source_new (CLOSE_TIMEOUT_US / 1000);
-  g_source_set_callback (s->close_timeout, close_timeout_cb, s, NULL);
-  g_source_attach (s->close_timeout, NULL);
-  return close_idle (s);
+  return s;
 }
 
 static void
 session_free (GstSpiceSession * s)
 {
-  g_hash_table_unref (s->displays);
-  g_hash_table_unref (s->cursors);
-  g_hash_table_unref (s->ports);
-  g_queue_clear_full (&s->pending_inputs, g_free);
+  g_hash_table_unref (s->writes);
+  g_hash_table_unref (s->settles);
   gst_spice_session_params_clear (&s->params);
   g_clear_error (&s->error);
   g_free (s->error_debug);
@@ -2014,24 +1367,60 @@ session_free (GstSpiceSession * s)
   g_free (s);
 }
 
+/* spice thread: the last of a released session */
+static gboolean
+finish_idle (gpointer data)
+{
+  GstSpiceSession *s = data;
+  guint serial = s->serial;
+  GPid pid;
+  gint end;
+
+  if (s->respawn) {
+    g_source_destroy (s->respawn);
+    g_clear_pointer (&s->respawn, g_source_unref);
+  }
+  g_mutex_lock (&s->lock);
+  pid = s->pid;
+  s->pid = 0;
+  end = s->helper_end;
+  s->helper_end = -1;
+  g_mutex_unlock (&s->lock);
+  if (end >= 0)
+    close (end);
+  if (pid > 0) {
+    /* it disconnects from the server and exits on CLOSE */
+    gchar *how = reap (pid, HELPER_EXIT_WAIT_US);
+    GST_DEBUG ("%s: client helper %d %s", s->address, (gint) pid, how);
+    g_free (how);
+  }
+  helper_cleanup (s);
+  GST_INFO ("session %s closed", s->address);
+  session_free (s);
+
+  g_mutex_lock (&registry_lock);
+  g_hash_table_remove (by_serial, GUINT_TO_POINTER (serial));
+  spice_thread_unref_locked ();
+  g_cond_broadcast (&closing_cond);
+  g_mutex_unlock (&registry_lock);
+  return G_SOURCE_REMOVE;
+}
+
 /**
  * gst_spice_session_release:
  *
- * Drops a reference.  The last one disconnects from the server.  Called
- * from a thread that dispatches the default context, it waits (at most
- * 5 s, dispatching) for spice-client-glib to finish, then stops the spice
- * thread if no session is left.  From any other thread it returns at once
- * and the session closes in the spice thread, which frees it and stops
- * itself when it was the last: that thread dispatches everything on the
- * default context, the application's sources too (gst-launch-1.0's bus
- * watch, which takes the pipeline's state lock while the caller, changing
- * state, holds it), so waiting for it here could wait forever.
+ * Drops a reference.  The last one closes the session: the helper is told
+ * to disconnect and exit (and killed when it has not within 2 s), and the
+ * spice thread stops when no session is left.  Waits for that, a bounded
+ * time, unless called from the spice thread itself.
  */
 void
 gst_spice_session_release (GstSpiceSession * s)
 {
-  gint64 deadline;
-  gboolean ok, detached;
+  guint serial = s->serial;
+  gint64 until;
+  gboolean done;
+  GThread *join = NULL;
 
   g_mutex_lock (&registry_lock);
   if (--s->refcount > 0) {
@@ -2041,63 +1430,92 @@ gst_spice_session_release (GstSpiceSession * s)
   g_hash_table_remove (registry, s->key);
   g_mutex_unlock (&registry_lock);
 
-  GST_INFO ("closing session %s", s->address);
-  deadline = g_get_monotonic_time () + CLOSE_TIMEOUT_US;
-  detached = !g_main_context_is_owner (g_main_context_default ());
   g_mutex_lock (&s->lock);
   s->closing = TRUE;
-  s->detached = detached;
+  send_locked (s, GST_SPICE_IPC_CLOSE, 0, NULL, 0, NULL, NULL, 0);
   g_mutex_unlock (&s->lock);
-  if (detached) {
-    guint serial = s->serial;
-    gint64 until = g_get_monotonic_time () + DETACHED_WAIT_US;
-    /* s may be freed by the spice thread as soon as the close is queued */
-    gchar *address = g_strdup (s->address);
-
-    g_mutex_lock (&registry_lock);
-    if (!closing_serials)
-      closing_serials = g_hash_table_new (NULL, NULL);
-    g_hash_table_add (closing_serials, GUINT_TO_POINTER (serial));
-    g_mutex_unlock (&registry_lock);
-    gst_spice_session_invoke (s, G_PRIORITY_LOW, detached_close_idle, s,
-        NULL);
-    /* Usually the close takes milliseconds: waiting for it keeps an
-     * application that exits right after from tearing libraries down
-     * under the spice thread.  Not longer: the spice thread may be stuck
-     * in the application's own callback, waiting for a lock we hold. */
-    g_mutex_lock (&registry_lock);
-    while (g_hash_table_contains (closing_serials, GUINT_TO_POINTER (serial)))
-      if (!g_cond_wait_until (&closing_cond, &registry_lock, until)) {
-        GST_INFO ("session %s still closing; not waiting for it", address);
-        break;
-      }
-    g_mutex_unlock (&registry_lock);
-    g_free (address);
+  gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, finish_idle, s, NULL);
+  if (in_spice_thread ())
     return;
-  }
 
-  gst_spice_session_invoke (s, G_PRIORITY_LOW, close_idle, s, NULL);
+  until = g_get_monotonic_time () + FINISH_WAIT_US;
+  g_mutex_lock (&registry_lock);
+  while (!(done = !g_hash_table_contains (by_serial,
+              GUINT_TO_POINTER (serial))))
+    if (!g_cond_wait_until (&closing_cond, &registry_lock, until))
+      break;
+  if (done && spice_thread_exiting && spice_thread_users == 0) {
+    join = spice_thread;
+    spice_thread = NULL;
+    spice_thread_exiting = FALSE;
+  }
+  g_mutex_unlock (&registry_lock);
+  if (!done)
+    GST_WARNING ("session %s: the spice thread did not let go within %d ms",
+        s->address, (gint) (FINISH_WAIT_US / 1000));
+  if (join)
+    g_thread_join (join);
+}
+
+/* spice thread: a listener added after the session failed for good */
+typedef struct
+{
+  GstSpiceSession *session;
+  guint id;
+} Replay;
+
+static gboolean
+replay_failure_idle (gpointer data)
+{
+  Replay *r = data;
+  GstSpiceSession *s = r->session;
+  Listener *li = listener_begin (s, r->id);
+  GError *error = NULL;
+  gchar *debug = NULL;
+
+  if (!li)
+    return G_SOURCE_REMOVE;
   g_mutex_lock (&s->lock);
-  ok = wait_flag_locked (s, &s->closed, deadline);
+  if (s->error) {
+    error = g_error_copy (s->error);
+    debug = g_strdup (s->error_debug);
+  }
   g_mutex_unlock (&s->lock);
-  if (ok) {
-    /* G_PRIORITY_LOW: after close_idle's own deferred run and after
-     * drop_spice_session, which both still use the session */
-    gst_spice_session_invoke (s, G_PRIORITY_LOW, finish_idle, s, NULL);
-    g_mutex_lock (&s->lock);
-    ok = wait_flag_locked (s, &s->finished, deadline);
-    g_mutex_unlock (&s->lock);
+  if (error)
+    deliver_state (s, li, GST_SPICE_SESSION_FAILED, error, debug);
+  listener_end (s, li);
+  g_clear_error (&error);
+  g_free (debug);
+  return G_SOURCE_REMOVE;
+}
+
+static guint
+add_listener (GstSpiceSession * s, Listener * li, gpointer user_data,
+    GDestroyNotify notify)
+{
+  gboolean failed;
+  guint id;
+
+  li->refcount = 1;
+  li->user_data = user_data;
+  li->notify = notify;
+
+  g_mutex_lock (&s->lock);
+  id = li->id = s->next_listener_id++;
+  s->listeners = g_list_append (s->listeners, li);
+  failed = s->error != NULL;
+  subscribe_locked (s, li);
+  g_mutex_unlock (&s->lock);
+
+  if (failed) {
+    Replay *r = g_new0 (Replay, 1);
+
+    r->session = s;
+    r->id = id;
+    gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, replay_failure_idle, r,
+        g_free);
   }
-  if (!ok) {
-    /* spice-client-glib never finished: leak rather than free memory its
-     * callbacks may still reach */
-    GST_WARNING ("session %s did not close within %d s; leaking it",
-        s->address, (gint) (CLOSE_TIMEOUT_US / G_USEC_PER_SEC));
-    spice_thread_unref ();
-    return;
-  }
-  session_free (s);
-  spice_thread_unref ();
+  return id;
 }
 
 /**
@@ -2109,27 +1527,6 @@ gst_spice_session_release (GstSpiceSession * s)
  * in the spice thread, first with what the session already has (state,
  * primary surface and a full invalidate, cursor).
  */
-static guint
-add_listener (GstSpiceSession * s, Listener * li, gpointer user_data,
-    GDestroyNotify notify)
-{
-  guint id;
-
-  li->refcount = 1;
-  li->user_data = user_data;
-  li->notify = notify;
-  li->session = s;
-
-  g_mutex_lock (&s->lock);
-  id = li->id = s->next_listener_id++;
-  s->listeners = g_list_append (s->listeners, li);
-  g_mutex_unlock (&s->lock);
-
-  gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, attach_idle, listener_ref (li),
-      (GDestroyNotify) listener_unref);
-  return id;
-}
-
 guint
 gst_spice_session_add_display_listener (GstSpiceSession * s,
     gint channel_id, const GstSpiceDisplayCallbacks * callbacks,
@@ -2197,118 +1594,87 @@ gst_spice_session_add_port_listener (GstSpiceSession * s,
   return add_listener (s, li, user_data, notify);
 }
 
-typedef struct
+/**
+ * gst_spice_session_remove_listener:
+ *
+ * After it returns no callback of the listener runs any more (unless the
+ * caller is itself inside one, in the spice thread).  GL draws it still
+ * held are let go.
+ */
+void
+gst_spice_session_remove_listener (GstSpiceSession * s, guint id)
 {
-  GstSpiceSession *session;
-  gchar *port_name;
-  GBytes *bytes;
-  GstSpicePortWriteDone done;
-  gpointer user_data;
-  GDestroyNotify notify;
-} PortWrite;
+  Listener *li = NULL;
+  GList *l, *next;
+  gint64 deadline = g_get_monotonic_time () + LISTENER_WAIT_US;
+  gboolean wait = !in_spice_thread ();
 
-static void
-port_write_free (PortWrite * w)
-{
-  g_free (w->port_name);
-  g_bytes_unref (w->bytes);
-  if (w->notify)
-    w->notify (w->user_data);
-  g_free (w);
-}
-
-static void
-port_write_finish (PortWrite * w, const GError * error)
-{
-  if (w->done)
-    w->done (w->user_data, error);
-  port_write_free (w);
-}
-
-static void port_writes_drain (GstSpiceSession * s);
-
-static void
-port_write_cb (GObject * source, GAsyncResult * res, gpointer data)
-{
-  PortWrite *w = data;
-  GstSpiceSession *s = w->session;
-  GError *err = NULL;
-
-  if (spice_port_channel_write_finish (SPICE_PORT_CHANNEL (source), res,
-          &err) < 0) {
-    gboolean opened = FALSE;
-
-    /* spice-client-glib fails writes once the guest closed the port, but
-     * tells "port-opened" listeners from an idle, which may come after
-     * this: the failure is marked for what it is */
-    g_object_get (source, "port-opened", &opened, NULL);
-    if (!opened) {
-      g_clear_error (&err);
-      err = g_error_new (G_IO_ERROR, G_IO_ERROR_CLOSED,
-          "the guest closed port '%s'", w->port_name);
-    } else if (!err) {
-      err = g_error_new (GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_WRITE,
-          "write to port '%s' failed", w->port_name);
+  g_mutex_lock (&s->lock);
+  for (l = s->listeners; l; l = l->next) {
+    if (((Listener *) l->data)->id == id) {
+      li = l->data;
+      s->listeners = g_list_delete_link (s->listeners, l);
+      break;
     }
   }
-  port_write_finish (w, err);
-  g_clear_error (&err);
-  g_mutex_lock (&s->lock);
-  s->port_writes_active--;
-  g_mutex_unlock (&s->lock);
-  /* writes queued meanwhile go on from here, without waking anyone */
-  port_writes_drain (s);
-}
-
-static void
-port_write_start (PortWrite * w)
-{
-  GstSpiceSession *s = w->session;
-  SpiceChannel *ch = g_hash_table_lookup (s->ports, w->port_name);
-  gsize size;
-  gconstpointer bytes = g_bytes_get_data (w->bytes, &size);
-
-  if (!ch) {
-    GError *err = g_error_new (GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_WRITE,
-        "SPICE server %s has no port '%s' (now)", s->address, w->port_name);
-    port_write_finish (w, err);
-    g_error_free (err);
+  if (!li) {
+    g_mutex_unlock (&s->lock);
     return;
   }
-  /* the buffer is referenced, not copied, until the callback: w keeps
-   * the GBytes */
-  g_mutex_lock (&s->lock);
-  s->port_writes_active++;
+  li->removed = TRUE;
+  send_locked (s, GST_SPICE_IPC_UNSUBSCRIBE, id, NULL, 0, NULL, NULL, 0);
+  for (l = s->holds; l; l = next) {
+    GlHold *h = l->data;
+    next = l->next;
+    if (h->listener == id)
+      gl_hold_drop_locked (s, h, TRUE);
+  }
+  if (wait) {
+    while (li->busy > 0)
+      if (!g_cond_wait_until (&s->cond, &s->lock, deadline)) {
+        GST_WARNING ("listener %u still busy after %d s", id,
+            (gint) (LISTENER_WAIT_US / G_USEC_PER_SEC));
+        break;
+      }
+  }
   g_mutex_unlock (&s->lock);
-  spice_port_channel_write_async (SPICE_PORT_CHANNEL (ch), bytes, size, NULL,
-      port_write_cb, w);
+  listener_unref (li);
 }
 
-/* Starts every write queued so far (spice thread). */
-static void
-port_writes_drain (GstSpiceSession * s)
-{
-  GQueue writes = G_QUEUE_INIT;
-  PortWrite *w;
-
-  g_mutex_lock (&s->lock);
-  writes = s->port_writes;
-  g_queue_init (&s->port_writes);
-  g_mutex_unlock (&s->lock);
-  while ((w = g_queue_pop_head (&writes)))
-    port_write_start (w);
-}
+/* ---------------------------------------------------------------------- */
+/* Writes and input                                                       */
 
 static gboolean
-port_write_idle (gpointer data)
+write_failed_idle (gpointer data)
 {
-  GstSpiceSession *s = data;
+  Write *w = data;
+  GError *error = g_error_new (GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_WRITE,
+      "no SPICE client helper to write through");
+
+  write_finish (w, error);
+  g_error_free (error);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+write_start (GstSpiceSession * s, Write * w, guint32 type,
+    const gchar * port_name, GBytes * bytes)
+{
+  guint req;
 
   g_mutex_lock (&s->lock);
-  s->port_writes_pending = FALSE;
+  if (s->sock < 0 || s->broken) {
+    g_mutex_unlock (&s->lock);
+    /* in the spice thread, as the callback would be */
+    gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, write_failed_idle, w,
+        NULL);
+    return;
+  }
+  req = ++s->next_req;
+  g_hash_table_insert (s->writes, GUINT_TO_POINTER (req), w);
+  send_locked (s, type, req, port_name, port_name ? strlen (port_name) : 0,
+      bytes, NULL, 0);
   g_mutex_unlock (&s->lock);
-  port_writes_drain (s);
-  return G_SOURCE_REMOVE;
 }
 
 /**
@@ -2324,190 +1690,12 @@ gst_spice_session_port_write (GstSpiceSession * s, const gchar * port_name,
     GBytes * bytes, GstSpicePortWriteDone done, gpointer user_data,
     GDestroyNotify notify)
 {
-  PortWrite *w = g_new0 (PortWrite, 1);
-  gboolean schedule;
+  Write *w = g_new0 (Write, 1);
 
-  w->session = s;
-  w->port_name = g_strdup (port_name);
-  w->bytes = g_bytes_ref (bytes);
-  w->done = done;
+  w->port_done = done;
   w->user_data = user_data;
   w->notify = notify;
-  /* While writes are on their way, the next callback starts this one: the
-   * spice thread is woken only when it has nothing in flight. */
-  g_mutex_lock (&s->lock);
-  g_queue_push_tail (&s->port_writes, w);
-  schedule = !s->port_writes_pending && s->port_writes_active == 0;
-  if (schedule)
-    s->port_writes_pending = TRUE;
-  g_mutex_unlock (&s->lock);
-  if (schedule)
-    gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, port_write_idle, s,
-        NULL);
-}
-
-typedef enum
-{
-  INPUT_KEY,
-  INPUT_POINTER,
-  INPUT_BUTTON,
-} InputKind;
-
-typedef struct
-{
-  GstSpiceSession *session;
-  InputKind kind;
-  gint channel_id;
-  gint a, b;                    /* key: scancode, press; pointer: x, y;
-                                 * button: button, press */
-} Input;
-
-/* input sent before the inputs channel opened waits for it, within
- * reason: a start-up's worth of key strokes */
-#define MAX_PENDING_INPUTS 256
-
-static void
-apply_input (GstSpiceSession * s, Input * in)
-{
-  SpiceInputsChannel *inputs = SPICE_INPUTS_CHANNEL (s->inputs);
-
-  switch (in->kind) {
-    case INPUT_KEY:
-      if (in->b)
-        spice_inputs_channel_key_press (inputs, in->a);
-      else
-        spice_inputs_channel_key_release (inputs, in->a);
-      break;
-    case INPUT_POINTER:
-      if (s->mouse_mode == SPICE_MOUSE_MODE_CLIENT)
-        spice_inputs_channel_position (inputs, in->a, in->b, in->channel_id,
-            s->button_state);
-      else if (s->have_pointer && (in->a != s->pointer_x ||
-              in->b != s->pointer_y))
-        spice_inputs_channel_motion (inputs, in->a - s->pointer_x,
-            in->b - s->pointer_y, s->button_state);
-      s->have_pointer = TRUE;
-      s->pointer_x = in->a;
-      s->pointer_y = in->b;
-      break;
-    case INPUT_BUTTON:{
-      guint mask = 1u << (in->a - 1);
-      /* the state before the event; the library adds the change */
-      if (in->b) {
-        spice_inputs_channel_button_press (inputs, in->a, s->button_state);
-        s->button_state |= mask;
-      } else {
-        spice_inputs_channel_button_release (inputs, in->a, s->button_state);
-        s->button_state &= ~mask;
-      }
-      break;
-    }
-  }
-}
-
-static void
-flush_inputs (GstSpiceSession * s)
-{
-  Input *in;
-
-  while ((in = g_queue_pop_head (&s->pending_inputs))) {
-    apply_input (s, in);
-    g_free (in);
-  }
-}
-
-static gboolean
-input_idle (gpointer data)
-{
-  Input *in = data;
-  GstSpiceSession *s = in->session;
-
-  if (s->inputs && s->inputs_open) {
-    apply_input (s, in);
-    g_free (in);
-    return G_SOURCE_REMOVE;
-  }
-  g_queue_push_tail (&s->pending_inputs, in);
-  if (g_queue_get_length (&s->pending_inputs) > MAX_PENDING_INPUTS) {
-    GST_DEBUG ("%s: inputs channel not open, dropping old input",
-        s->address);
-    g_free (g_queue_pop_head (&s->pending_inputs));
-  }
-  return G_SOURCE_REMOVE;
-}
-
-static void
-send_input (GstSpiceSession * s, InputKind kind, gint channel_id, gint a,
-    gint b)
-{
-  Input *in = g_new0 (Input, 1);
-
-  in->session = s;
-  in->kind = kind;
-  in->channel_id = channel_id;
-  in->a = a;
-  in->b = b;
-  /* input_idle takes it */
-  gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, input_idle, in, NULL);
-}
-
-void
-gst_spice_session_send_key (GstSpiceSession * s, guint scancode,
-    gboolean press)
-{
-  send_input (s, INPUT_KEY, 0, scancode, press);
-}
-
-/* Client mouse mode: an absolute position; server mode: the motion from
- * the last position sent. */
-void
-gst_spice_session_send_pointer (GstSpiceSession * s, gint channel_id, gint x,
-    gint y)
-{
-  send_input (s, INPUT_POINTER, channel_id, x, y);
-}
-
-void
-gst_spice_session_send_button (GstSpiceSession * s, gint channel_id,
-    gint button, gboolean press)
-{
-  g_return_if_fail (button >= 1 && button <= 7);
-  send_input (s, INPUT_BUTTON, channel_id, button, press);
-}
-
-typedef struct
-{
-  GstSpiceSession *session;
-  GBytes *samples;
-  GDestroyNotify done;
-  gpointer done_data;
-} RecordWrite;
-
-static void
-record_write_free (gpointer data)
-{
-  RecordWrite *w = data;
-
-  g_bytes_unref (w->samples);
-  if (w->done)
-    w->done (w->done_data);
-  g_free (w);
-}
-
-static gboolean
-record_write_idle (gpointer data)
-{
-  RecordWrite *w = data;
-  GstSpiceSession *s = w->session;
-  gsize size;
-  gconstpointer bytes = g_bytes_get_data (w->samples, &size);
-
-  /* spice_record_channel_send_data() queues the message without blocking;
-   * time 0 as spice-gtk does (servers ignore it) */
-  if (s->record && s->record_active && size > 0)
-    spice_record_channel_send_data (SPICE_RECORD_CHANNEL (s->record),
-        (gpointer) bytes, size, 0);
-  return G_SOURCE_REMOVE;
+  write_start (s, w, GST_SPICE_IPC_PORT_WRITE, port_name, bytes);
 }
 
 /**
@@ -2522,50 +1710,194 @@ void
 gst_spice_session_record_write (GstSpiceSession * s, GBytes * samples,
     GDestroyNotify done, gpointer done_data)
 {
-  RecordWrite *w = g_new0 (RecordWrite, 1);
+  Write *w = g_new0 (Write, 1);
 
-  w->session = s;
-  w->samples = g_bytes_ref (samples);
-  w->done = done;
-  w->done_data = done_data;
-  gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, record_write_idle, w,
-      record_write_free);
+  w->record_done = done;
+  w->user_data = done_data;
+  write_start (s, w, GST_SPICE_IPC_RECORD_WRITE, NULL, samples);
+}
+
+static void
+send_input (GstSpiceSession * s, GstSpiceIpcInputKind kind, gint channel_id,
+    gint a, gint b)
+{
+  GstSpiceIpcInputBody body = { kind, channel_id, a, b };
+
+  send_simple (s, GST_SPICE_IPC_INPUT, 0, &body, sizeof (body));
+}
+
+void
+gst_spice_session_send_key (GstSpiceSession * s, guint scancode,
+    gboolean press)
+{
+  send_input (s, GST_SPICE_IPC_INPUT_KEY, 0, scancode, press);
+}
+
+/* Client mouse mode: an absolute position; server mode: the motion from
+ * the last position sent (the helper keeps it). */
+void
+gst_spice_session_send_pointer (GstSpiceSession * s, gint channel_id, gint x,
+    gint y)
+{
+  send_input (s, GST_SPICE_IPC_INPUT_POINTER, channel_id, x, y);
+}
+
+void
+gst_spice_session_send_button (GstSpiceSession * s, gint channel_id,
+    gint button, gboolean press)
+{
+  g_return_if_fail (button >= 1 && button <= 7);
+  send_input (s, GST_SPICE_IPC_INPUT_BUTTON, channel_id, button, press);
+}
+
+/* ---------------------------------------------------------------------- */
+/* 2D frames in shared memory                                             */
+
+GstAllocator *
+gst_spice_session_get_allocator (void)
+{
+  static GstAllocator *allocator;
+
+  if (g_once_init_enter (&allocator)) {
+    GstAllocator *a = gst_spice_memfd_allocator_new ();
+    /* process-wide, like the system allocator */
+    GST_OBJECT_FLAG_SET (a, GST_OBJECT_FLAG_MAY_BE_LEAKED);
+    g_once_init_leave (&allocator, a);
+  }
+  return gst_object_ref (allocator);
+}
+
+/* a frame buffer freed: its helper (if it still has it) lets go too */
+static void
+shm_reg_free (gpointer data)
+{
+  ShmReg *reg = data;
+  GstSpiceSession *s;
+
+  g_mutex_lock (&registry_lock);
+  s = by_serial ? g_hash_table_lookup (by_serial,
+      GUINT_TO_POINTER (reg->serial)) : NULL;
+  if (s) {
+    g_mutex_lock (&s->lock);
+    if (s->generation == reg->generation)
+      send_locked (s, GST_SPICE_IPC_SHM_REMOVE, reg->id, NULL, 0, NULL, NULL,
+          0);
+    g_mutex_unlock (&s->lock);
+  }
+  g_mutex_unlock (&registry_lock);
+  g_free (reg);
 }
 
 /**
- * gst_spice_session_remove_listener:
+ * gst_spice_session_copy:
+ * @surface: as given by primary_create
+ * @mem: memory of gst_spice_session_get_allocator()
+ * @offset: of the plane in @mem
  *
- * After it returns no callback of the listener runs any more (unless the
- * caller is itself inside one, in the thread that dispatches them).
+ * Asks the helper to copy @rect of the primary surface into @mem (any
+ * thread, never blocks).  The copy is done once gst_spice_session_sync()
+ * returned TRUE.  FALSE: @mem is not shared memory.
  */
-void
-gst_spice_session_remove_listener (GstSpiceSession * s, guint id)
+gboolean
+gst_spice_session_copy (GstSpiceSession * s, gint channel_id, guint surface,
+    GstMemory * mem, gsize offset, gint stride,
+    const GstVideoRectangle * rect, gboolean flip)
 {
-  Listener *li = NULL;
-  GList *l;
-  gint64 deadline = g_get_monotonic_time () + LISTENER_WAIT_US;
+  ShmReg *reg;
+  GstSpiceIpcCopyBody b;
+  gsize mem_offset, maxsize;
+
+  if (!gst_is_fd_memory (mem))
+    return FALSE;
+  gst_memory_get_sizes (mem, &mem_offset, &maxsize);
+  reg = gst_mini_object_get_qdata (GST_MINI_OBJECT (mem), shm_reg_quark);
+  g_mutex_lock (&s->lock);
+  /* a surface of an earlier helper: that frame is dropped anyway */
+  if ((surface >> 20) != (s->generation & 0xfff)) {
+    g_mutex_unlock (&s->lock);
+    return TRUE;
+  }
+  if (!reg || reg->serial != s->serial || reg->generation != s->generation) {
+    GstSpiceIpcShmAddBody add = { maxsize };
+    gint fd = gst_fd_memory_get_fd (mem);
+
+    reg = g_new0 (ShmReg, 1);
+    reg->serial = s->serial;
+    reg->generation = s->generation;
+    reg->id = ++s->next_shm;
+    send_locked (s, GST_SPICE_IPC_SHM_ADD, reg->id, &add, sizeof (add), NULL,
+        &fd, 1);
+    g_mutex_unlock (&s->lock);
+    /* (the old registration's notify takes the registry lock) */
+    gst_mini_object_set_qdata (GST_MINI_OBJECT (mem), shm_reg_quark, reg,
+        shm_reg_free);
+    g_mutex_lock (&s->lock);
+  }
+  b.channel_id = channel_id;
+  b.surface = surface & 0xfffff;
+  b.shm = reg->id;
+  b.flip = flip;
+  b.offset = mem_offset + offset;
+  b.stride = stride;
+  b.x = rect->x;
+  b.y = rect->y;
+  b.w = rect->w;
+  b.h = rect->h;
+  b.pad = 0;
+  send_locked (s, GST_SPICE_IPC_COPY, 0, &b, sizeof (b), NULL, NULL, 0);
+  s->copies++;
+  g_mutex_unlock (&s->lock);
+  return TRUE;
+}
+
+/**
+ * gst_spice_session_sync:
+ *
+ * Waits (@timeout_ms at most) until the helper has done every copy asked
+ * for so far.  Never call it with a lock a listener callback takes: the
+ * answer comes through the spice thread.
+ */
+gboolean
+gst_spice_session_sync (GstSpiceSession * s, guint timeout_ms)
+{
+  gint64 until = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  guint token, gen;
+  gboolean ok = TRUE;
 
   g_mutex_lock (&s->lock);
-  for (l = s->listeners; l; l = l->next) {
-    if (((Listener *) l->data)->id == id) {
-      li = l->data;
-      s->listeners = g_list_delete_link (s->listeners, l);
-      break;
-    }
-  }
-  if (!li) {
-    g_mutex_unlock (&s->lock);
-    return;
-  }
-  li->removed = TRUE;
-  if (!g_main_context_is_owner (g_main_context_default ())) {
-    while (li->busy > 0)
-      if (!g_cond_wait_until (&s->cond, &s->lock, deadline)) {
-        GST_WARNING ("listener %u still busy after %d s", id,
-            (gint) (LISTENER_WAIT_US / G_USEC_PER_SEC));
+  if (s->copies > 0 && s->sock >= 0 && !s->broken) {
+    token = ++s->sync_sent;
+    gen = s->generation;
+    s->copies = 0;
+    send_locked (s, GST_SPICE_IPC_SYNC, token, NULL, 0, NULL, NULL, 0);
+    while (s->sync_done < token && !s->broken && s->generation == gen)
+      if (!g_cond_wait_until (&s->cond, &s->lock, until))
         break;
-      }
+    ok = s->sync_done >= token;
   }
   g_mutex_unlock (&s->lock);
-  listener_unref (li);
+  return ok;
+}
+
+void
+gst_spice_session_invoke_settled (GstSpiceSession * s, GSourceFunc func,
+    gpointer data, GDestroyNotify notify)
+{
+  Settle *st;
+  guint token;
+
+  g_mutex_lock (&s->lock);
+  if (s->sock < 0 || s->broken) {
+    g_mutex_unlock (&s->lock);
+    gst_spice_session_invoke (s, G_PRIORITY_DEFAULT_IDLE, func, data, notify);
+    return;
+  }
+  st = g_new0 (Settle, 1);
+  st->func = func;
+  st->data = data;
+  st->notify = notify;
+  token = ++s->next_token;
+  g_hash_table_insert (s->settles, GUINT_TO_POINTER (token), st);
+  send_locked (s, GST_SPICE_IPC_SETTLE, token, NULL, 0, NULL, NULL, 0);
+  g_mutex_unlock (&s->lock);
 }

@@ -12,6 +12,8 @@
 #include <gst/gst.h>
 #include <gst/video/video.h>
 
+#include "gstspicetypes.h"
+
 G_BEGIN_DECLS
 
 /**
@@ -22,72 +24,31 @@ G_BEGIN_DECLS
  * time: a second connection would kick the first).  Sessions live in a
  * refcounted registry keyed by the normalised address and credentials.
  *
- * spice-client-glib only runs on the default GMainContext, single-threaded.
- * The module keeps one "spice thread" per process that runs a GMainLoop on
- * it (an application that runs the default loop itself dispatches the work
- * instead; both are fine).  Everything that touches spice-client-glib runs
- * in whichever thread dispatches the default context, and every listener
- * callback below is invoked there.  This header is the seam: only the
- * session module includes <spice-client.h>.
+ * The SPICE client itself (spice-client-glib) runs in a helper process,
+ * gst-spice-client, one per session, spoken to over a socket pair
+ * (gstspiceipc.h).  This module is the plugin's side of it: a process-wide
+ * "spice" thread runs a GMainLoop on a GMainContext of its own (never the
+ * default one, which belongs to the application), reads what the helper
+ * says and invokes every listener callback below there, never with a
+ * session lock held.  When the helper dies the listeners hear FAILED (or
+ * LOST, then RECONNECTED with a fresh helper, when a user asked for
+ * reconnection).
  */
 typedef struct _GstSpiceSession GstSpiceSession;
-
-typedef struct
-{
-  gchar *uri;                   /* spice://, spice+unix://, spice+tls:// */
-  gchar *password;
-  gchar *ca_file;
-  gchar *cert_subject;
-} GstSpiceSessionParams;
-
-typedef enum
-{
-  GST_SPICE_SESSION_CONNECTED,  /* main channel linked and authorised */
-  GST_SPICE_SESSION_LOST,       /* connection lost; reconnecting */
-  GST_SPICE_SESSION_RECONNECTED,        /* back after LOST */
-  GST_SPICE_SESSION_FAILED,     /* fatal: see the error */
-} GstSpiceSessionState;
-
-typedef struct
-{
-  gboolean visible;
-  gint x, y;                    /* hot spot position on the surface */
-  guint width, height;
-  guint hot_x, hot_y;
-  GBytes *rgba;                 /* width * height * 4, R G B A, straight alpha */
-} GstSpiceCursor;
-
-/**
- * GstSpiceSessionFeatures:
- * @GST_SPICE_SESSION_FEATURE_AUDIO: open the playback and record channels
- *
- * What a user of the session needs besides the display.  The first
- * connection is made with the features of the users that acquired the
- * session before it; a feature asked for later takes effect at the next
- * (re)connection.
- */
-typedef enum
-{
-  GST_SPICE_SESSION_FEATURE_NONE = 0,
-  GST_SPICE_SESSION_FEATURE_AUDIO = 1 << 0,
-} GstSpiceSessionFeatures;
-
-typedef void (*GstSpiceStateFunc) (gpointer user_data,
-    GstSpiceSessionState state, const GError * error, const gchar * debug);
 
 /**
  * GstSpiceDisplayCallbacks:
  *
- * All are invoked in the thread that dispatches the default main context,
- * never with a session lock held.  @data of primary_create stays valid and
- * is written only by that thread until primary_destroy or the next
- * primary_create, so reading it inside these callbacks is race-free.
+ * All are invoked in the spice thread, never with a session lock held.
+ * The primary surface lives in the helper: @surface names it for
+ * gst_spice_session_copy(), which copies from it into a frame buffer of
+ * the allocator gst_spice_session_get_allocator() gives.
  */
 typedef struct
 {
   void (*primary_create) (gpointer user_data, GstVideoFormat format,
       gint spice_format, guint width, guint height, guint stride,
-      const guint8 * data);
+      guint surface);
   void (*primary_destroy) (gpointer user_data);
   void (*invalidate) (gpointer user_data, gint x, gint y, gint w, gint h);
   void (*cursor) (gpointer user_data, const GstSpiceCursor * cursor);
@@ -112,44 +73,6 @@ typedef struct
   void (*gl_draw_late) (gpointer user_data, guint64 seq);
 } GstSpiceDisplayCallbacks;
 
-/**
- * GstSpicePlaybackCallbacks:
- *
- * The guest's sound (playback channel), in the spice thread like the
- * display callbacks.  @playback_start comes again for a late listener when
- * the guest is already playing.  Samples are S16 interleaved (Opus is
- * decoded already); @data is valid during the call only.  @playback_delay
- * is asked for the listener's output latency in ms (the session answers
- * the server with the largest).
- */
-typedef struct
-{
-  void (*playback_start) (gpointer user_data, guint channels, guint rate);
-  void (*playback_data) (gpointer user_data, const guint8 * data, gsize size);
-  void (*playback_stop) (gpointer user_data);
-  guint (*playback_delay) (gpointer user_data);
-  GstSpiceStateFunc state;
-} GstSpicePlaybackCallbacks;
-
-/**
- * GstSpiceRecordCallbacks:
- *
- * The guest's microphone (record channel): @record_start says the guest
- * records and in which format it wants S16 interleaved samples; send them
- * with gst_spice_session_record_write() until @record_stop.
- */
-typedef struct
-{
-  void (*record_start) (gpointer user_data, guint channels, guint rate);
-  void (*record_stop) (gpointer user_data);
-  GstSpiceStateFunc state;
-} GstSpiceRecordCallbacks;
-
-gboolean          gst_spice_session_params_parse (const gchar * uri,
-                                                  GstSpiceSessionParams * params,
-                                                  GError ** error);
-void              gst_spice_session_params_clear (GstSpiceSessionParams * params);
-
 GstSpiceSession  *gst_spice_session_acquire      (const GstSpiceSessionParams * params,
                                                   gboolean reconnect,
                                                   GstSpiceSessionFeatures features);
@@ -161,32 +84,6 @@ guint             gst_spice_session_add_display_listener (GstSpiceSession * sess
                                                   const GstSpiceDisplayCallbacks * callbacks,
                                                   gpointer user_data,
                                                   GDestroyNotify notify);
-/**
- * GstSpicePortCallbacks:
- *
- * A named SPICE port (a guest's virtio serial port on a `spiceport`
- * chardev), in the spice thread.  @port_opened says whether the guest side
- * has the port open; it comes once the port is known (and again on every
- * change; a port that does not exist is never reported).  @port_data is
- * what the guest wrote, valid during the call only.
- */
-typedef struct
-{
-  void (*port_opened) (gpointer user_data, gboolean opened);
-  void (*port_data) (gpointer user_data, const guint8 * data, gsize size);
-  GstSpiceStateFunc state;
-} GstSpicePortCallbacks;
-
-/* called in the spice thread once a write is on the socket, or failed */
-typedef void (*GstSpicePortWriteDone) (gpointer user_data,
-    const GError * error);
-
-typedef enum
-{
-  GST_SPICE_MOUSE_MODE_SERVER = 1,      /* relative motion */
-  GST_SPICE_MOUSE_MODE_CLIENT = 2,      /* absolute positions */
-} GstSpiceMouseMode;
-
 guint             gst_spice_session_add_playback_listener (GstSpiceSession * session,
                                                   const GstSpicePlaybackCallbacks * callbacks,
                                                   gpointer user_data,
@@ -195,29 +92,31 @@ guint             gst_spice_session_add_record_listener (GstSpiceSession * sessi
                                                   const GstSpiceRecordCallbacks * callbacks,
                                                   gpointer user_data,
                                                   GDestroyNotify notify);
-void              gst_spice_session_record_write (GstSpiceSession * session,
-                                                  GBytes * samples,
-                                                  GDestroyNotify done,
-                                                  gpointer done_data);
 guint             gst_spice_session_add_port_listener (GstSpiceSession * session,
                                                   const gchar * port_name,
                                                   const GstSpicePortCallbacks * callbacks,
                                                   gpointer user_data,
                                                   GDestroyNotify notify);
+void              gst_spice_session_remove_listener (GstSpiceSession * session,
+                                                  guint id);
+
+void              gst_spice_session_record_write (GstSpiceSession * session,
+                                                  GBytes * samples,
+                                                  GDestroyNotify done,
+                                                  gpointer done_data);
 void              gst_spice_session_port_write   (GstSpiceSession * session,
                                                   const gchar * port_name,
                                                   GBytes * bytes,
                                                   GstSpicePortWriteDone done,
                                                   gpointer user_data,
                                                   GDestroyNotify notify);
-
-/* Input into the guest; thread-safe, queued to the spice thread, dropped
- * while the inputs channel is not open.  @scancode: PC/XT set 1, E0 keys
- * as 0x100 | code.  Positions are on display @channel_id's surface. */
 void              gst_spice_session_gl_draw_done (GstSpiceSession * s,
                                                   gint channel_id,
                                                   guint64 seq);
 
+/* Input into the guest; thread-safe, never blocks, dropped while the
+ * inputs channel is not open.  @scancode: PC/XT set 1, E0 keys as
+ * 0x100 | code.  Positions are on display @channel_id's surface. */
 void              gst_spice_session_send_key     (GstSpiceSession * session,
                                                   guint scancode,
                                                   gboolean press);
@@ -229,11 +128,31 @@ void              gst_spice_session_send_button  (GstSpiceSession * session,
                                                   gint channel_id,
                                                   gint button,
                                                   gboolean press);
-void              gst_spice_session_remove_listener (GstSpiceSession * session,
-                                                  guint id);
 
+/* 2D frames: the helper copies damage from its primary surface straight
+ * into shared-memory (memfd) frame buffers of this allocator. */
+GstAllocator     *gst_spice_session_get_allocator (void);
+gboolean          gst_spice_session_copy         (GstSpiceSession * session,
+                                                  gint channel_id,
+                                                  guint surface,
+                                                  GstMemory * mem,
+                                                  gsize offset,
+                                                  gint stride,
+                                                  const GstVideoRectangle * rect,
+                                                  gboolean flip);
+gboolean          gst_spice_session_sync         (GstSpiceSession * session,
+                                                  guint timeout_ms);
+
+/* Runs @func in the spice thread. */
 void              gst_spice_session_invoke       (GstSpiceSession * session,
                                                   gint priority,
+                                                  GSourceFunc func,
+                                                  gpointer data,
+                                                  GDestroyNotify notify);
+/* Runs @func in the spice thread once the helper has no SPICE message
+ * waiting any more (an idle of G_PRIORITY_DEFAULT_IDLE there): what came
+ * from the server so far has been handled and forwarded. */
+void              gst_spice_session_invoke_settled (GstSpiceSession * session,
                                                   GSourceFunc func,
                                                   gpointer data,
                                                   GDestroyNotify notify);

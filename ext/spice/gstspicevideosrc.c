@@ -124,9 +124,12 @@ struct _GstSpiceVideoSrc
     GstAllocator *dmabuf_allocator;
     GstAllocator *fd_allocator;
 
-    /* the library's primary surface, or the mapping of a GL scanout; only
-     * read in the spice thread */
+    /* the mapping of a GL scanout, copied from here; only read in the
+     * spice thread */
     const guint8 *surface;
+    /* a 2D primary surface, in the client helper (which copies from it):
+     * the session's name for it, 0: none */
+    guint remote_surface;
     gboolean gl;                /* the surface is a GL scanout */
     gboolean flip;              /* its rows go bottom-up (y0top FALSE) */
     guint8 *gl_map;             /* NULL when the fd cannot be mapped */
@@ -202,6 +205,12 @@ struct _GstSpiceVideoSrc
 };
 
 static GQuark frame_age_quark;
+
+/* a 2D surface to copy from: the helper's primary, or a mapped scanout */
+#define HAVE_2D_SOURCE(self) \
+  ((self)->st.surface != NULL || (self)->st.remote_surface != 0)
+/* how long a frame waits for the helper's copies at most */
+#define SYNC_TIMEOUT_MS 1000
 
 #define gst_spice_video_src_parent_class parent_class
 G_DEFINE_TYPE (GstSpiceVideoSrc, gst_spice_video_src, GST_TYPE_PUSH_SRC);
@@ -557,6 +566,7 @@ static void
 copy_rect_locked (GstSpiceVideoSrc * self, const GstVideoRectangle * r)
 {
   GstVideoFrame *f = &self->st.back_frame;
+  GstBuffer *back = self->st.back;
   guint bpp = GST_VIDEO_FRAME_COMP_PSTRIDE (f, 0);
   gint dstride = GST_VIDEO_FRAME_PLANE_STRIDE (f, 0);
   guint8 *dst = GST_VIDEO_FRAME_PLANE_DATA (f, 0);
@@ -571,6 +581,20 @@ copy_rect_locked (GstSpiceVideoSrc * self, const GstVideoRectangle * r)
   if (x2 <= x || y2 <= y)
     return;
   len = (gsize) (x2 - x) * bpp;
+  if (self->st.remote_surface) {
+    /* 2D: the helper copies, straight into the buffer's memfd */
+    GstVideoRectangle clamped = { x, y, x2 - x, y2 - y };
+
+    if (!gst_spice_session_copy (self->session, self->active.channel_id,
+            self->st.remote_surface, gst_buffer_peek_memory (back, 0),
+            GST_VIDEO_INFO_PLANE_OFFSET (&self->st.pool_info, 0), dstride,
+            &clamped, self->st.flip)) {
+      GST_WARNING_OBJECT (self, "frame buffer not in shared memory");
+      return;
+    }
+    self->st.bytes_copied += len * (y2 - y);
+    return;
+  }
   for (row = y; row < y2; row++) {
     gint src_row = self->st.flip ? (gint) self->st.height - 1 - row : row;
     memcpy (dst + (gsize) row * dstride + (gsize) x * bpp,
@@ -593,7 +617,7 @@ ensure_back_locked (GstSpiceVideoSrc * self)
 
   if (self->st.back)
     return TRUE;
-  if (!self->st.surface || !self->st.pool
+  if (!HAVE_2D_SOURCE (self) || !self->st.pool
       || self->st.pool_cookie != self->st.surface_cookie)
     return FALSE;
 
@@ -660,7 +684,7 @@ drop_back_locked (GstSpiceVideoSrc * self)
 static void
 on_primary_create (gpointer user_data, GstVideoFormat format,
     gint spice_format, guint width, guint height, guint stride,
-    const guint8 * data)
+    guint surface)
 {
   GstSpiceVideoSrc *self = user_data;
 
@@ -670,7 +694,8 @@ on_primary_create (gpointer user_data, GstVideoFormat format,
   /* a GL display also has a 2D primary, never drawn: the scanout wins */
   if (self->st.attached && !self->st.gl) {
     drop_back_locked (self);
-    self->st.surface = data;
+    self->st.remote_surface = surface;
+    self->st.flip = FALSE;
     self->st.format = format;
     self->st.spice_format = spice_format;
     self->st.width = width;
@@ -694,7 +719,7 @@ on_primary_destroy (gpointer user_data)
   g_mutex_lock (&self->lock);
   if (!self->st.gl) {
     drop_back_locked (self);
-    self->st.surface = NULL;
+    self->st.remote_surface = 0;
   }
   g_mutex_unlock (&self->lock);
 }
@@ -746,8 +771,8 @@ mark_dirty_locked (GstSpiceVideoSrc * self)
   self->st.settled = FALSE;
   if (!self->st.settle_pending) {
     self->st.settle_pending = TRUE;
-    gst_spice_session_invoke (self->session, G_PRIORITY_DEFAULT_IDLE,
-        settle_idle, gst_object_ref (self), gst_object_unref);
+    gst_spice_session_invoke_settled (self->session, settle_idle,
+        gst_object_ref (self), gst_object_unref);
   }
 }
 
@@ -759,7 +784,7 @@ on_invalidate (gpointer user_data, gint x, gint y, gint w, gint h)
   gboolean had_back;
 
   g_mutex_lock (&self->lock);
-  if (!self->st.surface || self->st.format == GST_VIDEO_FORMAT_UNKNOWN ||
+  if (!HAVE_2D_SOURCE (self) || self->st.format == GST_VIDEO_FORMAT_UNKNOWN ||
       self->st.gl) {
     g_mutex_unlock (&self->lock);
     return;
@@ -1229,6 +1254,7 @@ gst_spice_video_src_stop (GstBaseSrc * src)
     g_mutex_lock (&self->lock);
     self->st.attached = FALSE;
     self->st.surface = NULL;
+    self->st.remote_surface = 0;
     gl_clear_locked (self);
     g_mutex_unlock (&self->lock);
     /* navigation events (any thread) look at it under the object lock */
@@ -1288,7 +1314,7 @@ gst_spice_video_src_unlock_stop (GstBaseSrc * src)
 static gboolean
 have_surface_locked (GstSpiceVideoSrc * self)
 {
-  return self->st.surface != NULL || self->st.gl_mem != NULL;
+  return HAVE_2D_SOURCE (self) || self->st.gl_mem != NULL;
 }
 
 /* self->lock held.  A GL scanout is offered as DMA-BUF first, then (when it
@@ -1501,6 +1527,12 @@ again:
     pool = gst_video_buffer_pool_new ();
     config = gst_buffer_pool_get_config (pool);
     gst_buffer_pool_config_set_params (config, caps, info.size, 0, 0);
+    /* 2D frames are written by the client helper: shared memory */
+    if (!was_gl) {
+      GstAllocator *shm = gst_spice_session_get_allocator ();
+      gst_buffer_pool_config_set_allocator (config, shm, NULL);
+      gst_object_unref (shm);
+    }
     gst_buffer_pool_config_add_option (config,
         GST_BUFFER_POOL_OPTION_VIDEO_META);
     if (!gst_buffer_pool_set_config (pool, config)
@@ -1862,7 +1894,7 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       goto flushing;
     if (self->st.link.error)
       goto session_error;
-    if (self->st.surface && self->st.format == GST_VIDEO_FORMAT_UNKNOWN)
+    if (HAVE_2D_SOURCE (self) && self->st.format == GST_VIDEO_FORMAT_UNKNOWN)
       goto unsupported;
 
     if (have_surface_locked (self) &&
@@ -2030,6 +2062,12 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
   } else {
     FrameAge *age = frame_age_get (buf);
 
+    /* the helper's copies into this buffer are done before anyone reads
+     * it (no lock held: the answer comes through the spice thread) */
+    if (!gst_spice_session_sync (self->session, SYNC_TIMEOUT_MS))
+      GST_WARNING_OBJECT (self, "the client helper did not finish copying "
+          "frame %" G_GUINT64_FORMAT " within %d ms", frame_no,
+          SYNC_TIMEOUT_MS);
     if (draw_cursor) {
       GstVideoRectangle drawn;
       blend_cursor (self, buf, &info, cursor, cx, cy, cw, ch, &drawn);

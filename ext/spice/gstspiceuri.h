@@ -1,0 +1,55 @@
+/* GStreamer SPICE plugins
+ * Copyright (C) 2026 gst-spice developers
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2 of the License, or (at your option) any later version.
+ */
+#ifndef __GST_SPICE_URI_H__
+#define __GST_SPICE_URI_H__
+
+#include <gst/gst.h>
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  gchar *uri;                   /* spice://, spice+unix://, spice+tls:// */
+  gchar *password;
+  gchar *ca_file;
+  gchar *cert_subject;
+} GstSpiceSessionParams;
+
+typedef enum
+{
+  GST_SPICE_TRANSPORT_TCP,
+  GST_SPICE_TRANSPORT_TLS,
+  GST_SPICE_TRANSPORT_UNIX,
+} GstSpiceTransport;
+
+typedef struct
+{
+  GstSpiceTransport transport;
+  gchar *host;
+  gint port;
+  gchar *path;
+  gchar *password;
+} GstSpiceUri;
+
+gboolean          gst_spice_session_params_parse (const gchar * uri,
+                                                  GstSpiceSessionParams * params,
+                                                  GError ** error);
+void              gst_spice_session_params_clear (GstSpiceSessionParams * params);
+
+gboolean          gst_spice_uri_parse            (const gchar * uri,
+                                                  GstSpiceUri * out,
+                                                  GError ** error);
+void              gst_spice_uri_clear            (GstSpiceUri * p);
+gchar            *gst_spice_uri_describe         (const GstSpiceUri * p);
+gchar            *gst_spice_uri_make_key         (const GstSpiceSessionParams * params,
+                                                  const GstSpiceUri * p);
+
+G_END_DECLS
+
+#endif /* __GST_SPICE_URI_H__ */
