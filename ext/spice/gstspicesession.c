@@ -549,30 +549,54 @@ gl_hold_add (GstSpiceSession * s, Listener * li, guint64 seq, guint ms)
   g_mutex_unlock (&s->lock);
 }
 
+typedef struct
+{
+  GstSpiceSession *session;
+  gint channel_id;
+  guint64 seq;
+} GlRelease;
+
+static gboolean
+gl_release_idle (gpointer data)
+{
+  GlRelease *r = data;
+  GstSpiceSession *s = r->session;
+  GList *l;
+
+  g_mutex_lock (&s->lock);
+  for (l = s->holds; l; l = l->next) {
+    GlHold *h = l->data;
+    if (h->channel_id == r->channel_id && h->seq == r->seq) {
+      gl_hold_drop_locked (s, h, TRUE);
+      break;
+    }
+  }
+  g_mutex_unlock (&s->lock);
+  return G_SOURCE_REMOVE;
+}
+
 /**
  * gst_spice_session_gl_draw_done:
  * @seq: the draw, as given to the gl_draw callback that held it
  *
  * Lets go of a GL draw a display listener held (any thread, never
  * blocks): once every holder did, the server is told the draw is done.
- * An answer for a draw that is no longer held (its deadline passed, its
- * listener was removed) does nothing.
+ * Handled in the spice thread, so a release that comes while the gl_draw
+ * callback still runs finds the hold.  An answer for a draw that is no
+ * longer held (its deadline passed, its listener was removed) does
+ * nothing.
  */
 void
 gst_spice_session_gl_draw_done (GstSpiceSession * s, gint channel_id,
     guint64 seq)
 {
-  GList *l;
+  GlRelease *r = g_new (GlRelease, 1);
 
-  g_mutex_lock (&s->lock);
-  for (l = s->holds; l; l = l->next) {
-    GlHold *h = l->data;
-    if (h->channel_id == channel_id && h->seq == seq) {
-      gl_hold_drop_locked (s, h, TRUE);
-      break;
-    }
-  }
-  g_mutex_unlock (&s->lock);
+  r->session = s;
+  r->channel_id = channel_id;
+  r->seq = seq;
+  gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, gl_release_idle, r,
+      g_free);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -720,6 +744,8 @@ answer_delay (GstSpiceSession * s, Listener * li)
     return;
   li->delay_known = TRUE;
   li->delay_sent = b.ms;
+  /* the helper answers the server's delay requests with the largest */
+  GST_LOG ("%s playback delay %u ms", s->address, b.ms);
   send_simple (s, GST_SPICE_IPC_PLAYBACK_DELAY, li->id, &b, sizeof (b));
 }
 

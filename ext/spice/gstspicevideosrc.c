@@ -581,7 +581,7 @@ copy_rect_locked (GstSpiceVideoSrc * self, const GstVideoRectangle * r)
   if (x2 <= x || y2 <= y)
     return;
   len = (gsize) (x2 - x) * bpp;
-  if (self->st.remote_surface) {
+  if (self->st.remote_surface && !self->st.gl) {
     /* 2D: the helper copies, straight into the buffer's memfd */
     GstVideoRectangle clamped = { x, y, x2 - x, y2 - y };
 
