@@ -1,5 +1,8 @@
 /* What the benchmarks share (see benchutil.h). */
 #include <math.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,4 +192,59 @@ bench_percentile (GArray * sorted, guint p)
   idx = ((gsize) p * sorted->len + 99) / 100;
   idx = idx > 0 ? idx - 1 : 0;
   return g_array_index (sorted, gint64, MIN (idx, sorted->len - 1));
+}
+
+static void
+add_tv (struct timeval *tv, gint64 us)
+{
+  gint64 total = (gint64) tv->tv_sec * G_USEC_PER_SEC + tv->tv_usec + us;
+
+  tv->tv_sec = total / G_USEC_PER_SEC;
+  tv->tv_usec = total % G_USEC_PER_SEC;
+}
+
+void
+bench_getrusage (struct rusage *r)
+{
+  GDir *d = g_dir_open ("/proc", 0, NULL);
+  const gchar *n;
+  glong ticks = sysconf (_SC_CLK_TCK);
+  pid_t self = getpid ();
+
+  getrusage (RUSAGE_SELF, r);
+  while (d && (n = g_dir_read_name (d))) {
+    gchar *path, *text = NULL, *close;
+    gint ppid;
+    gchar state;
+    unsigned long long utime, stime;
+
+    if (!g_ascii_isdigit (n[0]))
+      continue;
+    path = g_strdup_printf ("/proc/%s/stat", n);
+    /* pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt
+     * majflt cmajflt utime stime */
+    if (g_file_get_contents (path, &text, NULL, NULL) &&
+        strstr (text, "(gst-spice-clien)") &&
+        (close = strrchr (text, ')')) &&
+        sscanf (close + 1, " %c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu "
+            "%llu", &state, &ppid, &utime, &stime) == 4 && ppid == self) {
+      gchar *status = NULL, *line;
+
+      add_tv (&r->ru_utime, (gint64) utime * G_USEC_PER_SEC / ticks);
+      add_tv (&r->ru_stime, (gint64) stime * G_USEC_PER_SEC / ticks);
+      g_free (path);
+      path = g_strdup_printf ("/proc/%s/status", n);
+      if (g_file_get_contents (path, &status, NULL, NULL)) {
+        if ((line = strstr (status, "\nvoluntary_ctxt_switches:")))
+          r->ru_nvcsw += atol (strchr (line, ':') + 1);
+        if ((line = strstr (status, "\nnonvoluntary_ctxt_switches:")))
+          r->ru_nivcsw += atol (strchr (line, ':') + 1);
+      }
+      g_free (status);
+    }
+    g_free (text);
+    g_free (path);
+  }
+  if (d)
+    g_dir_close (d);
 }

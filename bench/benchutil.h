@@ -22,6 +22,11 @@ gdouble  bench_median      (const gdouble * v, guint n);
 void     bench_sort_gint64 (GArray * a);
 /* nearest rank on a sorted gint64 array, @p in percent (0: empty) */
 gint64   bench_percentile  (GArray * sorted, guint p);
+/* getrusage (RUSAGE_SELF) plus the live SPICE client helper processes
+ * (gst-spice-client) of this process: CPU time and context switches of
+ * the whole SPICE path, wherever it runs */
+struct rusage;
+void     bench_getrusage   (struct rusage * r);
 /* /proc/cpuinfo's model name */
 gchar   *bench_cpu_model   (void);
 

@@ -106,7 +106,7 @@ window_end (gpointer data)
   m->measuring = FALSE;
   m->t1 = g_get_monotonic_time ();
   g_mutex_unlock (&m->lock);
-  getrusage (RUSAGE_SELF, &m->r1);
+  bench_getrusage (&m->r1);
   g_main_loop_quit (m->loop);
   return G_SOURCE_REMOVE;
 }
@@ -116,7 +116,7 @@ window_start (gpointer data)
 {
   Meter *m = data;
 
-  getrusage (RUSAGE_SELF, &m->r0);
+  bench_getrusage (&m->r0);
   g_mutex_lock (&m->lock);
   m->warmup_id = 0;
   m->measuring = TRUE;

@@ -98,7 +98,7 @@ window_end (gpointer data)
   m->measuring = FALSE;
   m->t1 = g_get_monotonic_time ();
   g_mutex_unlock (&m->lock);
-  getrusage (RUSAGE_SELF, &m->r1);
+  bench_getrusage (&m->r1);
   m->bytes1 = m->get_bytes (m->get_bytes_data);
   g_main_loop_quit (m->loop);
   return G_SOURCE_REMOVE;
@@ -110,7 +110,7 @@ window_start (gpointer data)
   Meter *m = data;
 
   m->bytes0 = m->get_bytes (m->get_bytes_data);
-  getrusage (RUSAGE_SELF, &m->r0);
+  bench_getrusage (&m->r0);
   g_mutex_lock (&m->lock);
   m->warmup_id = 0;
   m->measuring = TRUE;

@@ -157,7 +157,7 @@ cpu_us (void)
 {
   struct rusage r;
 
-  getrusage (RUSAGE_SELF, &r);
+  bench_getrusage (&r);
   return (gint64) (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * G_USEC_PER_SEC
       + r.ru_utime.tv_usec + r.ru_stime.tv_usec;
 }

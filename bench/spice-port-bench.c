@@ -257,7 +257,7 @@ static void
 bare_done (Bare * b)
 {
   b->t1 = now_ns ();
-  getrusage (RUSAGE_SELF, &b->r1);
+  bench_getrusage (&b->r1);
   b->done = TRUE;
   g_main_loop_quit (b->loop);
 }
@@ -334,7 +334,7 @@ bl_rtt_maybe_send (Bare * b)
   if (b->pending >= MSG_SLOTS)
     return;
   if (b->sent == b->warmup) {
-    getrusage (RUSAGE_SELF, &b->r0);
+    bench_getrusage (&b->r0);
     b->t0 = now_ns ();
   }
   msg = b->msgs[b->sent % MSG_SLOTS];
@@ -394,7 +394,7 @@ bl_start (Bare * b)
   if (b->work == WORK_THROUGHPUT) {
     b->limit_ms = throughput_limit_ms (b->total);
     b->end_deadline = b->last_progress + (gint64) b->limit_ms * 1000;
-    getrusage (RUSAGE_SELF, &b->r0);
+    bench_getrusage (&b->r0);
     b->t0 = now_ns ();
     bl_pump (b);
   } else {
@@ -693,7 +693,7 @@ feed_bus_sync (GstBus * bus, GstMessage * msg, gpointer data)
     gint64 t = now_ns ();
     struct rusage r;
 
-    getrusage (RUSAGE_SELF, &r);
+    bench_getrusage (&r);
     g_mutex_lock (&f->lock);
     f->t1 = t;
     f->r1 = r;
@@ -749,7 +749,7 @@ run_sink_throughput (const gchar * mode, const gchar * uri, guint64 bytes)
   /* need-data was emitted once already and found nothing: the first
    * buffer goes from here, the rest from need-data */
   g_mutex_lock (&f.lock);
-  getrusage (RUSAGE_SELF, &f.r0);
+  bench_getrusage (&f.r0);
   f.t0 = now_ns ();
   f.go = TRUE;
   feed_push_locked (&f);
@@ -891,7 +891,7 @@ run_elements_rtt (const gchar * mode, const gchar * uri, guint warmup,
     msg_fill (expect, i);
     gst_buffer_fill (buf, 0, expect, MSG_BYTES);
     if (i == warmup)
-      getrusage (RUSAGE_SELF, &r0);
+      bench_getrusage (&r0);
     t0 = now_ns ();
     if (gst_app_src_push_buffer (src, buf) != GST_FLOW_OK) {
       g_printerr ("spice-port-bench: %s: appsrc refused message %u\n", mode, i);
@@ -908,7 +908,7 @@ run_elements_rtt (const gchar * mode, const gchar * uri, guint warmup,
     }
   }
   if (i == warmup + count) {
-    getrusage (RUSAGE_SELF, &r1);
+    bench_getrusage (&r1);
     ok = TRUE;
   } else {
     print_bus_error (mode, gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR));
