@@ -32,7 +32,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_session_debug);
 
 /* how long the helper may take to disconnect and exit once told to close,
  * before it is killed */
-#define HELPER_EXIT_WAIT_US (2 * G_USEC_PER_SEC)
+#define HELPER_EXIT_WAIT_US (1 * G_USEC_PER_SEC)
 /* a helper whose socket closed is dead or about to be */
 #define HELPER_REAP_WAIT_US (500 * G_TIME_SPAN_MILLISECOND)
 /* how long a release waits for the spice thread to let go of the session */
@@ -136,6 +136,7 @@ struct _GstSpiceSession
   guint next_shm;               /* lock */
   guint64 copies;               /* lock: COPY sent since the last SYNC */
   guint sync_sent, sync_done;   /* lock */
+  guint sync_cancels;           /* lock: gst_spice_session_sync_cancel() */
   GList *holds;                 /* lock: GlHold */
   gboolean late_reported;       /* lock */
   gboolean closing;             /* lock */
@@ -1892,17 +1893,35 @@ gst_spice_session_sync (GstSpiceSession * s, guint timeout_ms)
 
   g_mutex_lock (&s->lock);
   if (s->copies > 0 && s->sock >= 0 && !s->broken) {
+    guint cancels = s->sync_cancels;
+
     token = ++s->sync_sent;
     gen = s->generation;
     s->copies = 0;
     send_locked (s, GST_SPICE_IPC_SYNC, token, NULL, 0, NULL, NULL, 0);
-    while (s->sync_done < token && !s->broken && s->generation == gen)
+    while (s->sync_done < token && !s->broken && s->generation == gen &&
+        s->sync_cancels == cancels)
       if (!g_cond_wait_until (&s->cond, &s->lock, until))
         break;
     ok = s->sync_done >= token;
   }
   g_mutex_unlock (&s->lock);
   return ok;
+}
+
+/**
+ * gst_spice_session_sync_cancel:
+ *
+ * Lets every gst_spice_session_sync() in progress return (FALSE) at once:
+ * for a flush (the helper may be stuck).
+ */
+void
+gst_spice_session_sync_cancel (GstSpiceSession * s)
+{
+  g_mutex_lock (&s->lock);
+  s->sync_cancels++;
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
 }
 
 void

@@ -142,6 +142,7 @@ gboolean          gst_spice_session_copy         (GstSpiceSession * session,
                                                   gboolean flip);
 gboolean          gst_spice_session_sync         (GstSpiceSession * session,
                                                   guint timeout_ms);
+void              gst_spice_session_sync_cancel  (GstSpiceSession * session);
 
 /* Runs @func in the spice thread. */
 void              gst_spice_session_invoke       (GstSpiceSession * session,

@@ -1295,6 +1295,9 @@ gst_spice_video_src_unlock (GstBaseSrc * src)
   self->st.flushing = TRUE;
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
+  /* a frame waiting for the helper's copies (a stuck helper) */
+  if (self->session)
+    gst_spice_session_sync_cancel (self->session);
   return TRUE;
 }
 
@@ -2064,10 +2067,21 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
 
     /* the helper's copies into this buffer are done before anyone reads
      * it (no lock held: the answer comes through the spice thread) */
-    if (!gst_spice_session_sync (self->session, SYNC_TIMEOUT_MS))
+    if (!gst_spice_session_sync (self->session, SYNC_TIMEOUT_MS)) {
+      gboolean flushing;
+
+      g_mutex_lock (&self->lock);
+      flushing = self->st.flushing;
+      g_mutex_unlock (&self->lock);
+      if (flushing) {
+        gst_buffer_unref (buf);
+        g_clear_pointer (&cursor, g_bytes_unref);
+        return GST_FLOW_FLUSHING;
+      }
       GST_WARNING_OBJECT (self, "the client helper did not finish copying "
           "frame %" G_GUINT64_FORMAT " within %d ms", frame_no,
           SYNC_TIMEOUT_MS);
+    }
     if (draw_cursor) {
       GstVideoRectangle drawn;
       blend_cursor (self, buf, &info, cursor, cx, cy, cw, ch, &drawn);

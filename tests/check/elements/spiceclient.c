@@ -446,7 +446,8 @@ GST_START_TEST (test_helper_killed_reconnect)
 GST_END_TEST;
 
 /* A stuck helper (SIGSTOP) holds no state change longer than the
- * deadlines: NULL within 3 s, the helper killed and reaped. */
+ * deadlines: NULL within 2.5 s (the helper gets 1 s to exit), the helper
+ * killed and reaped. */
 GST_START_TEST (test_helper_stuck)
 {
   TestServer *ts = start_server (TEST_SERVER_TCP, "--size", "160x120",
@@ -465,7 +466,7 @@ GST_START_TEST (test_helper_stuck)
   fail_unless (wait_spice_thread_gone (), "the spice thread stays");
   GST_INFO ("NULL after %" G_GINT64_FORMAT " us",
       g_get_monotonic_time () - t0);
-  fail_unless (g_get_monotonic_time () - t0 < 3 * G_USEC_PER_SEC);
+  fail_unless (g_get_monotonic_time () - t0 < 5 * G_USEC_PER_SEC / 2);
   fail_if (process_alive (pid));
   fail_unless_equals_int (n_helpers (), 0);
   test_server_stop (ts);
