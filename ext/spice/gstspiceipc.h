@@ -54,8 +54,9 @@ typedef enum
   GST_SPICE_IPC_SHM_ADD,        /* id; ShmAddBody; fd: a memfd frame buffer */
   GST_SPICE_IPC_SHM_REMOVE,     /* id */
   GST_SPICE_IPC_COPY,           /* CopyBody: primary surface -> shm buffer */
-  GST_SPICE_IPC_SYNC,           /* id (token): answered by SYNCED once every
-                                 * message before it was handled */
+  GST_SPICE_IPC_SYNC,           /* SyncBody: answered by SYNCED (the same
+                                 * body) once every message before it was
+                                 * handled */
   GST_SPICE_IPC_SETTLE,         /* id (token): answered by SETTLED from an idle
                                  * of G_PRIORITY_DEFAULT_IDLE in the helper:
                                  * no SPICE message is waiting any more */
@@ -83,7 +84,7 @@ typedef enum
   GST_SPICE_IPC_PORT_OPENED,    /* sub; OpenedBody */
   GST_SPICE_IPC_PORT_DATA,      /* sub; tail: bytes */
   GST_SPICE_IPC_WRITE_DONE,     /* req; WriteDoneBody; tail domain\0message\0 */
-  GST_SPICE_IPC_SYNCED,         /* id: the token of SYNC */
+  GST_SPICE_IPC_SYNCED,         /* SyncBody of the SYNC */
   GST_SPICE_IPC_SETTLED,        /* id: the token of SETTLE */
 } GstSpiceIpcType;
 
@@ -148,6 +149,11 @@ typedef struct
   gint32 x, y, w, h;            /* clamped to both surfaces by the helper */
   guint32 pad;
 } GstSpiceIpcCopyBody;
+
+typedef struct
+{
+  guint64 copy_seq;             /* COPY messages sent before it */
+} GstSpiceIpcSyncBody;
 
 typedef struct
 {

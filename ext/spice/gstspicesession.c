@@ -98,6 +98,7 @@ typedef struct
   GSourceFunc func;
   gpointer data;
   GDestroyNotify notify;
+  guint64 copy_seq;             /* the copies sent before it */
 } Settle;
 
 /* A frame buffer's registration with a helper (qdata on its memory). */
@@ -134,8 +135,10 @@ struct _GstSpiceSession
   GHashTable *settles;          /* lock: token -> Settle */
   guint next_token;             /* lock */
   guint next_shm;               /* lock */
-  guint64 copies;               /* lock: COPY sent since the last SYNC */
-  guint sync_sent, sync_done;   /* lock */
+  /* Copies are numbered; the helper handles messages in order, so an
+   * answer to SYNC or SETTLE means every copy sent before it is done. */
+  guint64 copy_seq;             /* lock: COPY messages sent */
+  guint64 copy_done;            /* lock: the last one known done */
   guint sync_cancels;           /* lock: gst_spice_session_sync_cancel() */
   GList *holds;                 /* lock: GlHold */
   gboolean late_reported;       /* lock */
@@ -905,20 +908,29 @@ handle (GstSpiceSession * s, GstSpiceIpcMsg * msg)
       g_clear_error (&error);
       break;
     }
-    case GST_SPICE_IPC_SYNCED:
+    case GST_SPICE_IPC_SYNCED:{
+      const GstSpiceIpcSyncBody *b = GST_SPICE_IPC_BODY (msg,
+          GstSpiceIpcSyncBody);
+
       g_mutex_lock (&s->lock);
-      if (id > s->sync_done)
-        s->sync_done = id;
+      if (b && b->copy_seq > s->copy_done)
+        s->copy_done = b->copy_seq;
       g_cond_broadcast (&s->cond);
       g_mutex_unlock (&s->lock);
       break;
+    }
     case GST_SPICE_IPC_SETTLED:{
       Settle *st;
 
       g_mutex_lock (&s->lock);
       st = g_hash_table_lookup (s->settles, GUINT_TO_POINTER (id));
-      if (st)
+      if (st) {
         g_hash_table_steal (s->settles, GUINT_TO_POINTER (id));
+        if (st->copy_seq > s->copy_done) {
+          s->copy_done = st->copy_seq;
+          g_cond_broadcast (&s->cond);
+        }
+      }
       g_mutex_unlock (&s->lock);
       if (st) {
         st->func (st->data);
@@ -1144,6 +1156,8 @@ helper_cleanup (GstSpiceSession * s)
   settles = s->settles;
   s->writes = g_hash_table_new (NULL, NULL);
   s->settles = g_hash_table_new (NULL, NULL);
+  /* copies not done are lost with it (their frames are dropped) */
+  s->copy_done = s->copy_seq;
   g_cond_broadcast (&s->cond);
   g_mutex_unlock (&s->lock);
 
@@ -1872,7 +1886,7 @@ gst_spice_session_copy (GstSpiceSession * s, gint channel_id, guint surface,
   b.h = rect->h;
   b.pad = 0;
   send_locked (s, GST_SPICE_IPC_COPY, 0, &b, sizeof (b), NULL, NULL, 0);
-  s->copies++;
+  s->copy_seq++;
   g_mutex_unlock (&s->lock);
   return TRUE;
 }
@@ -1888,22 +1902,20 @@ gboolean
 gst_spice_session_sync (GstSpiceSession * s, guint timeout_ms)
 {
   gint64 until = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
-  guint token, gen;
   gboolean ok = TRUE;
 
   g_mutex_lock (&s->lock);
-  if (s->copies > 0 && s->sock >= 0 && !s->broken) {
+  /* usually a SETTLED answered already: no round trip */
+  if (s->copy_done < s->copy_seq && s->sock >= 0 && !s->broken) {
+    GstSpiceIpcSyncBody b = { s->copy_seq };
     guint cancels = s->sync_cancels;
 
-    token = ++s->sync_sent;
-    gen = s->generation;
-    s->copies = 0;
-    send_locked (s, GST_SPICE_IPC_SYNC, token, NULL, 0, NULL, NULL, 0);
-    while (s->sync_done < token && !s->broken && s->generation == gen &&
+    send_locked (s, GST_SPICE_IPC_SYNC, 0, &b, sizeof (b), NULL, NULL, 0);
+    while (s->copy_done < b.copy_seq && !s->broken &&
         s->sync_cancels == cancels)
       if (!g_cond_wait_until (&s->cond, &s->lock, until))
         break;
-    ok = s->sync_done >= token;
+    ok = s->copy_done >= b.copy_seq;
   }
   g_mutex_unlock (&s->lock);
   return ok;
@@ -1941,6 +1953,7 @@ gst_spice_session_invoke_settled (GstSpiceSession * s, GSourceFunc func,
   st->func = func;
   st->data = data;
   st->notify = notify;
+  st->copy_seq = s->copy_seq;
   token = ++s->next_token;
   g_hash_table_insert (s->settles, GUINT_TO_POINTER (token), st);
   send_locked (s, GST_SPICE_IPC_SETTLE, token, NULL, 0, NULL, NULL, 0);

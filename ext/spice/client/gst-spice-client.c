@@ -591,7 +591,8 @@ handle (GstSpiceIpcMsg * msg)
       break;
     }
     case GST_SPICE_IPC_SYNC:
-      send_simple (GST_SPICE_IPC_SYNCED, id, NULL, 0);
+      send_simple (GST_SPICE_IPC_SYNCED, id, msg->body,
+          msg->header.body_size);
       break;
     case GST_SPICE_IPC_SETTLE:
       g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, settle_idle,
