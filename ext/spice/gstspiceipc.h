@@ -86,6 +86,7 @@ typedef enum
   GST_SPICE_IPC_WRITE_DONE,     /* req; WriteDoneBody; tail domain\0message\0 */
   GST_SPICE_IPC_SYNCED,         /* SyncBody of the SYNC */
   GST_SPICE_IPC_SETTLED,        /* id: the token of SETTLE */
+  GST_SPICE_IPC_WRITES_DONE,    /* tail: guint32 reqs written successfully */
 } GstSpiceIpcType;
 
 #define GST_SPICE_IPC_FLAG_TAIL_FD (1 << 0)

@@ -908,6 +908,28 @@ handle (GstSpiceSession * s, GstSpiceIpcMsg * msg)
       g_clear_error (&error);
       break;
     }
+    case GST_SPICE_IPC_WRITES_DONE:{
+      gsize size = 0;
+      const guint32 *reqs = msg->tail ? g_bytes_get_data (msg->tail, &size) :
+          NULL;
+      GPtrArray *done = g_ptr_array_new ();
+      guint i;
+
+      g_mutex_lock (&s->lock);
+      for (i = 0; i < size / sizeof (guint32); i++) {
+        Write *w = g_hash_table_lookup (s->writes,
+            GUINT_TO_POINTER (reqs[i]));
+        if (w) {
+          g_hash_table_steal (s->writes, GUINT_TO_POINTER (reqs[i]));
+          g_ptr_array_add (done, w);
+        }
+      }
+      g_mutex_unlock (&s->lock);
+      for (i = 0; i < done->len; i++)
+        write_finish (done->pdata[i], NULL);
+      g_ptr_array_free (done, TRUE);
+      break;
+    }
     case GST_SPICE_IPC_SYNCED:{
       const GstSpiceIpcSyncBody *b = GST_SPICE_IPC_BODY (msg,
           GstSpiceIpcSyncBody);

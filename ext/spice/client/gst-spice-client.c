@@ -86,6 +86,8 @@ struct _Helper
   guint next_surface;
   gboolean gone;                /* the plugin's end is closed */
   GSource *watch;               /* the socket */
+  GArray *done;                 /* guint32: writes done, not told yet */
+  guint done_idle;
 };
 
 static Helper helper;
@@ -466,15 +468,56 @@ settle_idle (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* Successful writes are answered in batches (one WRITES_DONE for up to
+ * DONE_BATCH of them, or whatever is done once this process is idle): one
+ * wake-up of the plugin's spice thread per batch instead of per 64 KiB. */
+#define DONE_BATCH 16
+
+static void
+flush_done (void)
+{
+  GBytes *tail;
+
+  if (!helper.done || helper.done->len == 0)
+    return;
+  tail = g_bytes_new (helper.done->data, helper.done->len * sizeof (guint32));
+  g_array_set_size (helper.done, 0);
+  send_packet (GST_SPICE_IPC_WRITES_DONE, 0, NULL, 0, tail, NULL, 0);
+  g_bytes_unref (tail);
+}
+
+static gboolean
+flush_done_idle (gpointer data)
+{
+  helper.done_idle = 0;
+  flush_done ();
+  return G_SOURCE_REMOVE;
+}
+
 static void
 write_done (guint req, const GError * error)
 {
-  GstSpiceIpcWriteDoneBody b = { error ? error->code : 0 };
-  GBytes *tail = error ? error_strings (error, NULL) : NULL;
+  GstSpiceIpcWriteDoneBody b;
+  GBytes *tail;
+  guint32 r = req;
 
+  if (!error) {
+    if (!helper.done)
+      helper.done = g_array_new (FALSE, FALSE, sizeof (guint32));
+    g_array_append_val (helper.done, r);
+    if (helper.done->len >= DONE_BATCH)
+      flush_done ();
+    else if (!helper.done_idle)
+      helper.done_idle = g_idle_add_full (G_PRIORITY_DEFAULT_IDLE,
+          flush_done_idle, NULL, NULL);
+    return;
+  }
+  /* in order: what succeeded before goes first */
+  flush_done ();
+  b.code = error->code;
+  tail = error_strings (error, NULL);
   send_packet (GST_SPICE_IPC_WRITE_DONE, req, &b, sizeof (b), tail, NULL, 0);
-  if (tail)
-    g_bytes_unref (tail);
+  g_bytes_unref (tail);
 }
 
 static void
