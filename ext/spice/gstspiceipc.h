@@ -66,6 +66,9 @@ typedef enum
   GST_SPICE_IPC_RECORD_WRITE,   /* req; tail: S16 samples */
   GST_SPICE_IPC_PLAYBACK_DELAY, /* sub; DelayBody */
   GST_SPICE_IPC_CLOSE,          /* disconnect and exit */
+  GST_SPICE_IPC_RING_ADD,       /* RingAddBody; fd: the write ring (memfd) */
+  GST_SPICE_IPC_PORT_WRITE_RING,        /* req; RingWriteBody, then the port
+                                         * name\0 */
 
   /* helper -> plugin */
   GST_SPICE_IPC_WELCOME = 64,   /* WelcomeBody */
@@ -155,6 +158,19 @@ typedef struct
 {
   guint64 copy_seq;             /* COPY messages sent before it */
 } GstSpiceIpcSyncBody;
+
+typedef struct
+{
+  guint64 size;
+} GstSpiceIpcRingAddBody;
+
+/* bytes the plugin wrote into the ring; untouched until WRITES_DONE (or
+ * WRITE_DONE) answers the request */
+typedef struct
+{
+  guint64 offset;
+  guint64 size;
+} GstSpiceIpcRingWriteBody;
 
 typedef struct
 {

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -41,6 +42,9 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_session_debug);
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 5000
 #define HELPER_NAME "gst-spice-client"
+/* the port write ring, and what goes inline instead (small writes) */
+#define RING_SIZE (8u << 20)
+#define RING_MIN_WRITE 4096
 
 typedef enum
 {
@@ -85,12 +89,20 @@ typedef struct
   GSource *timer;               /* attached; frees this when destroyed */
 } GlHold;
 
+/* A piece of the port write ring, in the order taken. */
+typedef struct
+{
+  gsize offset, size;
+  gboolean done;
+} RingRegion;
+
 typedef struct
 {
   GstSpicePortWriteDone port_done;
   GDestroyNotify record_done;
   gpointer user_data;
   GDestroyNotify notify;
+  RingRegion *region;           /* the bytes in the ring, or NULL */
 } Write;
 
 typedef struct
@@ -141,6 +153,13 @@ struct _GstSpiceSession
   guint64 copy_done;            /* lock: the last one known done */
   guint sync_cancels;           /* lock: gst_spice_session_sync_cancel() */
   GList *holds;                 /* lock: GlHold */
+  /* lock: port writes go through a shared-memory ring the helper maps
+   * (one copy into it, none through the socket) */
+  gint ring_fd;
+  guint8 *ring;
+  guint ring_generation;        /* the helper that has it, 0: none */
+  gsize ring_head;              /* where the next region starts */
+  GQueue ring_regions;          /* RingRegion, oldest first */
   gboolean late_reported;       /* lock */
   gboolean closing;             /* lock */
   GError *error;                /* lock: the session failed for good */
@@ -852,6 +871,22 @@ handle_listener_msg (GstSpiceSession * s, GstSpiceIpcMsg * msg)
   listener_end (s, li);
 }
 
+/* s->lock held: the ring space of @w is free again */
+static void
+ring_release_locked (GstSpiceSession * s, Write * w)
+{
+  RingRegion *r;
+
+  if (!w->region)
+    return;
+  w->region->done = TRUE;
+  w->region = NULL;
+  while ((r = g_queue_peek_head (&s->ring_regions)) && r->done)
+    g_free (g_queue_pop_head (&s->ring_regions));
+  if (g_queue_is_empty (&s->ring_regions))
+    s->ring_head = 0;
+}
+
 static void
 write_finish (Write * w, const GError * error)
 {
@@ -898,8 +933,10 @@ handle (GstSpiceSession * s, GstSpiceIpcMsg * msg)
 
       g_mutex_lock (&s->lock);
       w = g_hash_table_lookup (s->writes, GUINT_TO_POINTER (id));
-      if (w)
+      if (w) {
         g_hash_table_steal (s->writes, GUINT_TO_POINTER (id));
+        ring_release_locked (s, w);
+      }
       g_mutex_unlock (&s->lock);
       if (!w)
         break;
@@ -921,6 +958,7 @@ handle (GstSpiceSession * s, GstSpiceIpcMsg * msg)
             GUINT_TO_POINTER (reqs[i]));
         if (w) {
           g_hash_table_steal (s->writes, GUINT_TO_POINTER (reqs[i]));
+          ring_release_locked (s, w);
           g_ptr_array_add (done, w);
         }
       }
@@ -1176,6 +1214,11 @@ helper_cleanup (GstSpiceSession * s)
     gl_hold_drop_locked (s, s->holds->data, FALSE);
   writes = s->writes;
   settles = s->settles;
+  g_hash_table_iter_init (&it, writes);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    ring_release_locked (s, v);
+  /* the next helper maps it anew */
+  s->ring_generation = 0;
   s->writes = g_hash_table_new (NULL, NULL);
   s->settles = g_hash_table_new (NULL, NULL);
   /* copies not done are lost with it (their frames are dropped) */
@@ -1385,6 +1428,8 @@ gst_spice_session_acquire (const GstSpiceSessionParams * params,
   s->next_listener_id = 1;
   s->sock = -1;
   s->helper_end = -1;
+  s->ring_fd = -1;
+  g_queue_init (&s->ring_regions);
   g_mutex_init (&s->lock);
   g_cond_init (&s->cond);
   g_queue_init (&s->out);
@@ -1418,6 +1463,11 @@ gst_spice_session_acquire (const GstSpiceSessionParams * params,
 static void
 session_free (GstSpiceSession * s)
 {
+  if (s->ring)
+    munmap (s->ring, RING_SIZE);
+  if (s->ring_fd >= 0)
+    close (s->ring_fd);
+  g_queue_clear_full (&s->ring_regions, g_free);
   g_hash_table_unref (s->writes);
   g_hash_table_unref (s->settles);
   gst_spice_session_params_clear (&s->params);
@@ -1719,10 +1769,76 @@ write_failed_idle (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* s->lock held: @n contiguous bytes of the ring, shared with the current
+ * helper; FALSE when there is no room (the write goes inline) */
+static gboolean
+ring_alloc_locked (GstSpiceSession * s, gsize n, RingRegion ** out)
+{
+  RingRegion *first, *r;
+  gsize offset;
+
+  if (n > RING_SIZE / 2)
+    return FALSE;
+  if (!s->ring) {
+    gint fd = memfd_create ("gst-spice-port-ring", MFD_CLOEXEC);
+    gpointer map;
+
+    if (fd < 0)
+      return FALSE;
+    if (ftruncate (fd, RING_SIZE) < 0 || (map = mmap (NULL, RING_SIZE,
+                PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+      close (fd);
+      return FALSE;
+    }
+    s->ring_fd = fd;
+    s->ring = map;
+  }
+  first = g_queue_peek_head (&s->ring_regions);
+  if (!first) {
+    offset = 0;
+  } else if (s->ring_head > first->offset) {
+    /* in use: [first, head) */
+    if (RING_SIZE - s->ring_head >= n) {
+      offset = s->ring_head;
+    } else if (first->offset >= n) {
+      /* wrap; the end is skipped */
+      r = g_new0 (RingRegion, 1);
+      r->offset = s->ring_head;
+      r->size = RING_SIZE - s->ring_head;
+      r->done = TRUE;
+      g_queue_push_tail (&s->ring_regions, r);
+      offset = 0;
+    } else {
+      return FALSE;
+    }
+  } else {
+    /* wrapped: in use [first, end) and [0, head) */
+    if (first->offset - s->ring_head < n)
+      return FALSE;
+    offset = s->ring_head;
+  }
+  if (s->ring_generation != s->generation) {
+    GstSpiceIpcRingAddBody b = { RING_SIZE };
+
+    send_locked (s, GST_SPICE_IPC_RING_ADD, 0, &b, sizeof (b), NULL,
+        &s->ring_fd, 1);
+    s->ring_generation = s->generation;
+  }
+  r = g_new0 (RingRegion, 1);
+  r->offset = offset;
+  r->size = n;
+  g_queue_push_tail (&s->ring_regions, r);
+  s->ring_head = offset + n;
+  *out = r;
+  return TRUE;
+}
+
 static void
 write_start (GstSpiceSession * s, Write * w, guint32 type,
     const gchar * port_name, GBytes * bytes)
 {
+  gsize size = bytes ? g_bytes_get_size (bytes) : 0;
+  RingRegion *r = NULL;
   guint req;
 
   g_mutex_lock (&s->lock);
@@ -1735,8 +1851,22 @@ write_start (GstSpiceSession * s, Write * w, guint32 type,
   }
   req = ++s->next_req;
   g_hash_table_insert (s->writes, GUINT_TO_POINTER (req), w);
-  send_locked (s, type, req, port_name, port_name ? strlen (port_name) : 0,
-      bytes, NULL, 0);
+  if (type == GST_SPICE_IPC_PORT_WRITE && size >= RING_MIN_WRITE &&
+      ring_alloc_locked (s, size, &r)) {
+    guint8 body[GST_SPICE_IPC_MAX_BODY];
+    GstSpiceIpcRingWriteBody b = { r->offset, size };
+    gsize name_len = MIN (strlen (port_name), sizeof (body) - sizeof (b));
+
+    memcpy (s->ring + r->offset, g_bytes_get_data (bytes, NULL), size);
+    w->region = r;
+    memcpy (body, &b, sizeof (b));
+    memcpy (body + sizeof (b), port_name, name_len);
+    send_locked (s, GST_SPICE_IPC_PORT_WRITE_RING, req, body,
+        sizeof (b) + name_len, NULL, NULL, 0);
+  } else {
+    send_locked (s, type, req, port_name, port_name ? strlen (port_name) :
+        0, bytes, NULL, 0);
+  }
   g_mutex_unlock (&s->lock);
 }
 

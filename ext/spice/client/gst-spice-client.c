@@ -87,6 +87,8 @@ struct _Helper
   gboolean gone;                /* the plugin's end is closed */
   GSource *watch;               /* the socket */
   GArray *done;                 /* guint32: writes done, not told yet */
+  guint8 *ring;                 /* the plugin's write ring, read-only */
+  gsize ring_size;
   guint done_idle;
 };
 
@@ -669,6 +671,43 @@ handle (GstSpiceIpcMsg * msg)
           port_write_done, GUINT_TO_POINTER (id), NULL);
       g_free (name);
       g_bytes_unref (bytes);
+      break;
+    }
+    case GST_SPICE_IPC_RING_ADD:{
+      const GstSpiceIpcRingAddBody *b = GST_SPICE_IPC_BODY (msg,
+          GstSpiceIpcRingAddBody);
+      gpointer map;
+
+      if (!b || msg->n_fds < 1)
+        return FALSE;
+      map = mmap (NULL, b->size, PROT_READ, MAP_SHARED, msg->fds[0], 0);
+      if (map == MAP_FAILED) {
+        GST_ERROR ("cannot map the write ring: %s", g_strerror (errno));
+        return FALSE;
+      }
+      if (helper.ring)
+        munmap (helper.ring, helper.ring_size);
+      helper.ring = map;
+      helper.ring_size = b->size;
+      break;
+    }
+    case GST_SPICE_IPC_PORT_WRITE_RING:{
+      const GstSpiceIpcRingWriteBody *b = GST_SPICE_IPC_BODY (msg,
+          GstSpiceIpcRingWriteBody);
+      gchar *name;
+      GBytes *bytes;
+
+      if (!b || !helper.ring || b->offset > helper.ring_size ||
+          b->size > helper.ring_size - b->offset)
+        return FALSE;
+      name = g_strndup ((const gchar *) msg->body + sizeof (*b),
+          msg->header.body_size - sizeof (*b));
+      /* by reference: the plugin leaves the bytes alone until answered */
+      bytes = g_bytes_new_static (helper.ring + b->offset, b->size);
+      gst_spice_engine_port_write (helper.engine, name, bytes,
+          port_write_done, GUINT_TO_POINTER (id), NULL);
+      g_bytes_unref (bytes);
+      g_free (name);
       break;
     }
     case GST_SPICE_IPC_RECORD_WRITE:{
