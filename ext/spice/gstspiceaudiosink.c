@@ -179,7 +179,7 @@ gst_spice_audio_sink_get_property (GObject * object, guint prop_id,
 }
 
 /* ---------------------------------------------------------------------- */
-/* Session callbacks (the thread that dispatches the default context)     */
+/* Session callbacks (the plugin's spice thread)                          */
 
 static void
 on_record_start (gpointer user_data, guint channels, guint rate)

@@ -223,7 +223,7 @@ gst_spice_audio_src_get_property (GObject * object, guint prop_id,
 }
 
 /* ---------------------------------------------------------------------- */
-/* Session callbacks (the thread that dispatches the default context)     */
+/* Session callbacks (the plugin's spice thread)                          */
 
 /* self->lock held; the caller wakes the streaming thread once it let go
  * of the lock (woken under it, that thread would block on it at once) */

@@ -185,7 +185,7 @@ gst_spice_data_sink_get_property (GObject * object, guint prop_id,
 }
 
 /* ---------------------------------------------------------------------- */
-/* Session callbacks (the thread that dispatches the default context)     */
+/* Session callbacks (the plugin's spice thread)                          */
 
 static void
 on_port_opened (gpointer user_data, gboolean opened)
@@ -307,8 +307,7 @@ gst_spice_data_sink_stop (GstBaseSink * sink)
      * the port closed holds them for good; skipped in the thread that
      * would have to run their callbacks. */
     g_mutex_lock (&self->lock);
-    while (self->st.in_flight > 0 &&
-        !g_main_context_is_owner (g_main_context_default ())) {
+    while (self->st.in_flight > 0 && !gst_spice_session_in_spice_thread ()) {
       gboolean woken;
 
       self->st.waiters++;

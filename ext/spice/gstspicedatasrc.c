@@ -166,7 +166,7 @@ gst_spice_data_src_get_property (GObject * object, guint prop_id,
 }
 
 /* ---------------------------------------------------------------------- */
-/* Session callbacks (the thread that dispatches the default context)     */
+/* Session callbacks (the plugin's spice thread)                          */
 
 static void
 on_port_opened (gpointer user_data, gboolean opened)

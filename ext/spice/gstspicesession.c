@@ -245,8 +245,8 @@ spice_thread_unref_locked (void)
   spice_thread_exiting = TRUE;
 }
 
-static gboolean
-in_spice_thread (void)
+gboolean
+gst_spice_session_in_spice_thread (void)
 {
   gboolean yes;
 
@@ -1548,7 +1548,7 @@ gst_spice_session_release (GstSpiceSession * s)
   send_locked (s, GST_SPICE_IPC_CLOSE, 0, NULL, 0, NULL, NULL, 0);
   g_mutex_unlock (&s->lock);
   gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, finish_idle, s, NULL);
-  if (in_spice_thread ())
+  if (gst_spice_session_in_spice_thread ())
     return;
 
   until = g_get_monotonic_time () + FINISH_WAIT_US;
@@ -1720,7 +1720,7 @@ gst_spice_session_remove_listener (GstSpiceSession * s, guint id)
   Listener *li = NULL;
   GList *l, *next;
   gint64 deadline = g_get_monotonic_time () + LISTENER_WAIT_US;
-  gboolean wait = !in_spice_thread ();
+  gboolean wait = !gst_spice_session_in_spice_thread ();
 
   g_mutex_lock (&s->lock);
   for (l = s->listeners; l; l = l->next) {

@@ -144,6 +144,9 @@ gboolean          gst_spice_session_sync         (GstSpiceSession * session,
                                                   guint timeout_ms);
 void              gst_spice_session_sync_cancel  (GstSpiceSession * session);
 
+/* Whether the caller is the spice thread (where listener callbacks run). */
+gboolean          gst_spice_session_in_spice_thread (void);
+
 /* Runs @func in the spice thread. */
 void              gst_spice_session_invoke       (GstSpiceSession * session,
                                                   gint priority,

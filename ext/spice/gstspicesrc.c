@@ -25,9 +25,11 @@
  * mid-stream, without a frame of the wrong size.
  *
  * Several SPICE elements of one process naming the same server share one
- * connection (a SPICE server takes a single client).  spice-client-glib
- * runs on the default GMainContext: in a thread of the plugin's own, or in
- * the application's thread when it runs the default main loop.
+ * connection (a SPICE server takes a single client).  The SPICE client
+ * (spice-client-glib) runs in a helper process of its own per connection,
+ * gst-spice-client: the application's default main context is never
+ * touched, and a crash of the client library costs an error naming the
+ * helper (or a reconnect with a fresh helper), not the application.
  *
  * Errors (malformed URI, refused connection, wrong password, connection
  * lost) are posted as error messages that name the server.  With

@@ -546,7 +546,8 @@ gst_spice_video_src_change_state (GstElement * element,
 }
 
 /* ---------------------------------------------------------------------- */
-/* Copying (spice thread, self->lock held)                                */
+/* Copying (self->lock held): 2D damage is copied by the client helper,   */
+/* asked from here; a mapped GL scanout is copied here                    */
 
 static FrameAge *
 frame_age_get (GstBuffer * buf)
@@ -679,7 +680,7 @@ drop_back_locked (GstSpiceVideoSrc * self)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Session callbacks (the thread that dispatches the default context)     */
+/* Session callbacks (the plugin's spice thread)                          */
 
 static void
 on_primary_create (gpointer user_data, GstVideoFormat format,
