@@ -4,7 +4,8 @@
 # workplace's device machine; docs: ../shared/docs/HARDWARE.md):
 #   - the suites' programs, the SPICE test server, gst-launch-1.0,
 #     gst-inspect-1.0 and gst-plugin-scanner (bin/);
-#   - this build's plugins and the system plugins the suites use (plugins/);
+#   - this build's plugins and the system plugins the suites use (plugins/),
+#     the SPICE client helper beside them (plugins/client/);
 #   - the shared libraries all of them need, minus glibc and the GL/EGL
 #     loaders (lib/; the loaders come from Debian's libegl1 & co., unpacked
 #     on the machine, see the device tool's README);
@@ -45,13 +46,16 @@ done
 cp "$(command -v gst-launch-1.0)" "$(command -v gst-inspect-1.0)" "$scanner" "$out/bin/"
 
 cp "$build"/ext/spice/libgstspice.so "$build"/ext/gpu/libgstspicegpu.so "$out/plugins/"
+# the SPICE client helper: found beside the plugin (plugins/client/)
+mkdir -p "$out/plugins/client"
+cp "$build"/ext/spice/client/gst-spice-client "$out/plugins/client/"
 for p in coreelements app videoconvertscale videotestsrc opengl nvcodec; do
   cp "$sysplugins/libgst$p.so" "$out/plugins/"
 done
 
 # the libraries' closure, without glibc and the GL/EGL loaders
 skip='^(libc|libm|libdl|libpthread|librt|libresolv|ld-linux-x86-64|libEGL|libGL|libGLESv2|libGLX|libGLdispatch|libOpenGL)\.so'
-for f in "$out"/bin/* "$out"/plugins/*; do
+for f in "$out"/bin/* "$out"/plugins/*.so "$out"/plugins/client/*; do
   ldd "$f" 2>/dev/null | awk '/=> \//{print $3}'
 done | sort -u | while read -r lib; do
   name=$(basename "$lib")
