@@ -35,7 +35,7 @@ G_BEGIN_DECLS
 /* fd 3 of the helper is its end of the socket */
 #define GST_SPICE_IPC_HELPER_FD 3
 /* bytes of tail sent inline; more goes through a memfd */
-#define GST_SPICE_IPC_MAX_INLINE (192 * 1024)
+#define GST_SPICE_IPC_MAX_INLINE (96 * 1024)
 /* socket buffer asked for (the kernel caps it at net.core.wmem_max) */
 #define GST_SPICE_IPC_SOCKET_BUFFER (4 * 1024 * 1024)
 #define GST_SPICE_IPC_MAX_FDS 4

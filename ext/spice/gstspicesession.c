@@ -1072,6 +1072,7 @@ reap (GPid pid, gint64 timeout_us)
 }
 
 static gboolean on_socket (gint fd, GIOCondition cond, gpointer data);
+static void helper_cleanup (GstSpiceSession * s);
 
 /* spice thread: starts the helper on the socket made by start_locked() */
 static gboolean
@@ -1116,6 +1117,8 @@ spawn_idle (gpointer data)
             "GST_SPICE_CLIENT_HELPER"));
     g_error_free (error);
     g_free (path);
+    /* nobody reads the socket: writes fail from now on */
+    helper_cleanup (s);
     return G_SOURCE_REMOVE;
   }
   GST_INFO ("%s: client helper %s started, pid %d", s->address, path, pid);
