@@ -54,9 +54,8 @@ typedef enum
   GST_SPICE_IPC_SHM_ADD,        /* id; ShmAddBody; fd: a memfd frame buffer */
   GST_SPICE_IPC_SHM_REMOVE,     /* id */
   GST_SPICE_IPC_COPY,           /* CopyBody: primary surface -> shm buffer */
-  GST_SPICE_IPC_SYNC,           /* SyncBody: answered by SYNCED (the same
-                                 * body) once every message before it was
-                                 * handled */
+  GST_SPICE_IPC_SYNC,           /* answered by SYNCED once every message
+                                 * before it was handled */
   GST_SPICE_IPC_SETTLE,         /* id (token): answered by SETTLED from an idle
                                  * of G_PRIORITY_DEFAULT_IDLE in the helper:
                                  * no SPICE message is waiting any more */
@@ -87,8 +86,8 @@ typedef enum
   GST_SPICE_IPC_PORT_OPENED,    /* sub; OpenedBody */
   GST_SPICE_IPC_PORT_DATA,      /* sub; tail: bytes */
   GST_SPICE_IPC_WRITE_DONE,     /* req; WriteDoneBody; tail domain\0message\0 */
-  GST_SPICE_IPC_SYNCED,         /* SyncBody of the SYNC */
-  GST_SPICE_IPC_SETTLED,        /* id: the token of SETTLE */
+  GST_SPICE_IPC_SYNCED,         /* CopiesBody */
+  GST_SPICE_IPC_SETTLED,        /* id: the token of SETTLE; CopiesBody */
   GST_SPICE_IPC_WRITES_DONE,    /* tail: guint32 reqs written successfully */
 } GstSpiceIpcType;
 
@@ -154,10 +153,12 @@ typedef struct
   guint32 pad;
 } GstSpiceIpcCopyBody;
 
+/* COPY messages this helper has handled so far (in the order sent: every
+ * copy asked for before the last of them is done) */
 typedef struct
 {
-  guint64 copy_seq;             /* COPY messages sent before it */
-} GstSpiceIpcSyncBody;
+  guint64 copies;
+} GstSpiceIpcCopiesBody;
 
 typedef struct
 {

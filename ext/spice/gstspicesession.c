@@ -110,7 +110,6 @@ typedef struct
   GSourceFunc func;
   gpointer data;
   GDestroyNotify notify;
-  guint64 copy_seq;             /* the copies sent before it */
 } Settle;
 
 /* A frame buffer's registration with a helper (qdata on its memory). */
@@ -147,10 +146,11 @@ struct _GstSpiceSession
   GHashTable *settles;          /* lock: token -> Settle */
   guint next_token;             /* lock */
   guint next_shm;               /* lock */
-  /* Copies are numbered; the helper handles messages in order, so an
-   * answer to SYNC or SETTLE means every copy sent before it is done. */
+  /* Copies of this helper, counted on both sides: the helper handles
+   * messages in order and its SYNCED and SETTLED answers say how many it
+   * has done (also those that came after SETTLE, before its idle ran). */
   guint64 copy_seq;             /* lock: COPY messages sent */
-  guint64 copy_done;            /* lock: the last one known done */
+  guint64 copy_done;            /* lock: of those, known done */
   guint sync_cancels;           /* lock: gst_spice_session_sync_cancel() */
   GList *holds;                 /* lock: GlHold */
   /* lock: port writes go through a shared-memory ring the helper maps
@@ -969,27 +969,28 @@ handle (GstSpiceSession * s, GstSpiceIpcMsg * msg)
       break;
     }
     case GST_SPICE_IPC_SYNCED:{
-      const GstSpiceIpcSyncBody *b = GST_SPICE_IPC_BODY (msg,
-          GstSpiceIpcSyncBody);
+      const GstSpiceIpcCopiesBody *b = GST_SPICE_IPC_BODY (msg,
+          GstSpiceIpcCopiesBody);
 
       g_mutex_lock (&s->lock);
-      if (b && b->copy_seq > s->copy_done)
-        s->copy_done = b->copy_seq;
+      if (b && b->copies > s->copy_done)
+        s->copy_done = b->copies;
       g_cond_broadcast (&s->cond);
       g_mutex_unlock (&s->lock);
       break;
     }
     case GST_SPICE_IPC_SETTLED:{
+      const GstSpiceIpcCopiesBody *b = GST_SPICE_IPC_BODY (msg,
+          GstSpiceIpcCopiesBody);
       Settle *st;
 
       g_mutex_lock (&s->lock);
       st = g_hash_table_lookup (s->settles, GUINT_TO_POINTER (id));
-      if (st) {
+      if (st)
         g_hash_table_steal (s->settles, GUINT_TO_POINTER (id));
-        if (st->copy_seq > s->copy_done) {
-          s->copy_done = st->copy_seq;
-          g_cond_broadcast (&s->cond);
-        }
+      if (b && b->copies > s->copy_done) {
+        s->copy_done = b->copies;
+        g_cond_broadcast (&s->cond);
       }
       g_mutex_unlock (&s->lock);
       if (st) {
@@ -1154,6 +1155,8 @@ start_locked (GstSpiceSession * s, GError ** error)
   s->generation++;
   s->broken = FALSE;
   s->pid = 0;
+  /* the new helper counts its copies from 0 */
+  s->copy_seq = s->copy_done = 0;
   /* the password crosses the socket, never a command line or the
    * environment */
   tail = gst_spice_ipc_strings (4, s->params.uri, s->params.password,
@@ -2062,15 +2065,15 @@ gst_spice_session_sync (GstSpiceSession * s, guint timeout_ms)
   g_mutex_lock (&s->lock);
   /* usually a SETTLED answered already: no round trip */
   if (s->copy_done < s->copy_seq && s->sock >= 0 && !s->broken) {
-    GstSpiceIpcSyncBody b = { s->copy_seq };
-    guint cancels = s->sync_cancels;
+    guint64 target = s->copy_seq;
+    guint cancels = s->sync_cancels, gen = s->generation;
 
-    send_locked (s, GST_SPICE_IPC_SYNC, 0, &b, sizeof (b), NULL, NULL, 0);
-    while (s->copy_done < b.copy_seq && !s->broken &&
+    send_locked (s, GST_SPICE_IPC_SYNC, 0, NULL, 0, NULL, NULL, 0);
+    while (s->copy_done < target && !s->broken && s->generation == gen &&
         s->sync_cancels == cancels)
       if (!g_cond_wait_until (&s->cond, &s->lock, until))
         break;
-    ok = s->copy_done >= b.copy_seq;
+    ok = s->generation == gen && s->copy_done >= target;
   }
   g_mutex_unlock (&s->lock);
   return ok;
@@ -2108,7 +2111,6 @@ gst_spice_session_invoke_settled (GstSpiceSession * s, GSourceFunc func,
   st->func = func;
   st->data = data;
   st->notify = notify;
-  st->copy_seq = s->copy_seq;
   token = ++s->next_token;
   g_hash_table_insert (s->settles, GUINT_TO_POINTER (token), st);
   send_locked (s, GST_SPICE_IPC_SETTLE, token, NULL, 0, NULL, NULL, 0);

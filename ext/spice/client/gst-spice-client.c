@@ -86,6 +86,7 @@ struct _Helper
   guint next_surface;
   gboolean gone;                /* the plugin's end is closed */
   GSource *watch;               /* the socket */
+  guint64 copies;               /* COPY messages handled */
   GArray *done;                 /* guint32: writes done, not told yet */
   guint8 *ring;                 /* the plugin's write ring, read-only */
   gsize ring_size;
@@ -466,7 +467,12 @@ copy_rect (const GstSpiceIpcCopyBody * b)
 static gboolean
 settle_idle (gpointer data)
 {
-  send_simple (GST_SPICE_IPC_SETTLED, GPOINTER_TO_UINT (data), NULL, 0);
+  GstSpiceIpcCopiesBody b = { helper.copies };
+
+  /* the copies asked for in the same batch as SETTLE, or before this idle
+   * ran, are done too: one round trip less per frame for the plugin */
+  send_simple (GST_SPICE_IPC_SETTLED, GPOINTER_TO_UINT (data), &b,
+      sizeof (b));
   return G_SOURCE_REMOVE;
 }
 
@@ -633,12 +639,15 @@ handle (GstSpiceIpcMsg * msg)
       if (!b)
         return FALSE;
       copy_rect (b);
+      helper.copies++;
       break;
     }
-    case GST_SPICE_IPC_SYNC:
-      send_simple (GST_SPICE_IPC_SYNCED, id, msg->body,
-          msg->header.body_size);
+    case GST_SPICE_IPC_SYNC:{
+      GstSpiceIpcCopiesBody b = { helper.copies };
+
+      send_simple (GST_SPICE_IPC_SYNCED, id, &b, sizeof (b));
       break;
+    }
     case GST_SPICE_IPC_SETTLE:
       g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, settle_idle,
           GUINT_TO_POINTER (id), NULL);
