@@ -27,6 +27,7 @@
 #include "gstspicesession.h"
 #include "gstspiceipc.h"
 #include "gstspicememfd.h"
+#include "gstspicelistener.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_spice_session_debug);
 #define GST_CAT_DEFAULT gst_spice_session_debug
@@ -46,37 +47,15 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_session_debug);
 #define RING_SIZE (8u << 20)
 #define RING_MIN_WRITE 4096
 
-typedef enum
-{
-  LISTENER_DISPLAY = GST_SPICE_IPC_SUB_DISPLAY,
-  LISTENER_PLAYBACK = GST_SPICE_IPC_SUB_PLAYBACK,
-  LISTENER_RECORD = GST_SPICE_IPC_SUB_RECORD,
-  LISTENER_PORT = GST_SPICE_IPC_SUB_PORT,
-} ListenerKind;
-
-typedef struct
-{
-  gint refcount;                /* atomic */
-  guint id;                     /* also the helper's subscription id */
-  ListenerKind kind;
-  gint channel_id;              /* display listeners: the head */
-  gchar *port_name;             /* port listeners */
-  union
-  {
-    GstSpiceDisplayCallbacks display;
-    GstSpicePlaybackCallbacks playback;
-    GstSpiceRecordCallbacks record;
-    GstSpicePortCallbacks port;
-  } cb;
-  gpointer user_data;
-  GDestroyNotify notify;
-  gboolean removed;             /* session lock */
-  gint busy;                    /* session lock: callbacks in progress */
-  /* spice thread only */
-  gboolean lost;                /* told LOST because the helper died */
-  gboolean delay_known;
-  guint delay_sent;             /* playback: the last delay sent */
-} Listener;
+/* the listener registry is shared with the helper's engine; a listener's
+ * id is also the helper's subscription id */
+typedef GstSpiceListener Listener;
+#define LISTENER_DISPLAY GST_SPICE_LISTENER_DISPLAY
+#define LISTENER_PLAYBACK GST_SPICE_LISTENER_PLAYBACK
+#define LISTENER_RECORD GST_SPICE_LISTENER_RECORD
+#define LISTENER_PORT GST_SPICE_LISTENER_PORT
+G_STATIC_ASSERT ((gint) GST_SPICE_LISTENER_PORT ==
+    (gint) GST_SPICE_IPC_SUB_PORT);
 
 /* A GL draw a display listener holds (see gl_draw in the header). */
 typedef struct
@@ -389,24 +368,6 @@ flush_out (gint fd, GIOCondition cond, gpointer data)
 /* ---------------------------------------------------------------------- */
 /* Listeners                                                              */
 
-static Listener *
-listener_ref (Listener * l)
-{
-  g_atomic_int_inc (&l->refcount);
-  return l;
-}
-
-static void
-listener_unref (Listener * l)
-{
-  if (g_atomic_int_dec_and_test (&l->refcount)) {
-    if (l->notify)
-      l->notify (l->user_data);
-    g_free (l->port_name);
-    g_free (l);
-  }
-}
-
 /* The listener @id if it is still there, marked busy (listener_end). */
 static Listener *
 listener_begin (GstSpiceSession * s, guint id)
@@ -419,7 +380,7 @@ listener_begin (GstSpiceSession * s, guint id)
     Listener *li = l->data;
     if (li->id == id && !li->removed) {
       li->busy++;
-      found = listener_ref (li);
+      found = gst_spice_listener_ref (li);
       break;
     }
   }
@@ -434,7 +395,7 @@ listener_end (GstSpiceSession * s, Listener * li)
   li->busy--;
   g_cond_broadcast (&s->cond);
   g_mutex_unlock (&s->lock);
-  listener_unref (li);
+  gst_spice_listener_unref (li);
 }
 
 /* every listener still there, marked busy; listeners_end() */
@@ -450,7 +411,7 @@ listeners_begin_all (GstSpiceSession * s)
     if (li->removed)
       continue;
     li->busy++;
-    g_ptr_array_add (arr, listener_ref (li));
+    g_ptr_array_add (arr, gst_spice_listener_ref (li));
   }
   g_mutex_unlock (&s->lock);
   return arr;
@@ -464,23 +425,6 @@ listeners_end_all (GstSpiceSession * s, GPtrArray * arr)
   for (i = 0; i < arr->len; i++)
     listener_end (s, arr->pdata[i]);
   g_ptr_array_free (arr, TRUE);
-}
-
-static GstSpiceStateFunc
-listener_state_func (Listener * li)
-{
-  switch (li->kind) {
-    case LISTENER_DISPLAY:
-      return li->cb.display.state;
-    case LISTENER_PLAYBACK:
-      return li->cb.playback.state;
-    case LISTENER_RECORD:
-      return li->cb.record.state;
-    case LISTENER_PORT:
-      return li->cb.port.state;
-    default:
-      return NULL;
-  }
 }
 
 /* s->lock held */
@@ -641,7 +585,7 @@ static void
 deliver_state (GstSpiceSession * s, Listener * li, GstSpiceSessionState state,
     const GError * error, const gchar * debug)
 {
-  GstSpiceStateFunc func = listener_state_func (li);
+  GstSpiceStateFunc func = gst_spice_listener_state_func (li);
 
   if (state == GST_SPICE_SESSION_CONNECTED && li->lost)
     state = GST_SPICE_SESSION_RECONNECTED;
@@ -1609,19 +1553,14 @@ replay_failure_idle (gpointer data)
 }
 
 static guint
-add_listener (GstSpiceSession * s, Listener * li, gpointer user_data,
-    GDestroyNotify notify)
+add_listener (GstSpiceSession * s, Listener * li)
 {
   gboolean failed;
   guint id;
 
-  li->refcount = 1;
-  li->user_data = user_data;
-  li->notify = notify;
-
+  li->owner = s;
   g_mutex_lock (&s->lock);
-  id = li->id = s->next_listener_id++;
-  s->listeners = g_list_append (s->listeners, li);
+  id = gst_spice_listener_add (&s->listeners, &s->next_listener_id, li);
   failed = s->error != NULL;
   subscribe_locked (s, li);
   g_mutex_unlock (&s->lock);
@@ -1651,12 +1590,9 @@ gst_spice_session_add_display_listener (GstSpiceSession * s,
     gint channel_id, const GstSpiceDisplayCallbacks * callbacks,
     gpointer user_data, GDestroyNotify notify)
 {
-  Listener *li = g_new0 (Listener, 1);
-
-  li->kind = LISTENER_DISPLAY;
-  li->channel_id = channel_id;
-  li->cb.display = *callbacks;
-  return add_listener (s, li, user_data, notify);
+  return add_listener (s, gst_spice_listener_new (LISTENER_DISPLAY,
+          channel_id, NULL, callbacks, sizeof (*callbacks), user_data,
+          notify));
 }
 
 /**
@@ -1671,12 +1607,8 @@ gst_spice_session_add_playback_listener (GstSpiceSession * s,
     const GstSpicePlaybackCallbacks * callbacks, gpointer user_data,
     GDestroyNotify notify)
 {
-  Listener *li = g_new0 (Listener, 1);
-
-  li->kind = LISTENER_PLAYBACK;
-  li->channel_id = -1;
-  li->cb.playback = *callbacks;
-  return add_listener (s, li, user_data, notify);
+  return add_listener (s, gst_spice_listener_new (LISTENER_PLAYBACK, -1,
+          NULL, callbacks, sizeof (*callbacks), user_data, notify));
 }
 
 guint
@@ -1684,12 +1616,8 @@ gst_spice_session_add_record_listener (GstSpiceSession * s,
     const GstSpiceRecordCallbacks * callbacks, gpointer user_data,
     GDestroyNotify notify)
 {
-  Listener *li = g_new0 (Listener, 1);
-
-  li->kind = LISTENER_RECORD;
-  li->channel_id = -1;
-  li->cb.record = *callbacks;
-  return add_listener (s, li, user_data, notify);
+  return add_listener (s, gst_spice_listener_new (LISTENER_RECORD, -1,
+          NULL, callbacks, sizeof (*callbacks), user_data, notify));
 }
 
 /**
@@ -1704,13 +1632,8 @@ gst_spice_session_add_port_listener (GstSpiceSession * s,
     const gchar * port_name, const GstSpicePortCallbacks * callbacks,
     gpointer user_data, GDestroyNotify notify)
 {
-  Listener *li = g_new0 (Listener, 1);
-
-  li->kind = LISTENER_PORT;
-  li->channel_id = -1;
-  li->port_name = g_strdup (port_name);
-  li->cb.port = *callbacks;
-  return add_listener (s, li, user_data, notify);
+  return add_listener (s, gst_spice_listener_new (LISTENER_PORT, -1,
+          port_name, callbacks, sizeof (*callbacks), user_data, notify));
 }
 
 /**
@@ -1723,24 +1646,17 @@ gst_spice_session_add_port_listener (GstSpiceSession * s,
 void
 gst_spice_session_remove_listener (GstSpiceSession * s, guint id)
 {
-  Listener *li = NULL;
+  Listener *li;
   GList *l, *next;
   gint64 deadline = g_get_monotonic_time () + LISTENER_WAIT_US;
   gboolean wait = !gst_spice_session_in_spice_thread ();
 
   g_mutex_lock (&s->lock);
-  for (l = s->listeners; l; l = l->next) {
-    if (((Listener *) l->data)->id == id) {
-      li = l->data;
-      s->listeners = g_list_delete_link (s->listeners, l);
-      break;
-    }
-  }
+  li = gst_spice_listener_take (&s->listeners, id);
   if (!li) {
     g_mutex_unlock (&s->lock);
     return;
   }
-  li->removed = TRUE;
   send_locked (s, GST_SPICE_IPC_UNSUBSCRIBE, id, NULL, 0, NULL, NULL, 0);
   for (l = s->holds; l; l = next) {
     GlHold *h = l->data;
@@ -1748,16 +1664,12 @@ gst_spice_session_remove_listener (GstSpiceSession * s, guint id)
     if (h->listener == id)
       gl_hold_drop_locked (s, h, TRUE);
   }
-  if (wait) {
-    while (li->busy > 0)
-      if (!g_cond_wait_until (&s->cond, &s->lock, deadline)) {
-        GST_WARNING ("listener %u still busy after %d s", id,
-            (gint) (LISTENER_WAIT_US / G_USEC_PER_SEC));
-        break;
-      }
-  }
+  if (wait && !gst_spice_listener_wait_idle (li, &s->lock, &s->cond,
+          deadline))
+    GST_WARNING ("listener %u still busy after %d s", id,
+        (gint) (LISTENER_WAIT_US / G_USEC_PER_SEC));
   g_mutex_unlock (&s->lock);
-  listener_unref (li);
+  gst_spice_listener_unref (li);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -14,6 +14,7 @@
 #include <spice-client.h>
 
 #include "gstspiceengine.h"
+#include "gstspicelistener.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_spice_engine_debug);
 #define GST_CAT_DEFAULT gst_spice_engine_debug
@@ -38,36 +39,14 @@ typedef enum
   SESSION_FAILED,
 } SessionPhase;
 
-typedef enum
-{
-  LISTENER_ANY = -1,
-  LISTENER_DISPLAY,
-  LISTENER_PLAYBACK,
-  LISTENER_RECORD,
-  LISTENER_PORT,
-} ListenerKind;
-
-typedef struct
-{
-  gint refcount;                /* atomic */
-  GstSpiceEngine *session;
-  guint id;
-  ListenerKind kind;
-  gint channel_id;              /* display listeners: the head */
-  gchar *port_name;             /* port listeners */
-  union
-  {
-    GstSpiceEngineDisplayCallbacks display;
-    GstSpicePlaybackCallbacks playback;
-    GstSpiceRecordCallbacks record;
-    GstSpicePortCallbacks port;
-  } cb;
-  gpointer user_data;
-  GDestroyNotify notify;
-  gboolean removed;             /* session lock */
-  gint busy;                    /* session lock: callbacks in progress */
-  gboolean attached;            /* spice thread only */
-} Listener;
+/* the listener registry is shared with the plugin's session */
+typedef GstSpiceListener Listener;
+#define LISTENER_ANY GST_SPICE_LISTENER_ANY
+#define LISTENER_DISPLAY GST_SPICE_LISTENER_DISPLAY
+#define LISTENER_PLAYBACK GST_SPICE_LISTENER_PLAYBACK
+#define LISTENER_RECORD GST_SPICE_LISTENER_RECORD
+#define LISTENER_PORT GST_SPICE_LISTENER_PORT
+typedef GstSpiceListenerKind ListenerKind;
 
 typedef struct
 {
@@ -282,24 +261,6 @@ wait_flag_locked (GstSpiceEngine * s, gboolean * flag, gint64 deadline)
 /* ---------------------------------------------------------------------- */
 /* Listeners                                                              */
 
-static Listener *
-listener_ref (Listener * l)
-{
-  g_atomic_int_inc (&l->refcount);
-  return l;
-}
-
-static void
-listener_unref (Listener * l)
-{
-  if (g_atomic_int_dec_and_test (&l->refcount)) {
-    if (l->notify)
-      l->notify (l->user_data);
-    g_free (l->port_name);
-    g_free (l);
-  }
-}
-
 /* Listeners of @kind (LISTENER_ANY: all); for display listeners
  * @channel_id >= 0 picks one head.  Returns refs; call listeners_done(). */
 static GPtrArray *
@@ -318,7 +279,7 @@ listeners_begin (GstSpiceEngine * s, ListenerKind kind, gint channel_id)
     if (channel_id >= 0 && li->channel_id != channel_id)
       continue;
     li->busy++;
-    g_ptr_array_add (arr, listener_ref (li));
+    g_ptr_array_add (arr, gst_spice_listener_ref (li));
   }
   g_mutex_unlock (&s->lock);
   return arr;
@@ -335,7 +296,7 @@ listeners_done (GstSpiceEngine * s, GPtrArray * arr)
   g_cond_broadcast (&s->cond);
   g_mutex_unlock (&s->lock);
   for (i = 0; i < arr->len; i++)
-    listener_unref (arr->pdata[i]);
+    gst_spice_listener_unref (arr->pdata[i]);
   g_ptr_array_free (arr, TRUE);
 }
 
@@ -350,29 +311,12 @@ listeners_done (GstSpiceEngine * s, GPtrArray * arr)
     listeners_done (s, _arr);                                 \
   } G_STMT_END
 
-static GstSpiceStateFunc
-listener_state_func (Listener * li)
-{
-  switch (li->kind) {
-    case LISTENER_DISPLAY:
-      return li->cb.display.state;
-    case LISTENER_PLAYBACK:
-      return li->cb.playback.state;
-    case LISTENER_RECORD:
-      return li->cb.record.state;
-    case LISTENER_PORT:
-      return li->cb.port.state;
-    default:
-      return NULL;
-  }
-}
-
 static void
 notify_state (GstSpiceEngine * s, ListenerKind kind, gint channel_id,
     GstSpiceSessionState state, const GError * error, const gchar * debug)
 {
   FOREACH_LISTENER (s, kind, channel_id, li, {
-        GstSpiceStateFunc func = listener_state_func (li);
+        GstSpiceStateFunc func = gst_spice_listener_state_func (li);
         if (func)
           func (li->user_data, state, error, debug);
       }
@@ -421,8 +365,8 @@ on_primary_create (SpiceChannel * ch, gint format, gint width, gint height,
   GST_DEBUG ("%s display:%d primary-create format %d %dx%d stride %d",
       s->address, id, format, width, height, stride);
   FOREACH_LISTENER (s, LISTENER_DISPLAY, id, li, {
-        if (li->cb.display.primary_create)
-          li->cb.display.primary_create (li->user_data,
+        if (li->cb.engine_display.primary_create)
+          li->cb.engine_display.primary_create (li->user_data,
               surface_format_to_video (format), format, width, height, stride,
               imgdata);
       }
@@ -438,8 +382,8 @@ on_primary_destroy (SpiceChannel * ch, gpointer user_data)
   id = channel_id (ch);
   GST_DEBUG ("%s display:%d primary-destroy", s->address, id);
   FOREACH_LISTENER (s, LISTENER_DISPLAY, id, li, {
-        if (li->cb.display.primary_destroy)
-          li->cb.display.primary_destroy (li->user_data);
+        if (li->cb.engine_display.primary_destroy)
+          li->cb.engine_display.primary_destroy (li->user_data);
       }
   );
 }
@@ -454,8 +398,8 @@ on_invalidate (SpiceChannel * ch, gint x, gint y, gint w, gint h,
   id = channel_id (ch);
   g_object_set_qdata (G_OBJECT (ch), drawn_quark, GINT_TO_POINTER (1));
   FOREACH_LISTENER (s, LISTENER_DISPLAY, id, li, {
-        if (li->cb.display.invalidate)
-          li->cb.display.invalidate (li->user_data, x, y, w, h);
+        if (li->cb.engine_display.invalidate)
+          li->cb.engine_display.invalidate (li->user_data, x, y, w, h);
       }
   );
 }
@@ -500,8 +444,8 @@ cursor_dispatch (GstSpiceEngine * s, CursorState * c)
   cur.hot_y = c->hot_y;
   cur.rgba = c->rgba;
   FOREACH_LISTENER (s, LISTENER_DISPLAY, c->id, li, {
-        if (li->cb.display.cursor)
-          li->cb.display.cursor (li->user_data, &cur);
+        if (li->cb.engine_display.cursor)
+          li->cb.engine_display.cursor (li->user_data, &cur);
       }
   );
 }
@@ -853,8 +797,8 @@ gl_draw_deadline (gpointer data)
     g->late_reported = TRUE;
   }
   FOREACH_LISTENER (s, LISTENER_DISPLAY, id, li, {
-        if (li->cb.display.gl_draw_late)
-          li->cb.display.gl_draw_late (li->user_data, seq);
+        if (li->cb.engine_display.gl_draw_late)
+          li->cb.engine_display.gl_draw_late (li->user_data, seq);
       }
   );
   gl_draw_answer (g);
@@ -867,8 +811,8 @@ gl_scanout_to (GstSpiceEngine * s, SpiceChannel * ch, Listener * li)
   const SpiceGlScanout *so =
       spice_display_channel_get_gl_scanout (SPICE_DISPLAY_CHANNEL (ch));
 
-  if (so && so->fd >= 0 && li->cb.display.gl_scanout)
-    li->cb.display.gl_scanout (li->user_data, so->fd, so->width, so->height,
+  if (so && so->fd >= 0 && li->cb.engine_display.gl_scanout)
+    li->cb.engine_display.gl_scanout (li->user_data, so->fd, so->width, so->height,
         so->stride, so->format, so->y0top);
 }
 
@@ -904,8 +848,8 @@ on_gl_draw (SpiceDisplayChannel * ch, guint x, guint y, guint w, guint h,
   g->hold_ms = 0;
   g->start_us = g_get_monotonic_time ();
   FOREACH_LISTENER (s, LISTENER_DISPLAY, id, li, {
-        if (li->cb.display.gl_draw) {
-          guint ms = li->cb.display.gl_draw (li->user_data, x, y, w, h, seq);
+        if (li->cb.engine_display.gl_draw) {
+          guint ms = li->cb.engine_display.gl_draw (li->user_data, x, y, w, h, seq);
           if (ms > 0) {
             g->holds++;
             g->hold_ms = MAX (g->hold_ms, ms);
@@ -1332,8 +1276,8 @@ on_channel_destroy (SpiceSession * spice, SpiceChannel * ch,
     g_hash_table_remove (s->displays, GINT_TO_POINTER (id));
     /* the surface memory goes with the channel */
     FOREACH_LISTENER (s, LISTENER_DISPLAY, id, li, {
-          if (li->cb.display.primary_destroy)
-            li->cb.display.primary_destroy (li->user_data);
+          if (li->cb.engine_display.primary_destroy)
+            li->cb.engine_display.primary_destroy (li->user_data);
         }
     );
   }
@@ -1473,7 +1417,7 @@ static gboolean
 attach_idle (gpointer data)
 {
   Listener *li = data;
-  GstSpiceEngine *s = li->session;
+  GstSpiceEngine *s = li->owner;
   SpiceChannel *display;
   GstSpiceStateFunc state;
   SessionPhase phase;
@@ -1496,7 +1440,7 @@ attach_idle (gpointer data)
   if (removed)
     goto done;
 
-  state = listener_state_func (li);
+  state = gst_spice_listener_state_func (li);
   if (phase == SESSION_FAILED && state)
     state (li->user_data, GST_SPICE_SESSION_FAILED, error, debug);
   else if (phase == SESSION_CONNECTED && state)
@@ -1531,33 +1475,33 @@ attach_idle (gpointer data)
     if (!spice_display_channel_get_gl_scanout (SPICE_DISPLAY_CHANNEL
             (display)) && spice_display_channel_get_primary (display, 0,
             &primary)) {
-      if (li->cb.display.primary_create)
-        li->cb.display.primary_create (li->user_data,
+      if (li->cb.engine_display.primary_create)
+        li->cb.engine_display.primary_create (li->user_data,
             surface_format_to_video (primary.format), primary.format,
             primary.width, primary.height, primary.stride, primary.data);
       /* a primary nothing was drawn on (a GL display's, before its
        * scanout) stays blank for the new listener too */
-      if (li->cb.display.invalidate && g_object_get_qdata (G_OBJECT
+      if (li->cb.engine_display.invalidate && g_object_get_qdata (G_OBJECT
               (display), drawn_quark))
-        li->cb.display.invalidate (li->user_data, 0, 0, primary.width,
+        li->cb.engine_display.invalidate (li->user_data, 0, 0, primary.width,
             primary.height);
     }
     gl_scanout_to (s, display, li);
     if (spice_display_channel_get_gl_scanout (SPICE_DISPLAY_CHANNEL
-            (display)) && li->cb.display.gl_draw) {
+            (display)) && li->cb.engine_display.gl_draw) {
       const SpiceGlScanout *so =
           spice_display_channel_get_gl_scanout (SPICE_DISPLAY_CHANNEL
           (display));
-      li->cb.display.gl_draw (li->user_data, 0, 0, so->width, so->height,
+      li->cb.engine_display.gl_draw (li->user_data, 0, 0, so->width, so->height,
           0);
     }
     c = g_hash_table_lookup (s->cursors, GINT_TO_POINTER (li->channel_id));
-    if (c && li->cb.display.cursor) {
+    if (c && li->cb.engine_display.cursor) {
       GstSpiceCursor cur = { c->visible && c->placed && c->rgba, c->x, c->y,
         c->width,
         c->height, c->hot_x, c->hot_y, c->rgba
       };
-      li->cb.display.cursor (li->user_data, &cur);
+      li->cb.engine_display.cursor (li->user_data, &cur);
     }
   }
 
@@ -1894,23 +1838,17 @@ gst_spice_engine_release (GstSpiceEngine * s)
  * primary surface and a full invalidate, cursor).
  */
 static guint
-add_listener (GstSpiceEngine * s, Listener * li, gpointer user_data,
-    GDestroyNotify notify)
+add_listener (GstSpiceEngine * s, Listener * li)
 {
   guint id;
 
-  li->refcount = 1;
-  li->user_data = user_data;
-  li->notify = notify;
-  li->session = s;
-
+  li->owner = s;
   g_mutex_lock (&s->lock);
-  id = li->id = s->next_listener_id++;
-  s->listeners = g_list_append (s->listeners, li);
+  id = gst_spice_listener_add (&s->listeners, &s->next_listener_id, li);
   g_mutex_unlock (&s->lock);
 
-  gst_spice_engine_invoke (s, G_PRIORITY_DEFAULT, attach_idle, listener_ref (li),
-      (GDestroyNotify) listener_unref);
+  gst_spice_engine_invoke (s, G_PRIORITY_DEFAULT, attach_idle,
+      gst_spice_listener_ref (li), (GDestroyNotify) gst_spice_listener_unref);
   return id;
 }
 
@@ -1919,12 +1857,9 @@ gst_spice_engine_add_display_listener (GstSpiceEngine * s,
     gint channel_id, const GstSpiceEngineDisplayCallbacks * callbacks,
     gpointer user_data, GDestroyNotify notify)
 {
-  Listener *li = g_new0 (Listener, 1);
-
-  li->kind = LISTENER_DISPLAY;
-  li->channel_id = channel_id;
-  li->cb.display = *callbacks;
-  return add_listener (s, li, user_data, notify);
+  return add_listener (s, gst_spice_listener_new (LISTENER_DISPLAY,
+          channel_id, NULL, callbacks, sizeof (*callbacks), user_data,
+          notify));
 }
 
 /**
@@ -1939,12 +1874,8 @@ gst_spice_engine_add_playback_listener (GstSpiceEngine * s,
     const GstSpicePlaybackCallbacks * callbacks, gpointer user_data,
     GDestroyNotify notify)
 {
-  Listener *li = g_new0 (Listener, 1);
-
-  li->kind = LISTENER_PLAYBACK;
-  li->channel_id = -1;
-  li->cb.playback = *callbacks;
-  return add_listener (s, li, user_data, notify);
+  return add_listener (s, gst_spice_listener_new (LISTENER_PLAYBACK, -1,
+          NULL, callbacks, sizeof (*callbacks), user_data, notify));
 }
 
 guint
@@ -1952,12 +1883,8 @@ gst_spice_engine_add_record_listener (GstSpiceEngine * s,
     const GstSpiceRecordCallbacks * callbacks, gpointer user_data,
     GDestroyNotify notify)
 {
-  Listener *li = g_new0 (Listener, 1);
-
-  li->kind = LISTENER_RECORD;
-  li->channel_id = -1;
-  li->cb.record = *callbacks;
-  return add_listener (s, li, user_data, notify);
+  return add_listener (s, gst_spice_listener_new (LISTENER_RECORD, -1,
+          NULL, callbacks, sizeof (*callbacks), user_data, notify));
 }
 
 /**
@@ -1972,13 +1899,8 @@ gst_spice_engine_add_port_listener (GstSpiceEngine * s,
     const gchar * port_name, const GstSpicePortCallbacks * callbacks,
     gpointer user_data, GDestroyNotify notify)
 {
-  Listener *li = g_new0 (Listener, 1);
-
-  li->kind = LISTENER_PORT;
-  li->channel_id = -1;
-  li->port_name = g_strdup (port_name);
-  li->cb.port = *callbacks;
-  return add_listener (s, li, user_data, notify);
+  return add_listener (s, gst_spice_listener_new (LISTENER_PORT, -1,
+          port_name, callbacks, sizeof (*callbacks), user_data, notify));
 }
 
 typedef struct
@@ -2325,31 +2247,16 @@ gst_spice_engine_record_write (GstSpiceEngine * s, GBytes * samples,
 void
 gst_spice_engine_remove_listener (GstSpiceEngine * s, guint id)
 {
-  Listener *li = NULL;
-  GList *l;
+  Listener *li;
   gint64 deadline = g_get_monotonic_time () + LISTENER_WAIT_US;
 
   g_mutex_lock (&s->lock);
-  for (l = s->listeners; l; l = l->next) {
-    if (((Listener *) l->data)->id == id) {
-      li = l->data;
-      s->listeners = g_list_delete_link (s->listeners, l);
-      break;
-    }
-  }
-  if (!li) {
-    g_mutex_unlock (&s->lock);
-    return;
-  }
-  li->removed = TRUE;
-  if (!g_main_context_is_owner (g_main_context_default ())) {
-    while (li->busy > 0)
-      if (!g_cond_wait_until (&s->cond, &s->lock, deadline)) {
-        GST_WARNING ("listener %u still busy after %d s", id,
-            (gint) (LISTENER_WAIT_US / G_USEC_PER_SEC));
-        break;
-      }
-  }
+  li = gst_spice_listener_take (&s->listeners, id);
+  if (li && !g_main_context_is_owner (g_main_context_default ()) &&
+      !gst_spice_listener_wait_idle (li, &s->lock, &s->cond, deadline))
+    GST_WARNING ("listener %u still busy after %d s", id,
+        (gint) (LISTENER_WAIT_US / G_USEC_PER_SEC));
   g_mutex_unlock (&s->lock);
-  listener_unref (li);
+  if (li)
+    gst_spice_listener_unref (li);
 }

@@ -31,43 +31,6 @@ G_BEGIN_DECLS
  */
 typedef struct _GstSpiceEngine GstSpiceEngine;
 
-/**
- * GstSpiceEngineDisplayCallbacks:
- *
- * All are invoked in the thread that dispatches the default main context,
- * never with a session lock held.  @data of primary_create stays valid and
- * is written only by that thread until primary_destroy or the next
- * primary_create, so reading it inside these callbacks is race-free.
- */
-typedef struct
-{
-  void (*primary_create) (gpointer user_data, GstVideoFormat format,
-      gint spice_format, guint width, guint height, guint stride,
-      const guint8 * data);
-  void (*primary_destroy) (gpointer user_data);
-  void (*invalidate) (gpointer user_data, gint x, gint y, gint w, gint h);
-  void (*cursor) (gpointer user_data, const GstSpiceCursor * cursor);
-  /* @error: NULL unless FAILED or LOST; code in GST_RESOURCE_ERROR,
-   * message for users, @debug for the technical details */
-  GstSpiceStateFunc state;
-  /* A GL display (QEMU gl=on): a new scanout, @fd valid during the call
-   * only (dup it), @fourcc a DRM fourcc.  NULL: the listener cannot take
-   * GL displays (an error is reported instead). */
-  void (*gl_scanout) (gpointer user_data, gint fd, guint width, guint height,
-      guint stride, guint32 fourcc, gboolean y0top);
-  /* A draw of the scanout.  Return 0 when done with it (the content may
-   * change once the callback returned), or a deadline in ms to hold it:
-   * the server hears the draw is done once every holder called
-   * gst_spice_engine_gl_draw_done() with @seq, or at the deadline.
-   * @seq 0: a replay of the current scanout for a new listener, nothing
-   * to answer (the return value is ignored). */
-  guint (*gl_draw) (gpointer user_data, guint x, guint y, guint w, guint h,
-      guint64 seq);
-  /* Optional: draw @seq was still held at its deadline and has been
-   * acknowledged anyway. */
-  void (*gl_draw_late) (gpointer user_data, guint64 seq);
-} GstSpiceEngineDisplayCallbacks;
-
 GstSpiceEngine   *gst_spice_engine_acquire      (const GstSpiceSessionParams * params,
                                                   gboolean reconnect,
                                                   GstSpiceSessionFeatures features);
