@@ -66,8 +66,8 @@ typedef enum
   GST_SPICE_IPC_PLAYBACK_DELAY, /* sub; DelayBody */
   GST_SPICE_IPC_CLOSE,          /* disconnect and exit */
   GST_SPICE_IPC_RING_ADD,       /* RingAddBody; fd: the write ring (memfd) */
-  GST_SPICE_IPC_PORT_WRITE_RING,        /* req; RingWriteBody, then the port
-                                         * name\0 */
+  GST_SPICE_IPC_PORT_WRITE_RING,        /* body: port name; tail: RingWrite
+                                         * entries, in order */
 
   /* helper -> plugin */
   GST_SPICE_IPC_WELCOME = 64,   /* WelcomeBody */
@@ -165,13 +165,15 @@ typedef struct
   guint64 size;
 } GstSpiceIpcRingAddBody;
 
-/* bytes the plugin wrote into the ring; untouched until WRITES_DONE (or
- * WRITE_DONE) answers the request */
+/* bytes the plugin wrote into the ring for request @req; untouched until
+ * WRITES_DONE (or WRITE_DONE) answers it */
 typedef struct
 {
+  guint32 req;
+  guint32 pad;
   guint64 offset;
   guint64 size;
-} GstSpiceIpcRingWriteBody;
+} GstSpiceIpcRingWrite;
 
 typedef struct
 {

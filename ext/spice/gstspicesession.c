@@ -139,6 +139,12 @@ struct _GstSpiceSession
   guint ring_generation;        /* the helper that has it, 0: none */
   gsize ring_head;              /* where the next region starts */
   GQueue ring_regions;          /* RingRegion, oldest first */
+  /* Ring writes wait in a batch while earlier ones are with the helper
+   * (one message, one wake-up of the helper per batch); the first answer
+   * sends the batch. */
+  GArray *ring_batch;           /* GstSpiceIpcRingWrite */
+  gchar *ring_batch_port;
+  guint ring_outstanding;       /* ring writes with the helper */
   gboolean late_reported;       /* lock */
   gboolean closing;             /* lock */
   GError *error;                /* lock: the session failed for good */
@@ -823,6 +829,8 @@ ring_release_locked (GstSpiceSession * s, Write * w)
 
   if (!w->region)
     return;
+  if (s->ring_outstanding > 0)
+    s->ring_outstanding--;
   w->region->done = TRUE;
   w->region = NULL;
   while ((r = g_queue_peek_head (&s->ring_regions)) && r->done)
@@ -845,6 +853,7 @@ write_finish (Write * w, const GError * error)
 
 static void session_fail (GstSpiceSession * s, GError * error,
     gchar * debug);
+static void ring_flush_locked (GstSpiceSession * s);
 
 /* FALSE: the helper cannot be talked to */
 static gboolean
@@ -881,6 +890,7 @@ handle (GstSpiceSession * s, GstSpiceIpcMsg * msg)
         g_hash_table_steal (s->writes, GUINT_TO_POINTER (id));
         ring_release_locked (s, w);
       }
+      ring_flush_locked (s);
       g_mutex_unlock (&s->lock);
       if (!w)
         break;
@@ -906,6 +916,7 @@ handle (GstSpiceSession * s, GstSpiceIpcMsg * msg)
           g_ptr_array_add (done, w);
         }
       }
+      ring_flush_locked (s);
       g_mutex_unlock (&s->lock);
       for (i = 0; i < done->len; i++)
         write_finish (done->pdata[i], NULL);
@@ -1169,6 +1180,9 @@ helper_cleanup (GstSpiceSession * s)
     ring_release_locked (s, v);
   /* the next helper maps it anew */
   s->ring_generation = 0;
+  if (s->ring_batch)
+    g_array_set_size (s->ring_batch, 0);
+  s->ring_outstanding = 0;
   s->writes = g_hash_table_new (NULL, NULL);
   s->settles = g_hash_table_new (NULL, NULL);
   /* copies not done are lost with it (their frames are dropped) */
@@ -1418,6 +1432,9 @@ session_free (GstSpiceSession * s)
   if (s->ring_fd >= 0)
     close (s->ring_fd);
   g_queue_clear_full (&s->ring_regions, g_free);
+  if (s->ring_batch)
+    g_array_unref (s->ring_batch);
+  g_free (s->ring_batch_port);
   g_hash_table_unref (s->writes);
   g_hash_table_unref (s->settles);
   gst_spice_session_params_clear (&s->params);
@@ -1751,6 +1768,24 @@ ring_alloc_locked (GstSpiceSession * s, gsize n, RingRegion ** out)
   return TRUE;
 }
 
+/* s->lock held: the ring writes waiting go to the helper */
+static void
+ring_flush_locked (GstSpiceSession * s)
+{
+  GBytes *tail;
+
+  if (!s->ring_batch || s->ring_batch->len == 0)
+    return;
+  tail = g_bytes_new (s->ring_batch->data, s->ring_batch->len *
+      sizeof (GstSpiceIpcRingWrite));
+  send_locked (s, GST_SPICE_IPC_PORT_WRITE_RING, 0, s->ring_batch_port,
+      MIN (strlen (s->ring_batch_port), GST_SPICE_IPC_MAX_BODY), tail, NULL,
+      0);
+  g_bytes_unref (tail);
+  s->ring_outstanding += s->ring_batch->len;
+  g_array_set_size (s->ring_batch, 0);
+}
+
 static void
 write_start (GstSpiceSession * s, Write * w, guint32 type,
     const gchar * port_name, GBytes * bytes)
@@ -1771,17 +1806,26 @@ write_start (GstSpiceSession * s, Write * w, guint32 type,
   g_hash_table_insert (s->writes, GUINT_TO_POINTER (req), w);
   if (type == GST_SPICE_IPC_PORT_WRITE && size >= RING_MIN_WRITE &&
       ring_alloc_locked (s, size, &r)) {
-    guint8 body[GST_SPICE_IPC_MAX_BODY];
-    GstSpiceIpcRingWriteBody b = { r->offset, size };
-    gsize name_len = MIN (strlen (port_name), sizeof (body) - sizeof (b));
+    GstSpiceIpcRingWrite e = { req, 0, r->offset, size };
 
     memcpy (s->ring + r->offset, g_bytes_get_data (bytes, NULL), size);
     w->region = r;
-    memcpy (body, &b, sizeof (b));
-    memcpy (body + sizeof (b), port_name, name_len);
-    send_locked (s, GST_SPICE_IPC_PORT_WRITE_RING, req, body,
-        sizeof (b) + name_len, NULL, NULL, 0);
+    if (!s->ring_batch)
+      s->ring_batch = g_array_new (FALSE, FALSE, sizeof (e));
+    if (s->ring_batch->len > 0 && g_strcmp0 (s->ring_batch_port,
+            port_name) != 0)
+      ring_flush_locked (s);
+    if (s->ring_batch->len == 0) {
+      g_free (s->ring_batch_port);
+      s->ring_batch_port = g_strdup (port_name);
+    }
+    g_array_append_val (s->ring_batch, e);
+    if (s->ring_outstanding == 0)
+      ring_flush_locked (s);
   } else {
+    /* after the ring writes before it: the port's bytes stay in order */
+    if (type == GST_SPICE_IPC_PORT_WRITE)
+      ring_flush_locked (s);
     send_locked (s, type, req, port_name, port_name ? strlen (port_name) :
         0, bytes, NULL, 0);
   }

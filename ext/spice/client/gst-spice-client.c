@@ -701,21 +701,27 @@ handle (GstSpiceIpcMsg * msg)
       break;
     }
     case GST_SPICE_IPC_PORT_WRITE_RING:{
-      const GstSpiceIpcRingWriteBody *b = GST_SPICE_IPC_BODY (msg,
-          GstSpiceIpcRingWriteBody);
-      gchar *name;
-      GBytes *bytes;
+      gsize size = 0;
+      const GstSpiceIpcRingWrite *w = msg->tail ?
+          g_bytes_get_data (msg->tail, &size) : NULL;
+      gchar *name = g_strndup ((const gchar *) msg->body,
+          msg->header.body_size);
+      guint i;
 
-      if (!b || !helper.ring || b->offset > helper.ring_size ||
-          b->size > helper.ring_size - b->offset)
-        return FALSE;
-      name = g_strndup ((const gchar *) msg->body + sizeof (*b),
-          msg->header.body_size - sizeof (*b));
-      /* by reference: the plugin leaves the bytes alone until answered */
-      bytes = g_bytes_new_static (helper.ring + b->offset, b->size);
-      gst_spice_engine_port_write (helper.engine, name, bytes,
-          port_write_done, GUINT_TO_POINTER (id), NULL);
-      g_bytes_unref (bytes);
+      for (i = 0; i < size / sizeof (*w); i++) {
+        GBytes *bytes;
+
+        if (!helper.ring || w[i].offset > helper.ring_size ||
+            w[i].size > helper.ring_size - w[i].offset) {
+          g_free (name);
+          return FALSE;
+        }
+        /* by reference: the plugin leaves the bytes alone until answered */
+        bytes = g_bytes_new_static (helper.ring + w[i].offset, w[i].size);
+        gst_spice_engine_port_write (helper.engine, name, bytes,
+            port_write_done, GUINT_TO_POINTER (w[i].req), NULL);
+        g_bytes_unref (bytes);
+      }
       g_free (name);
       break;
     }
