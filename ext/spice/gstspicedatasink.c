@@ -494,12 +494,14 @@ gst_spice_data_sink_render (GstBaseSink * sink, GstBuffer * buffer)
   if (self->active.port.framing == GST_SPICE_PORT_FRAMING_LENGTH_PREFIX) {
     guint8 header[4];
     GBytes *h;
+    gsize size = g_bytes_get_size (whole);
 
-    if (m->map.size > GST_SPICE_PORT_MAX_MESSAGE) {
+    if (size > GST_SPICE_PORT_MAX_MESSAGE) {
+      /* (frees the mapping, m with it) */
       g_bytes_unref (whole);
       GST_ELEMENT_ERROR (self, STREAM, FAILED,
           ("A message of %" G_GSIZE_FORMAT " bytes is over the framing "
-              "limit of %u", m->map.size, GST_SPICE_PORT_MAX_MESSAGE), (NULL));
+              "limit of %u", size, GST_SPICE_PORT_MAX_MESSAGE), (NULL));
       return GST_FLOW_ERROR;
     }
     GST_WRITE_UINT32_BE (header, (guint32) g_bytes_get_size (whole));
