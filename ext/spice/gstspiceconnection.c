@@ -24,7 +24,8 @@ gst_spice_connection_install_properties (GObjectClass * gobject_class)
       g_param_spec_string ("uri", "URI",
           "SPICE server to connect to: spice://HOST:PORT, "
           "spice+tls://HOST:TLSPORT or spice+unix:///PATH (a password may "
-          "be given as ?password=...)", NULL,
+          "be given as ?password=...: it is used, and taken out of what the "
+          "property reads back)", NULL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, GST_SPICE_PROP_PASSWORD,
@@ -79,6 +80,7 @@ gst_spice_connection_settings_copy (GstSpiceConnectionSettings * dst,
 {
   dst->uri = g_strdup (src->uri);
   dst->password = g_strdup (src->password);
+  dst->uri_password = g_strdup (src->uri_password);
   dst->ca_file = g_strdup (src->ca_file);
   dst->cert_subject = g_strdup (src->cert_subject);
   dst->connect_timeout = src->connect_timeout;
@@ -98,6 +100,7 @@ gst_spice_connection_settings_clear (GstSpiceConnectionSettings * s)
 {
   g_clear_pointer (&s->uri, g_free);
   clear_secret (&s->password);
+  clear_secret (&s->uri_password);
   g_clear_pointer (&s->ca_file, g_free);
   g_clear_pointer (&s->cert_subject, g_free);
 }
@@ -109,8 +112,12 @@ gst_spice_connection_set_property (GstSpiceConnectionSettings * s,
 {
   switch (prop_id) {
     case GST_SPICE_PROP_URI:
+      /* a password in the URI works, but is never shown again: the
+       * property reads back without it (graph dumps, logs, errors) */
       g_free (s->uri);
-      s->uri = g_value_dup_string (value);
+      clear_secret (&s->uri_password);
+      s->uri = gst_spice_uri_strip_password (g_value_get_string (value),
+          &s->uri_password);
       return TRUE;
     case GST_SPICE_PROP_PASSWORD:
       clear_secret (&s->password);
@@ -221,7 +228,7 @@ gst_spice_connection_acquire (GstElement * element,
   GstSpiceSession *session;
   GError *err = NULL;
 
-  params.password = g_strdup (s->password);
+  params.password = g_strdup (s->password ? s->password : s->uri_password);
   params.ca_file = g_strdup (s->ca_file);
   params.cert_subject = g_strdup (s->cert_subject);
   if (!gst_spice_session_params_parse (s->uri, &params, &err)) {

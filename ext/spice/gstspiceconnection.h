@@ -35,8 +35,9 @@ enum
 
 typedef struct
 {
-  gchar *uri;
+  gchar *uri;                   /* without a password (see uri_password) */
   gchar *password;
+  gchar *uri_password;          /* the URI's ?password=, taken out of it */
   gchar *ca_file;
   gchar *cert_subject;
   guint connect_timeout;        /* ms */

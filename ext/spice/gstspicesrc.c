@@ -51,6 +51,7 @@
 #endif
 
 #include "gstspicesrc.h"
+#include "gstspiceuri.h"
 #include "gstspicevideosrc.h"
 #include "gstspiceaudiosrc.h"
 
@@ -453,8 +454,11 @@ gst_spice_src_uri_set_uri (GstURIHandler * handler, const gchar * uri,
   if (!gst_uri_has_protocol (uri, "spice") &&
       !gst_uri_has_protocol (uri, "spice+unix") &&
       !gst_uri_has_protocol (uri, "spice+tls")) {
+    gchar *shown = gst_spice_uri_strip_password (uri, NULL);
+
     g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_UNSUPPORTED_PROTOCOL,
-        "Not a SPICE URI: %s", uri);
+        "Not a SPICE URI: %s", shown);
+    g_free (shown);
     return FALSE;
   }
   g_object_set (self, "uri", uri, NULL);

@@ -27,6 +27,40 @@ gst_spice_session_params_clear (GstSpiceSessionParams * params)
   g_clear_pointer (&params->cert_subject, g_free);
 }
 
+gchar *
+gst_spice_uri_strip_password (const gchar * uri, gchar ** password)
+{
+  const gchar *q;
+  gchar **params;
+  GString *out;
+  guint i, kept = 0;
+
+  if (password)
+    *password = NULL;
+  if (!uri)
+    return NULL;
+  q = strchr (uri, '?');
+  if (!q)
+    return g_strdup (uri);
+  out = g_string_new_len (uri, q - uri);
+  params = g_strsplit (q + 1, "&", -1);
+  for (i = 0; params[i]; i++) {
+    if (g_str_has_prefix (params[i], "password=") ||
+        strcmp (params[i], "password") == 0) {
+      if (password) {
+        const gchar *v = strchr (params[i], '=');
+        g_free (*password);
+        *password = v ? g_uri_unescape_string (v + 1, NULL) : NULL;
+      }
+      continue;
+    }
+    g_string_append_c (out, kept++ ? '&' : '?');
+    g_string_append (out, params[i]);
+  }
+  g_strfreev (params);
+  return g_string_free (out, FALSE);
+}
+
 void
 gst_spice_uri_clear (GstSpiceUri * p)
 {
@@ -41,6 +75,8 @@ gst_spice_uri_parse (const gchar * uri, GstSpiceUri * out, GError ** error)
   GUri *guri;
   const gchar *scheme, *query;
   GError *err = NULL;
+  /* errors quote the URI without its password */
+  g_autofree gchar *shown = gst_spice_uri_strip_password (uri, NULL);
 
   memset (out, 0, sizeof (*out));
   if (uri == NULL || *uri == '\0') {
@@ -51,7 +87,7 @@ gst_spice_uri_parse (const gchar * uri, GstSpiceUri * out, GError ** error)
   guri = g_uri_parse (uri, G_URI_FLAGS_NONE, &err);
   if (!guri) {
     g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "Invalid SPICE URI '%s': %s", uri, err->message);
+        "Invalid SPICE URI '%s': %s", shown, err->message);
     g_clear_error (&err);
     return FALSE;
   }
@@ -104,7 +140,7 @@ gst_spice_uri_parse (const gchar * uri, GstSpiceUri * out, GError ** error)
       } else {
         g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
             "Invalid SPICE URI '%s': unknown parameter '%s' (only "
-            "'password' is understood)", uri, (const gchar *) k);
+            "'password' is understood)", shown, (const gchar *) k);
         g_hash_table_unref (q);
         goto fail;
       }
@@ -119,47 +155,47 @@ bad_scheme:
   {
     g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
         "Invalid SPICE URI '%s': unknown scheme '%s' (expected spice://, "
-        "spice+tls:// or spice+unix://)", uri, scheme);
+        "spice+tls:// or spice+unix://)", shown, scheme);
     goto fail;
   }
 unix_host:
   {
     g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
         "Invalid SPICE URI '%s': a unix socket URI has no host, write "
-        "spice+unix:///absolute/path", uri);
+        "spice+unix:///absolute/path", shown);
     goto fail;
   }
 unix_path:
   {
     g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
         "Invalid SPICE URI '%s': expected an absolute socket path, as in "
-        "spice+unix:///run/vm/spice.sock", uri);
+        "spice+unix:///run/vm/spice.sock", shown);
     goto fail;
   }
 no_host:
   {
     g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "Invalid SPICE URI '%s': no host", uri);
+        "Invalid SPICE URI '%s': no host", shown);
     goto fail;
   }
 tcp_path:
   {
     g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
         "Invalid SPICE URI '%s': unexpected path (expected "
-        "spice://HOST:PORT)", uri);
+        "spice://HOST:PORT)", shown);
     goto fail;
   }
 no_port:
   {
     g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
         "Invalid SPICE URI '%s': no valid port (expected spice://HOST:PORT)",
-        uri);
+        shown);
     goto fail;
   }
 bad_query:
   {
     g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "Invalid SPICE URI '%s': %s", uri, err->message);
+        "Invalid SPICE URI '%s': %s", shown, err->message);
     g_clear_error (&err);
     goto fail;
   }

@@ -42,6 +42,11 @@ gboolean          gst_spice_session_params_parse (const gchar * uri,
                                                   GError ** error);
 void              gst_spice_session_params_clear (GstSpiceSessionParams * params);
 
+/* @uri without its password query parameter (what may be shown: in the
+ * uri property, errors, logs); the password, percent-decoded, in
+ * @password when asked for (NULL: none) */
+gchar            *gst_spice_uri_strip_password   (const gchar * uri,
+                                                  gchar ** password);
 gboolean          gst_spice_uri_parse            (const gchar * uri,
                                                   GstSpiceUri * out,
                                                   GError ** error);

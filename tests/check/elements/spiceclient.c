@@ -536,6 +536,67 @@ GST_START_TEST (test_password_not_exposed)
 
 GST_END_TEST;
 
+/* A password given in the URI works, and is never shown again: not by the
+ * uri property (of spicesrc and of its halves), not in a pipeline graph
+ * dump, not in the error about a malformed URI. */
+GST_START_TEST (test_password_in_uri_hidden)
+{
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--password",
+      "Uri-s3cret", "--size", "160x120", NULL);
+  gchar *uri = g_strdup_printf ("%s?password=Uri-s3cret",
+      test_server_get_uri (ts));
+  GstElement *sink, *src, *p = play (&sink, "spicesrc name=src uri=%s "
+      "audio=false ! appsink name=sink max-buffers=2 drop=true", uri);
+  GstElement *child;
+  gchar *shown = NULL, *dot;
+  GstMessage *m;
+  GError *err = NULL;
+
+  /* it took effect: frames */
+  gst_sample_unref (pull (p, sink));
+  src = get (p, "src");
+  g_object_get (src, "uri", &shown, NULL);
+  fail_unless_equals_string (shown, test_server_get_uri (ts));
+  g_free (shown);
+  child = gst_bin_get_by_name (GST_BIN (src), "video_src");
+  fail_unless (child != NULL);
+  g_object_get (child, "uri", &shown, NULL);
+  fail_if (strstr (shown, "s3cret") != NULL, "%s", shown);
+  g_free (shown);
+  gst_object_unref (child);
+  shown = gst_uri_handler_get_uri (GST_URI_HANDLER (src));
+  fail_if (strstr (shown, "s3cret") != NULL, "%s", shown);
+  g_free (shown);
+  dot = gst_debug_bin_to_dot_data (GST_BIN (p), GST_DEBUG_GRAPH_SHOW_ALL);
+  fail_if (strstr (dot, "s3cret") != NULL, "in the graph dump");
+  g_free (dot);
+  gst_object_unref (src);
+  stop_pipeline (p, sink);
+
+  /* a malformed URI's error quotes it without the password */
+  p = launch ("spicesrc uri=\"spice://127.0.0.1?password=Uri-s3cret\" ! "
+      "fakesink");
+  fail_unless_equals_int (gst_element_set_state (p, GST_STATE_PLAYING),
+      GST_STATE_CHANGE_FAILURE);
+  m = gst_bus_pop_filtered (GST_ELEMENT_BUS (p), GST_MESSAGE_ERROR);
+  fail_unless (m != NULL);
+  gst_message_parse_error (m, &err, &shown);
+  GST_INFO ("error: %s (%s)", err->message, shown);
+  fail_unless (strstr (err->message, "Invalid SPICE URI") != NULL);
+  fail_if (strstr (err->message, "s3cret") != NULL, "%s", err->message);
+  fail_if (shown && strstr (shown, "s3cret") != NULL, "%s", shown);
+  g_error_free (err);
+  g_free (shown);
+  gst_message_unref (m);
+  gst_element_set_state (p, GST_STATE_NULL);
+  gst_object_unref (p);
+  fail_unless (wait_spice_thread_gone (), "the spice thread stays");
+  g_free (uri);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
 /* A helper that cannot be started: one clear error, no hang. */
 GST_START_TEST (test_helper_missing)
 {
@@ -575,6 +636,7 @@ spiceclient_suite (void)
   tcase_add_test (tc, test_helper_stuck);
   tcase_add_test (tc, test_helper_dies_with_parent);
   tcase_add_test (tc, test_password_not_exposed);
+  tcase_add_test (tc, test_password_in_uri_hidden);
   tcase_add_test (tc, test_helper_missing);
   return s;
 }
