@@ -396,10 +396,17 @@ check_locked (GstSpiceDataSink * self, gboolean * wait, gint64 deadline)
     if (!self->st.ever_opened && deadline > 0 &&
         g_get_monotonic_time () >= deadline) {
       gboolean known = self->st.port_known;
+      gboolean connected = self->st.link.connected;
       guint ms = self->active.port.open_timeout;
 
       g_mutex_unlock (&self->lock);
-      if (known)
+      /* a server that never answered has no ports to tell of */
+      if (!connected)
+        GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
+            ("Could not connect to SPICE server %s: no answer within %u ms",
+                self->address, ms), ("so port '%s' could not be opened",
+                port));
+      else if (known)
         GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
             ("The guest did not open SPICE port '%s' on %s within %u ms",
                 port, self->address, ms),

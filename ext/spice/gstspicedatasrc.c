@@ -443,12 +443,21 @@ closed:
   }
 no_port:
   {
+    gboolean connected = self->st.link.connected;
+
     g_mutex_unlock (&self->lock);
-    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
-        ("SPICE server %s has no port '%s' (waited %u ms)", self->address,
-            self->active.port.port_name, self->active.port.open_timeout),
-        ("QEMU: -chardev spiceport,name=%s and a virtserialport",
-            self->active.port.port_name));
+    /* a server that never answered has no ports to tell of */
+    if (!connected)
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
+          ("Could not connect to SPICE server %s: no answer within %u ms",
+              self->address, self->active.port.open_timeout),
+          ("so port '%s' could not be opened", self->active.port.port_name));
+    else
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
+          ("SPICE server %s has no port '%s' (waited %u ms)", self->address,
+              self->active.port.port_name, self->active.port.open_timeout),
+          ("QEMU: -chardev spiceport,name=%s and a virtserialport",
+              self->active.port.port_name));
     return GST_FLOW_ERROR;
   }
 }

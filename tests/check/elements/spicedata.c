@@ -17,6 +17,8 @@
 #endif
 
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <gst/check/gstcheck.h>
 #include <gst/app/gstappsink.h>
@@ -296,6 +298,36 @@ GST_START_TEST (test_port_not_opened)
   fail_unless_equals_int (gst_element_set_state (p, GST_STATE_NULL),
       GST_STATE_CHANGE_SUCCESS);
   gst_object_unref (p);
+
+  /* a server that never answers: the error says so, not "no port" */
+  {
+    int fd;
+    gchar *silent = start_silent_listener (&fd);
+    GstMessage *m;
+    GError *err = NULL;
+
+    p = launch ("fakesrc num-buffers=3 sizetype=fixed sizemax=100 "
+        "filltype=zero ! spicedatasink open-timeout=800 uri=%s port-name="
+        PORT, silent);
+    gst_element_set_state (p, GST_STATE_PLAYING);
+    m = wait_error (p, 5 * GST_SECOND);
+    gst_message_parse_error (m, &err, NULL);
+    fail_if (strstr (err->message, "no port") != NULL, "%s", err->message);
+    g_clear_error (&err);
+    assert_error (m, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_WRITE,
+        "no answer within 800 ms");
+    gst_element_set_state (p, GST_STATE_NULL);
+    gst_object_unref (p);
+    p = launch ("spicedatasrc open-timeout=800 uri=%s port-name=" PORT
+        " ! fakesink", silent);
+    gst_element_set_state (p, GST_STATE_PLAYING);
+    assert_error (wait_error (p, 5 * GST_SECOND), GST_RESOURCE_ERROR,
+        GST_RESOURCE_ERROR_OPEN_READ, "no answer within 800 ms");
+    gst_element_set_state (p, GST_STATE_NULL);
+    gst_object_unref (p);
+    close (fd);
+    g_free (silent);
+  }
 
   /* no port name: at READY */
   p = launch ("fakesrc ! spicedatasink uri=%s", test_server_get_uri (ts));
