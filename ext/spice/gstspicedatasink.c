@@ -24,7 +24,7 @@
  * waits up to #GstSpiceDataSink:open-timeout for the guest to open the
  * port; should the guest close it mid-stream, that is an error, or a wait
  * for it to open again with #GstSpiceDataSink:wait-on-close.  EOS waits
- * until every byte is written.  With `framing=length-prefix` each buffer is
+ * until every byte is written, #GstSpiceDataSink:drain-timeout at most.  With `framing=length-prefix` each buffer is
  * sent as one message, preceded by its length (4 bytes, big-endian), so
  * message boundaries survive the byte stream (spicedatasrc undoes it).
  *
@@ -52,6 +52,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_data_sink_debug);
 #define GST_CAT_DEFAULT gst_spice_data_sink_debug
 
 #define DEFAULT_MAX_IN_FLIGHT (4u << 20)
+#define DEFAULT_DRAIN_TIMEOUT 3000
 /* a buffer goes out in writes of at most this size (SPICE messages) */
 #define CHUNK_SIZE (64u << 10)
 /* how long stop() lets writes on their way finish */
@@ -63,6 +64,7 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
 enum
 {
   PROP_MAX_IN_FLIGHT = GST_SPICE_PORT_PROP_LAST,
+  PROP_DRAIN_TIMEOUT,
   PROP_STATS,
 };
 
@@ -70,6 +72,7 @@ typedef struct
 {
   GstSpicePortSettings port;
   guint max_in_flight;
+  guint drain_timeout;          /* ms, 0: as long as it takes */
 } Settings;
 
 struct _GstSpiceDataSink
@@ -99,6 +102,7 @@ struct _GstSpiceDataSink
     guint waiters;              /* threads in g_cond_wait on cond */
 
     guint64 bytes_written, writes, messages, lost_bytes;
+    guint64 undelivered_bytes;  /* still in flight when EOS gave up */
   } st;
 };
 
@@ -135,6 +139,7 @@ make_stats (GstSpiceDataSink * self)
       "messages", G_TYPE_UINT64, self->st.messages,
       "in-flight", G_TYPE_UINT64, (guint64) self->st.in_flight,
       "lost-bytes", G_TYPE_UINT64, self->st.lost_bytes,
+      "undelivered-bytes", G_TYPE_UINT64, self->st.undelivered_bytes,
       "opened", G_TYPE_BOOLEAN, self->st.opened, NULL);
   g_mutex_unlock (&self->lock);
   return s;
@@ -151,6 +156,9 @@ gst_spice_data_sink_set_property (GObject * object, guint prop_id,
     switch (prop_id) {
       case PROP_MAX_IN_FLIGHT:
         self->settings.max_in_flight = g_value_get_uint (value);
+        break;
+      case PROP_DRAIN_TIMEOUT:
+        self->settings.drain_timeout = g_value_get_uint (value);
         break;
       default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -175,6 +183,9 @@ gst_spice_data_sink_get_property (GObject * object, guint prop_id,
     switch (prop_id) {
       case PROP_MAX_IN_FLIGHT:
         g_value_set_uint (value, self->settings.max_in_flight);
+        break;
+      case PROP_DRAIN_TIMEOUT:
+        g_value_set_uint (value, self->settings.drain_timeout);
         break;
       default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -541,21 +552,40 @@ gst_spice_data_sink_event (GstBaseSink * sink, GstEvent * event)
   if (GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
     GstFlowReturn ret = GST_FLOW_OK;
     gboolean wait;
+    guint timeout = self->active.drain_timeout;
+    gint64 deadline = timeout > 0 ?
+        g_get_monotonic_time () + (gint64) timeout * 1000 : G_MAXINT64;
+    gsize undelivered = 0;
 
     g_mutex_lock (&self->lock);
     while (self->st.in_flight > 0) {
+      gboolean woken;
+
       ret = check_locked (self, &wait, 0);
       if (ret != GST_FLOW_OK)
         break;
       self->st.waiters++;
-      g_cond_wait (&self->cond, &self->lock);
+      woken = g_cond_wait_until (&self->cond, &self->lock, deadline);
       self->st.waiters--;
+      if (!woken && self->st.in_flight > 0) {
+        /* a stalled link (or guest) would hold EOS for good */
+        undelivered = self->st.in_flight;
+        self->st.undelivered_bytes += undelivered;
+        break;
+      }
     }
-    if (ret == GST_FLOW_OK)
+    if (ret == GST_FLOW_OK && !undelivered)
       ret = check_locked (self, &wait, 0);
     GST_DEBUG_OBJECT (self, "EOS after %" G_GUINT64_FORMAT " bytes written",
         self->st.bytes_written);
     g_mutex_unlock (&self->lock);
+    if (undelivered)
+      GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
+          ("%" G_GSIZE_FORMAT " bytes were still on their way to SPICE port "
+              "'%s' on %s after %u ms: EOS without them", undelivered,
+              self->active.port.port_name, self->address, timeout),
+          ("drain-timeout expired; the link or the guest does not take "
+              "them"));
     if (ret != GST_FLOW_OK) {
       gst_event_unref (event);
       return FALSE;
@@ -615,11 +645,21 @@ gst_spice_data_sink_class_init (GstSpiceDataSinkClass * klass)
           G_MAXINT, DEFAULT_MAX_IN_FLIGHT,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_DRAIN_TIMEOUT,
+      g_param_spec_uint ("drain-timeout", "Drain timeout",
+          "How long EOS waits (ms) for bytes still on their way to the "
+          "guest (a stalled link or guest never takes them); then EOS goes "
+          "on with a warning and the bytes count as undelivered-bytes in "
+          "stats.  0: as long as it takes", 0, G_MAXINT,
+          DEFAULT_DRAIN_TIMEOUT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
           "bytes-written (on the socket), writes, messages (buffers), "
           "in-flight, lost-bytes (writes that failed after the guest closed "
-          "the port), opened", GST_TYPE_STRUCTURE,
+          "the port), undelivered-bytes (still on their way when EOS stopped "
+          "waiting, see drain-timeout), opened", GST_TYPE_STRUCTURE,
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
@@ -644,6 +684,7 @@ gst_spice_data_sink_init (GstSpiceDataSink * self)
 {
   gst_spice_port_settings_init (&self->settings.port);
   self->settings.max_in_flight = DEFAULT_MAX_IN_FLIGHT;
+  self->settings.drain_timeout = DEFAULT_DRAIN_TIMEOUT;
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
   /* bytes go when they come, not on a clock; and no preroll, so that a

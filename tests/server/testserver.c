@@ -190,6 +190,12 @@ test_server_get_uri (TestServer * ts)
   return ts->uri;
 }
 
+GPid
+test_server_get_pid (TestServer * ts)
+{
+  return ts->pid;
+}
+
 guint
 test_server_get_port (TestServer * ts)
 {

@@ -28,6 +28,8 @@ TestServer *test_server_start (TestServerTransport transport,
 /* "spice://127.0.0.1:PORT" or "spice+unix:///tmp/.../spice.sock" */
 const gchar *test_server_get_uri (TestServer * ts);
 guint test_server_get_port (TestServer * ts);   /* 0 for unix */
+/* the server's process (to stop it with SIGSTOP, say) */
+GPid test_server_get_pid (TestServer * ts);
 const gchar *test_server_get_unix_path (TestServer * ts);       /* NULL for tcp */
 
 /* Sends one control line (without the newline) and waits at most timeout_ms

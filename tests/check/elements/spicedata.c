@@ -16,6 +16,7 @@
 #include "config.h"
 #endif
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -261,6 +262,72 @@ GST_START_TEST (test_port_framing_roundtrip)
 GST_END_TEST;
 
 /* The guest never opens the port: a clear error after open-timeout. */
+/* EOS with bytes a stalled server never takes (SIGSTOP): EOS goes on after
+ * drain-timeout, with one warning and the bytes counted undelivered. */
+GST_START_TEST (test_port_drain_timeout)
+{
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--port-name", PORT, NULL);
+  GstElement *p, *src, *sink;
+  GstMessage *m;
+  GstStructure *st;
+  guint64 undelivered = 0;
+  gint64 t0;
+  guint i;
+  gboolean warned = FALSE;
+
+  /* more than the sockets on the way can hold, less than max-in-flight
+   * (render does not wait: EOS is what waits) */
+  p = launch ("appsrc name=src ! spicedatasink name=sink drain-timeout=500 "
+      "max-in-flight=100000000 uri=%s port-name=" PORT,
+      test_server_get_uri (ts));
+  src = get (p, "src");
+  sink = get (p, "sink");
+  gst_element_set_state (p, GST_STATE_PLAYING);
+  gst_app_src_push_buffer (GST_APP_SRC (src), gst_buffer_new_allocate (NULL,
+          1000, NULL));
+  wait_port_bytes (ts, 1000);
+  fail_unless (kill (test_server_get_pid (ts), SIGSTOP) == 0);
+  for (i = 0; i < 64; i++) {
+    GstBuffer *b = gst_buffer_new_allocate (NULL, 1 << 20, NULL);
+
+    gst_buffer_memset (b, 0, i, 1 << 20);
+    gst_app_src_push_buffer (GST_APP_SRC (src), b);
+  }
+  t0 = g_get_monotonic_time ();
+  gst_app_src_end_of_stream (GST_APP_SRC (src));
+  for (;;) {
+    m = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (p), 10 * GST_SECOND,
+        GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_WARNING);
+    fail_unless (m != NULL, "no EOS within 10 s");
+    fail_if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR, "an error");
+    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_WARNING) {
+      fail_if (warned, "two warnings");
+      warned = TRUE;
+      gst_message_unref (m);
+      continue;
+    }
+    gst_message_unref (m);
+    break;
+  }
+  GST_INFO ("EOS %" G_GINT64_FORMAT " ms after end-of-stream",
+      (g_get_monotonic_time () - t0) / 1000);
+  fail_unless (warned, "no warning");
+  g_object_get (sink, "stats", &st, NULL);
+  fail_unless (gst_structure_get_uint64 (st, "undelivered-bytes",
+          &undelivered));
+  gst_structure_free (st);
+  fail_unless (undelivered > 0);
+  kill (test_server_get_pid (ts), SIGCONT);
+  fail_unless_equals_int (gst_element_set_state (p, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (src);
+  gst_object_unref (sink);
+  gst_object_unref (p);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_port_not_opened)
 {
   TestServer *ts = start_server (TEST_SERVER_TCP, "--port-name", PORT,
@@ -845,6 +912,7 @@ spicedata_suite (void)
   tcase_add_test (tc, test_port_closed_mid_stream);
   tcase_add_test (tc, test_port_src_pattern);
   tcase_add_test (tc, test_port_bad_frames);
+  tcase_add_test (tc, test_port_drain_timeout);
   tcase_add_test (tc, test_port_one_connection);
   tcase_add_test (tc, test_keys);
   tcase_add_test (tc, test_mouse_client_mode);
