@@ -930,10 +930,11 @@ flushing:
   }
 session_error:
   {
-    gst_spice_link_state_post_error (GST_ELEMENT (self), &self->st.link,
-        &self->lock);
+    GstFlowReturn ret = gst_spice_link_state_finish (GST_ELEMENT (self),
+        &self->st.link, &self->lock, self->active.conn.eos_on_disconnect);
+
     g_mutex_unlock (&self->lock);
-    return GST_FLOW_ERROR;
+    return ret;
   }
 timed_out:
   {
@@ -987,6 +988,7 @@ gst_spice_audio_src_class_init (GstSpiceAudioSrcClass * klass)
   gobject_class->finalize = gst_spice_audio_src_finalize;
 
   gst_spice_connection_install_properties (gobject_class);
+  gst_spice_connection_install_source_properties (gobject_class);
   g_object_class_install_property (gobject_class, PROP_LATENCY,
       g_param_spec_uint ("latency", "Latency",
           "Milliseconds of latency reported for the sound: how late a "

@@ -67,6 +67,20 @@ gst_spice_connection_install_properties (GObjectClass * gobject_class)
 }
 
 void
+gst_spice_connection_install_source_properties (GObjectClass * gobject_class)
+{
+  g_object_class_install_property (gobject_class,
+      GST_SPICE_PROP_EOS_ON_DISCONNECT, g_param_spec_boolean
+      ("eos-on-disconnect", "EOS on disconnect",
+          "When the server goes away after the connection was up (the VM "
+          "shut down or was killed) and reconnect is off, end the stream "
+          "with EOS instead of an error, so that muxers finalise their "
+          "files", FALSE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+}
+
+void
 gst_spice_connection_settings_init (GstSpiceConnectionSettings * s)
 {
   memset (s, 0, sizeof (*s));
@@ -85,6 +99,7 @@ gst_spice_connection_settings_copy (GstSpiceConnectionSettings * dst,
   dst->cert_subject = g_strdup (src->cert_subject);
   dst->connect_timeout = src->connect_timeout;
   dst->reconnect = src->reconnect;
+  dst->eos_on_disconnect = src->eos_on_disconnect;
 }
 
 static void
@@ -137,6 +152,9 @@ gst_spice_connection_set_property (GstSpiceConnectionSettings * s,
     case GST_SPICE_PROP_RECONNECT:
       s->reconnect = g_value_get_boolean (value);
       return TRUE;
+    case GST_SPICE_PROP_EOS_ON_DISCONNECT:
+      s->eos_on_disconnect = g_value_get_boolean (value);
+      return TRUE;
     default:
       return FALSE;
   }
@@ -161,6 +179,9 @@ gst_spice_connection_get_property (const GstSpiceConnectionSettings * s,
       return TRUE;
     case GST_SPICE_PROP_RECONNECT:
       g_value_set_boolean (value, s->reconnect);
+      return TRUE;
+    case GST_SPICE_PROP_EOS_ON_DISCONNECT:
+      g_value_set_boolean (value, s->eos_on_disconnect);
       return TRUE;
     default:
       return FALSE;
@@ -341,4 +362,28 @@ gst_spice_link_state_post_error (GstElement * element,
   g_error_free (err);
   g_free (debug);
   g_mutex_lock (lock);
+}
+
+/**
+ * gst_spice_link_state_finish:
+ * @lock: held, as for gst_spice_link_state_post_error()
+ *
+ * What a source returns once its connection failed: GST_FLOW_EOS when the
+ * server went away after the connection was up and @eos_on_disconnect is
+ * set (the recording ends cleanly), else the error is posted and
+ * GST_FLOW_ERROR.
+ */
+GstFlowReturn
+gst_spice_link_state_finish (GstElement * element, GstSpiceLinkState * link,
+    GMutex * lock, gboolean eos_on_disconnect)
+{
+  if (eos_on_disconnect && link->connected &&
+      g_error_matches (link->error, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_READ)) {
+    GST_INFO_OBJECT (element, "%s (%s): end of stream", link->error->message,
+        link->error_debug ? link->error_debug : "");
+    return GST_FLOW_EOS;
+  }
+  gst_spice_link_state_post_error (element, link, lock);
+  return GST_FLOW_ERROR;
 }

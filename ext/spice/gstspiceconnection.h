@@ -27,6 +27,7 @@ enum
   GST_SPICE_PROP_CERT_SUBJECT,
   GST_SPICE_PROP_CONNECT_TIMEOUT,
   GST_SPICE_PROP_RECONNECT,
+  GST_SPICE_PROP_EOS_ON_DISCONNECT,     /* sources only */
   GST_SPICE_PROP_CONNECTION_LAST
 };
 
@@ -42,9 +43,12 @@ typedef struct
   gchar *cert_subject;
   guint connect_timeout;        /* ms */
   gboolean reconnect;
+  gboolean eos_on_disconnect;   /* sources */
 } GstSpiceConnectionSettings;
 
 void      gst_spice_connection_install_properties (GObjectClass * klass);
+/* eos-on-disconnect, for the elements that produce streams */
+void      gst_spice_connection_install_source_properties (GObjectClass * klass);
 void      gst_spice_connection_settings_init   (GstSpiceConnectionSettings * s);
 void      gst_spice_connection_settings_copy   (GstSpiceConnectionSettings * dst,
                                                 const GstSpiceConnectionSettings * src);
@@ -92,6 +96,10 @@ void      gst_spice_link_state_clear           (GstSpiceLinkState * link);
 void      gst_spice_link_state_post_error      (GstElement * element,
                                                 GstSpiceLinkState * link,
                                                 GMutex * lock);
+GstFlowReturn gst_spice_link_state_finish      (GstElement * element,
+                                                GstSpiceLinkState * link,
+                                                GMutex * lock,
+                                                gboolean eos_on_disconnect);
 
 GstClockTime gst_spice_running_time_of        (GstElement * element,
                                                 gint64 event_us);

@@ -266,6 +266,7 @@ void
 gst_spice_video_src_install_properties (GObjectClass * gobject_class)
 {
   gst_spice_connection_install_properties (gobject_class);
+  gst_spice_connection_install_source_properties (gobject_class);
   g_object_class_install_property (gobject_class,
       GST_SPICE_VIDEO_SRC_PROP_CHANNEL_ID, g_param_spec_int ("channel-id",
           "Display channel id",
@@ -2123,10 +2124,11 @@ flushing:
   }
 session_error:
   {
-    gst_spice_link_state_post_error (GST_ELEMENT (self), &self->st.link,
-        &self->lock);
+    GstFlowReturn ret = gst_spice_link_state_finish (GST_ELEMENT (self),
+        &self->st.link, &self->lock, self->active.conn.eos_on_disconnect);
+
     g_mutex_unlock (&self->lock);
-    return GST_FLOW_ERROR;
+    return ret;
   }
 unsupported:
   {

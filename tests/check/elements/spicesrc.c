@@ -1587,6 +1587,97 @@ GST_START_TEST (test_server_gone)
 
 GST_END_TEST;
 
+static void
+count_handoff (guint * frames)
+{
+  (*frames)++;
+}
+
+/* Count the video frames of a Matroska file, its duration and whether it
+ * can be seeked (a finalised file has its duration and cues) */
+static guint
+mkv_frames (const gchar * path, GstClockTime * duration, gboolean * seekable)
+{
+  /* (queues: one streaming thread feeds both sinks, which preroll) */
+  GstElement *p = launch ("filesrc location=%s ! matroskademux name=d "
+      "d.video_0 ! queue ! fakesink name=v signal-handoffs=true sync=false "
+      "d.audio_0 ! queue ! fakesink sync=false", path);
+  GstElement *v = get (p, "v");
+  GstMessage *m;
+  guint frames = 0;
+  GstQuery *q;
+
+  g_signal_connect_swapped (v, "handoff", G_CALLBACK (count_handoff),
+      &frames);
+  fail_unless (gst_element_set_state (p, GST_STATE_PAUSED) !=
+      GST_STATE_CHANGE_FAILURE);
+  fail_unless (gst_element_get_state (p, NULL, NULL, 10 * GST_SECOND) ==
+      GST_STATE_CHANGE_SUCCESS);
+  fail_unless (gst_element_query_duration (p, GST_FORMAT_TIME,
+          (gint64 *) duration));
+  q = gst_query_new_seeking (GST_FORMAT_TIME);
+  *seekable = gst_element_query (p, q) && (gst_query_parse_seeking (q, NULL,
+          seekable, NULL, NULL), *seekable);
+  gst_query_unref (q);
+  gst_element_set_state (p, GST_STATE_PLAYING);
+  m = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (p), 10 * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (m && GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS,
+      "reading %s back failed", path);
+  gst_message_unref (m);
+  gst_element_set_state (p, GST_STATE_NULL);
+  gst_object_unref (v);
+  gst_object_unref (p);
+  return frames;
+}
+
+/* eos-on-disconnect: the server killed mid-recording, both pads end with
+ * EOS (no error) and the Matroska file is complete: duration, frames,
+ * seekable. */
+GST_START_TEST (test_eos_on_disconnect)
+{
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--audio", "--size",
+      "160x120", "--fps", "30", NULL);
+  gchar *dir = g_dir_make_tmp ("spice-eos-XXXXXX", NULL);
+  gchar *path = g_build_filename (dir, "rec.mkv", NULL);
+  GstElement *p = launch ("spicesrc name=s eos-on-disconnect=true uri=%s "
+      "s.video ! queue ! videoconvert ! video/x-raw,format=I420 ! "
+      "matroskamux name=mux ! filesink location=%s s.audio ! queue ! "
+      "audioconvert ! mux.", test_server_get_uri (ts), path);
+  GstClockTime duration = 0;
+  gboolean seekable = FALSE;
+  GstMessage *m;
+  guint frames;
+
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  g_usleep (2 * G_USEC_PER_SEC);
+  test_server_stop (ts);
+  m = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (p), 10 * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (m != NULL, "neither EOS nor an error");
+  fail_unless (GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS, "%" GST_PTR_FORMAT,
+      m);
+  gst_message_unref (m);
+  fail_unless_equals_int (gst_element_set_state (p, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (p);
+
+  frames = mkv_frames (path, &duration, &seekable);
+  GST_INFO ("%u frames, %" GST_TIME_FORMAT ", seekable %d", frames,
+      GST_TIME_ARGS (duration), seekable);
+  /* ~2 s at 30 frames/s */
+  fail_unless (frames >= 40, "%u frames", frames);
+  fail_unless (duration >= GST_SECOND && duration < 5 * GST_SECOND);
+  fail_unless (seekable);
+  g_unlink (path);
+  g_rmdir (dir);
+  g_free (path);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
 /* connected, but the display channel asked for does not exist */
 GST_START_TEST (test_no_display_times_out)
 {
@@ -2162,6 +2253,7 @@ spicesrc_suite (void)
   tcase_add_test (tc, test_gl_scanout_bad_format);
   tcase_add_test (tc, test_wrong_password);
   tcase_add_test (tc, test_server_gone);
+  tcase_add_test (tc, test_eos_on_disconnect);
   tcase_add_test (tc, test_no_display_times_out);
   tcase_add_test (tc, test_not_negotiated);
   tcase_add_test (tc, test_tls);
