@@ -115,6 +115,8 @@ struct _GstSpiceAudioSrc
     gboolean attached;
     gboolean flushing;
     gboolean idle;              /* nobody downstream: produce nothing */
+    Item *idle_start;           /* the guest's format, seen while idle */
+    gboolean idle_stopped;      /* ...and then it stopped playing */
     GstSpiceLinkState link;     /* the connection */
     GQueue items;               /* of Item */
     guint64 queued_us;          /* sound in `items` */
@@ -429,6 +431,7 @@ gst_spice_audio_src_stop (GstBaseSrc * src)
   }
   g_mutex_lock (&self->lock);
   g_queue_clear_full (&self->st.items, (GDestroyNotify) item_free);
+  g_clear_pointer (&self->st.idle_start, item_free);
   gst_spice_link_state_clear (&self->st.link);
   g_mutex_unlock (&self->lock);
   gst_spice_connection_settings_clear (&self->active.conn);
@@ -782,12 +785,15 @@ gst_spice_audio_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
        * kept), and the timeline starts afresh when it is linked */
       while ((item = g_queue_pop_head (&self->st.items))) {
         if (item->kind == ITEM_START) {
-          self->st.rate = item->rate;
-          self->st.channels = item->channels;
-          self->playing = TRUE;
-        } else if (item->kind == ITEM_STOP) {
-          self->playing = FALSE;
+          /* kept: the caps must follow once the pad runs again */
+          if (self->st.idle_start)
+            item_free (self->st.idle_start);
+          self->st.idle_start = item;
+          self->st.idle_stopped = FALSE;
+          continue;
         }
+        if (item->kind == ITEM_STOP)
+          self->st.idle_stopped = TRUE;
         item_free (item);
       }
       self->st.queued_us = 0;
@@ -796,6 +802,19 @@ gst_spice_audio_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       self->discont = TRUE;
       g_cond_wait (&self->cond, &self->lock);
       continue;
+    }
+    if (self->st.idle_start) {
+      /* the format the guest announced while we idled, and whether it
+       * stopped since: handled as if it had just come */
+      if (self->st.idle_stopped) {
+        Item *stop = g_new0 (Item, 1);
+
+        stop->kind = ITEM_STOP;
+        g_queue_push_head (&self->st.items, stop);
+      }
+      g_queue_push_head (&self->st.items, self->st.idle_start);
+      self->st.idle_start = NULL;
+      self->st.idle_stopped = FALSE;
     }
 
     item = g_queue_peek_head (&self->st.items);

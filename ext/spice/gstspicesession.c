@@ -994,6 +994,10 @@ child_setup (gpointer data)
   /* async-signal-safe only: the helper dies with this thread's process
    * (the spice thread, which outlives every session) */
   prctl (PR_SET_PDEATHSIG, SIGKILL);
+  /* a process group of its own: the terminal's Ctrl-C (SIGINT to the
+   * foreground group) is for the application, which then stops (or, with
+   * gst-launch-1.0 -e, sends EOS) while the helper still serves it */
+  setpgid (0, 0);
 }
 
 /* Waits until @pid exits, @timeout_us at most, then kills it.  Returns a

@@ -101,6 +101,10 @@ struct _GstSpiceSrc
 
   gboolean audio_enabled;       /* GST_OBJECT_LOCK */
   gboolean error_posted;        /* GST_OBJECT_LOCK */
+  /* GST_OBJECT_LOCK: what decides whether the audio half produces */
+  gboolean audio_linked;
+  gboolean video_linked;
+  gboolean video_started;       /* the video pad pushed its first frame */
 };
 
 static void gst_spice_src_uri_handler_init (gpointer g_iface,
@@ -123,17 +127,64 @@ drop_unlinked (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 }
 
 /* The audio element idles while nobody links the audio pad (a video-only
- * pipeline): no silence produced every 10 ms for nothing. */
+ * pipeline: no silence produced every 10 ms for nothing), and, when the
+ * video pad is linked too, until the first frame went out: a branch that
+ * runs (prerolls) while the other waits for the server makes a pipeline
+ * that never reaches PLAYING, and there an EOS (gst-launch-1.0 -e and
+ * Ctrl-C while connecting) blocked for good in GStreamer's send_event. */
 static void
-audio_pad_linked (GstPad * pad, GstPad * peer, gpointer user_data)
+update_audio_idle (GstSpiceSrc * self)
 {
-  gst_spice_audio_src_set_idle (GST_SPICE_AUDIO_SRC (user_data), FALSE);
+  gboolean idle;
+
+  GST_OBJECT_LOCK (self);
+  idle = !self->audio_linked || (self->video_linked && !self->video_started);
+  GST_OBJECT_UNLOCK (self);
+  gst_spice_audio_src_set_idle (GST_SPICE_AUDIO_SRC (self->audio), idle);
 }
 
 static void
-audio_pad_unlinked (GstPad * pad, GstPad * peer, gpointer user_data)
+pad_linked (GstPad * pad, GstPad * peer, gpointer user_data)
 {
-  gst_spice_audio_src_set_idle (GST_SPICE_AUDIO_SRC (user_data), TRUE);
+  GstSpiceSrc *self = user_data;
+
+  /* (by name: this may come before add_ghost() returned) */
+  GST_OBJECT_LOCK (self);
+  if (g_str_equal (GST_OBJECT_NAME (pad), "video"))
+    self->video_linked = TRUE;
+  else
+    self->audio_linked = TRUE;
+  GST_OBJECT_UNLOCK (self);
+  update_audio_idle (self);
+}
+
+static void
+pad_unlinked (GstPad * pad, GstPad * peer, gpointer user_data)
+{
+  GstSpiceSrc *self = user_data;
+
+  GST_OBJECT_LOCK (self);
+  if (g_str_equal (GST_OBJECT_NAME (pad), "video"))
+    self->video_linked = FALSE;
+  else
+    self->audio_linked = FALSE;
+  GST_OBJECT_UNLOCK (self);
+  update_audio_idle (self);
+}
+
+static GstPadProbeReturn
+first_video_frame (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  GstSpiceSrc *self = user_data;
+  gboolean first;
+
+  GST_OBJECT_LOCK (self);
+  first = !self->video_started;
+  self->video_started = TRUE;
+  GST_OBJECT_UNLOCK (self);
+  if (first)
+    update_audio_idle (self);
+  return GST_PAD_PROBE_OK;
 }
 
 static GstPad *
@@ -148,13 +199,12 @@ add_ghost (GstSpiceSrc * self, GstElement * child, const gchar * name)
   gst_object_unref (target);
   gst_pad_add_probe (ghost, GST_PAD_PROBE_TYPE_BUFFER |
       GST_PAD_PROBE_TYPE_BUFFER_LIST, drop_unlinked, NULL, NULL);
-  if (child == self->audio) {
-    /* before it is added: pad-added handlers link it at once */
-    g_signal_connect_object (ghost, "linked", G_CALLBACK (audio_pad_linked),
-        self->audio, 0);
-    g_signal_connect_object (ghost, "unlinked",
-        G_CALLBACK (audio_pad_unlinked), self->audio, 0);
-  }
+  if (child == self->video)
+    gst_pad_add_probe (ghost, GST_PAD_PROBE_TYPE_BUFFER |
+        GST_PAD_PROBE_TYPE_BUFFER_LIST, first_video_frame, self, NULL);
+  /* before it is added: pad-added handlers link it at once */
+  g_signal_connect (ghost, "linked", G_CALLBACK (pad_linked), self);
+  g_signal_connect (ghost, "unlinked", G_CALLBACK (pad_unlinked), self);
   gst_pad_set_active (ghost, TRUE);
   gst_element_add_pad (GST_ELEMENT (self), ghost);
   return ghost;
@@ -173,7 +223,7 @@ add_pads (GstSpiceSrc * self)
     added = TRUE;
   }
   if (audio && !self->audio_pad) {
-    gst_spice_audio_src_set_idle (GST_SPICE_AUDIO_SRC (self->audio), TRUE);
+    update_audio_idle (self);
     self->audio_pad = add_ghost (self, self->audio, "audio");
     added = TRUE;
   }
@@ -325,7 +375,10 @@ gst_spice_src_change_state (GstElement * element, GstStateChange transition)
     case GST_STATE_CHANGE_READY_TO_PAUSED:
       GST_OBJECT_LOCK (self);
       self->error_posted = FALSE;
+      self->video_started = FALSE;
       GST_OBJECT_UNLOCK (self);
+      if (self->audio_pad)
+        update_audio_idle (self);
       /* nothing flows before PLAYING (live), so linking can happen now */
       add_pads (self);
       break;

@@ -25,6 +25,7 @@
 #include "gstspiceeglstream.h"
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -1981,6 +1982,80 @@ GST_START_TEST (test_gl_dmabuf_resize)
 
 GST_END_TEST;
 
+/* Ctrl-C with gst-launch-1.0 -e while the server has not answered yet
+ * (both pads linked): EOS ends the pipeline at once.  When the audio pad
+ * ran (prerolled) while video waited, GStreamer's EOS blocked for good. */
+GST_START_TEST (test_eos_while_connecting)
+{
+  int fd;
+  gchar *uri = start_silent_listener (&fd);
+  gchar *prop = g_strdup_printf ("uri=%s", uri);
+  guint i;
+
+  for (i = 0; i < 20; i++) {
+    GError *err = NULL;
+    GSubprocess *proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+        G_SUBPROCESS_FLAGS_STDERR_SILENCE, &err, "gst-launch-1.0", "-e",
+        "spicesrc", "name=s", prop, "s.video", "!", "queue", "!", "fakesink",
+        "s.audio", "!", "queue", "!", "fakesink", NULL);
+    gint64 deadline;
+    gboolean exited = FALSE;
+
+    fail_unless (proc != NULL, "gst-launch-1.0: %s", err ? err->message : "");
+    /* from 100 ms (starting) to 2 s (connecting) */
+    g_usleep ((100 + i * 100) * 1000);
+    g_subprocess_send_signal (proc, SIGINT);
+    deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+    while (g_get_monotonic_time () < deadline) {
+      if (g_subprocess_get_identifier (proc) == NULL) {
+        exited = TRUE;
+        break;
+      }
+      g_usleep (20000);
+    }
+    if (!exited)
+      g_subprocess_force_exit (proc);
+    g_subprocess_wait (proc, NULL, NULL);
+    fail_unless (exited, "gst-launch-1.0 -e hung on Ctrl-C (run %u)", i);
+    fail_unless (g_subprocess_get_if_exited (proc) &&
+        g_subprocess_get_exit_status (proc) == 0, "run %u", i);
+    g_object_unref (proc);
+  }
+  close (fd);
+  g_free (prop);
+  g_free (uri);
+}
+
+GST_END_TEST;
+
+/* The same from an application: an EOS event sent to the pipeline while
+ * connecting gives EOS within 5 s. */
+GST_START_TEST (test_eos_event_while_connecting)
+{
+  int fd;
+  gchar *uri = start_silent_listener (&fd);
+  GstElement *p = launch ("spicesrc name=s uri=%s s.video ! queue ! "
+      "fakesink s.audio ! queue ! fakesink", uri);
+  GstMessage *m;
+
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  g_usleep (G_USEC_PER_SEC);
+  fail_unless (gst_element_send_event (p, gst_event_new_eos ()));
+  m = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (p), 5 * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (m != NULL && GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS,
+      "no EOS within 5 s");
+  gst_message_unref (m);
+  fail_unless_equals_int (gst_element_set_state (p, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (p);
+  close (fd);
+  g_free (uri);
+}
+
+GST_END_TEST;
+
 /* gst-launch-1.0 itself, on a connection that fails at once: its bus
  * watch sits on the default context before it runs its own loop, so the
  * spice thread dispatches it, and its LATENCY handling takes the
@@ -2245,6 +2320,8 @@ spicesrc_suite (void)
   tcase_add_test (tc, test_gl_dmabuf_reconnect_and_gone);
   tcase_add_test (tc, test_gl_dmabuf_resize);
   tcase_add_test (tc, test_gst_launch_refused);
+  tcase_add_test (tc, test_eos_while_connecting);
+  tcase_add_test (tc, test_eos_event_while_connecting);
   tcase_add_test (tc, test_gl_dmabuf_fds);
 #ifdef HAVE_DMABUFIMPORT
   tcase_add_test (tc, test_gl_dmabufimport);
