@@ -74,12 +74,14 @@ gst_spice_ipc_packet_new (guint32 type, guint32 id, gconstpointer body,
     GError ** error)
 {
   GstSpiceIpcPacket *p;
-  GstSpiceIpcHeader h = { type, id, body_size, 0,
+  /* the body padded to 8 bytes: the tail (structs too) stays aligned */
+  gsize padded = (body_size + 7) & ~(gsize) 7;
+  GstSpiceIpcHeader h = { type, id, padded, 0,
     tail ? g_bytes_get_size (tail) : 0
   };
   guint i;
 
-  g_return_val_if_fail (body_size <= GST_SPICE_IPC_MAX_BODY, NULL);
+  g_return_val_if_fail (padded <= GST_SPICE_IPC_MAX_BODY, NULL);
   g_return_val_if_fail (n_fds < GST_SPICE_IPC_MAX_FDS, NULL);
 
   p = g_new0 (GstSpiceIpcPacket, 1);
@@ -109,7 +111,8 @@ gst_spice_ipc_packet_new (guint32 type, guint32 id, gconstpointer body,
   memcpy (p->head, &h, sizeof (h));
   if (body_size)
     memcpy (p->head + sizeof (h), body, body_size);
-  p->head_size = sizeof (h) + body_size;
+  memset (p->head + sizeof (h) + body_size, 0, padded - body_size);
+  p->head_size = sizeof (h) + padded;
   return p;
 }
 

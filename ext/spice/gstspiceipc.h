@@ -17,8 +17,9 @@ G_BEGIN_DECLS
  * The protocol between the plugin and its SPICE client helper
  * (gst-spice-client): one AF_UNIX SOCK_SEQPACKET socket pair per server
  * connection, the helper's end on its fd 3.  Every message is one packet:
- * a GstSpiceIpcHeader, a fixed body (the struct named below, or none), then
- * a variable tail (bytes or NUL-terminated strings).  File descriptors
+ * a GstSpiceIpcHeader, a fixed body (the struct named below, or none;
+ * padded with zeros to 8 bytes, so the tail is aligned), then a variable
+ * tail (bytes, structs or NUL-terminated strings).  File descriptors
  * travel beside it (SCM_RIGHTS).  A tail larger than
  * GST_SPICE_IPC_MAX_INLINE travels in a sealed memfd passed as the last fd
  * (GST_SPICE_IPC_FLAG_TAIL_FD).  Both ends come from the same build; the
