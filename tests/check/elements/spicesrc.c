@@ -1982,6 +1982,27 @@ GST_START_TEST (test_gl_dmabuf_resize)
 
 GST_END_TEST;
 
+/* Waits (@timeout_us at most) for @proc to exit, else kills it; reaped
+ * either way.  No main loop here: polls (GLib's worker thread reaps). */
+static gboolean
+subprocess_exited_within (GSubprocess * proc, gint64 timeout_us)
+{
+  gint64 deadline = g_get_monotonic_time () + timeout_us;
+  gboolean exited = FALSE;
+
+  while (g_get_monotonic_time () < deadline) {
+    if (g_subprocess_get_identifier (proc) == NULL) {
+      exited = TRUE;
+      break;
+    }
+    g_usleep (20000);
+  }
+  if (!exited)
+    g_subprocess_force_exit (proc);
+  g_subprocess_wait (proc, NULL, NULL);
+  return exited;
+}
+
 /* Ctrl-C with gst-launch-1.0 -e while the server has not answered yet
  * (both pads linked): EOS ends the pipeline at once.  When the audio pad
  * ran (prerolled) while video waited, GStreamer's EOS blocked for good. */
@@ -1998,25 +2019,13 @@ GST_START_TEST (test_eos_while_connecting)
         G_SUBPROCESS_FLAGS_STDERR_SILENCE, &err, "gst-launch-1.0", "-e",
         "spicesrc", "name=s", prop, "s.video", "!", "queue", "!", "fakesink",
         "s.audio", "!", "queue", "!", "fakesink", NULL);
-    gint64 deadline;
-    gboolean exited = FALSE;
 
     fail_unless (proc != NULL, "gst-launch-1.0: %s", err ? err->message : "");
     /* from 100 ms (starting) to 2 s (connecting) */
     g_usleep ((100 + i * 100) * 1000);
     g_subprocess_send_signal (proc, SIGINT);
-    deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
-    while (g_get_monotonic_time () < deadline) {
-      if (g_subprocess_get_identifier (proc) == NULL) {
-        exited = TRUE;
-        break;
-      }
-      g_usleep (20000);
-    }
-    if (!exited)
-      g_subprocess_force_exit (proc);
-    g_subprocess_wait (proc, NULL, NULL);
-    fail_unless (exited, "gst-launch-1.0 -e hung on Ctrl-C (run %u)", i);
+    fail_unless (subprocess_exited_within (proc, 5 * G_USEC_PER_SEC),
+        "gst-launch-1.0 -e hung on Ctrl-C (run %u)", i);
     fail_unless (g_subprocess_get_if_exited (proc) &&
         g_subprocess_get_exit_status (proc) == 0, "run %u", i);
     g_object_unref (proc);
@@ -2070,22 +2079,10 @@ GST_START_TEST (test_gst_launch_refused)
     GSubprocess *proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
         G_SUBPROCESS_FLAGS_STDERR_SILENCE, &err, "gst-launch-1.0",
         "spicesrc", "uri=spice://127.0.0.1:1", "!", "fakesink", NULL);
-    gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-    gboolean exited = FALSE;
 
     fail_unless (proc != NULL, "gst-launch-1.0: %s", err ? err->message : "");
-    /* no main loop here: poll (GLib's worker thread reaps the child) */
-    while (g_get_monotonic_time () < deadline) {
-      if (g_subprocess_get_identifier (proc) == NULL) {
-        exited = TRUE;
-        break;
-      }
-      g_usleep (20000);
-    }
-    if (!exited)
-      g_subprocess_force_exit (proc);
-    g_subprocess_wait (proc, NULL, NULL);
-    fail_unless (exited, "gst-launch-1.0 hung (run %u)", i);
+    fail_unless (subprocess_exited_within (proc, 10 * G_USEC_PER_SEC),
+        "gst-launch-1.0 hung (run %u)", i);
     /* an error, reported: exit status 1 */
     fail_unless (g_subprocess_get_if_exited (proc) &&
         g_subprocess_get_exit_status (proc) == 1, "run %u", i);
