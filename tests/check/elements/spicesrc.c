@@ -1679,6 +1679,64 @@ GST_START_TEST (test_eos_on_disconnect)
 
 GST_END_TEST;
 
+/* The recording recipe of docs/spicesrc.md: a fixed size after
+ * videoscale add-borders=true keeps one playable file across a guest
+ * resolution change (matroskamux refuses new caps mid-stream), and
+ * eos-on-disconnect finalises it when the server goes. */
+GST_START_TEST (test_recording_survives_resize)
+{
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--audio", "--size",
+      "320x240", "--fps", "30", NULL);
+  gchar *dir = g_dir_make_tmp ("spice-rec-XXXXXX", NULL);
+  gchar *path = g_build_filename (dir, "rec.mkv", NULL);
+  GstElement *p = launch ("spicesrc name=s eos-on-disconnect=true uri=%s "
+      "s.video ! queue ! videoconvert ! videoscale add-borders=true ! "
+      "video/x-raw,width=320,height=240,format=I420,pixel-aspect-ratio=1/1 "
+      "! matroskamux name=mux ! filesink location=%s s.audio ! queue ! "
+      "audioconvert ! mux.", test_server_get_uri (ts), path);
+  GstClockTime duration = 0;
+  gboolean seekable = FALSE;
+  GstMessage *m;
+  gchar *r;
+  guint frames;
+
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  g_usleep (G_USEC_PER_SEC);
+  r = test_server_command (ts, "resize 400 200", 5000);
+  fail_unless (r != NULL);
+  g_free (r);
+  g_usleep (G_USEC_PER_SEC);
+  r = test_server_command (ts, "resize 200 300", 5000);
+  fail_unless (r != NULL);
+  g_free (r);
+  g_usleep (G_USEC_PER_SEC);
+  test_server_stop (ts);
+  m = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (p), 10 * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (m != NULL, "neither EOS nor an error");
+  fail_unless (GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS, "%" GST_PTR_FORMAT,
+      m);
+  gst_message_unref (m);
+  fail_unless_equals_int (gst_element_set_state (p, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (p);
+
+  frames = mkv_frames (path, &duration, &seekable);
+  GST_INFO ("%u frames, %" GST_TIME_FORMAT ", seekable %d", frames,
+      GST_TIME_ARGS (duration), seekable);
+  /* ~3 s at 30 frames/s, through two resolution changes */
+  fail_unless (frames >= 60, "%u frames", frames);
+  fail_unless (duration >= 2 * GST_SECOND && duration < 6 * GST_SECOND);
+  fail_unless (seekable);
+  g_unlink (path);
+  g_rmdir (dir);
+  g_free (path);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
 /* connected, but the display channel asked for does not exist */
 GST_START_TEST (test_no_display_times_out)
 {
@@ -2328,6 +2386,7 @@ spicesrc_suite (void)
   tcase_add_test (tc, test_wrong_password);
   tcase_add_test (tc, test_server_gone);
   tcase_add_test (tc, test_eos_on_disconnect);
+  tcase_add_test (tc, test_recording_survives_resize);
   tcase_add_test (tc, test_no_display_times_out);
   tcase_add_test (tc, test_not_negotiated);
   tcase_add_test (tc, test_tls);
