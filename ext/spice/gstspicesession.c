@@ -28,134 +28,10 @@
 #include "gstspiceipc.h"
 #include "gstspicememfd.h"
 #include "gstspicelistener.h"
+#include "gstspicesessionpriv.h"
 
-GST_DEBUG_CATEGORY_STATIC (gst_spice_session_debug);
+GST_DEBUG_CATEGORY (gst_spice_session_debug);
 #define GST_CAT_DEFAULT gst_spice_session_debug
-
-/* how long the helper may take to disconnect and exit once told to close,
- * before it is killed */
-#define HELPER_EXIT_WAIT_US (1 * G_USEC_PER_SEC)
-/* a helper whose socket closed is dead or about to be */
-#define HELPER_REAP_WAIT_US (500 * G_TIME_SPAN_MILLISECOND)
-/* how long a release waits for the spice thread to let go of the session */
-#define FINISH_WAIT_US (HELPER_EXIT_WAIT_US + 500 * G_TIME_SPAN_MILLISECOND)
-#define LISTENER_WAIT_US (5 * G_USEC_PER_SEC)
-#define BACKOFF_MIN_MS 250
-#define BACKOFF_MAX_MS 5000
-#define HELPER_NAME "gst-spice-client"
-/* the port write ring, and what goes inline instead (small writes) */
-#define RING_SIZE (8u << 20)
-#define RING_MIN_WRITE 4096
-
-/* the listener registry is shared with the helper's engine; a listener's
- * id is also the helper's subscription id */
-typedef GstSpiceListener Listener;
-#define LISTENER_DISPLAY GST_SPICE_LISTENER_DISPLAY
-#define LISTENER_PLAYBACK GST_SPICE_LISTENER_PLAYBACK
-#define LISTENER_RECORD GST_SPICE_LISTENER_RECORD
-#define LISTENER_PORT GST_SPICE_LISTENER_PORT
-G_STATIC_ASSERT ((gint) GST_SPICE_LISTENER_PORT ==
-    (gint) GST_SPICE_IPC_SUB_PORT);
-
-/* A GL draw a display listener holds (see gl_draw in the header). */
-typedef struct
-{
-  GstSpiceSession *session;
-  guint listener;
-  gint channel_id;
-  guint64 seq;
-  guint hold_ms;
-  GSource *timer;               /* attached; frees this when destroyed */
-} GlHold;
-
-/* A piece of the port write ring, in the order taken. */
-typedef struct
-{
-  gsize offset, size;
-  gboolean done;
-} RingRegion;
-
-typedef struct
-{
-  GstSpicePortWriteDone port_done;
-  GDestroyNotify record_done;
-  gpointer user_data;
-  GDestroyNotify notify;
-  RingRegion *region;           /* the bytes in the ring, or NULL */
-} Write;
-
-typedef struct
-{
-  GSourceFunc func;
-  gpointer data;
-  GDestroyNotify notify;
-} Settle;
-
-/* A frame buffer's registration with a helper (qdata on its memory). */
-typedef struct
-{
-  guint serial;                 /* of the session */
-  guint generation;             /* of its helper */
-  guint id;
-} ShmReg;
-
-struct _GstSpiceSession
-{
-  gint refcount;                /* registry_lock */
-  guint serial;                 /* const */
-  gchar *key;                   /* const */
-  GstSpiceSessionParams params; /* const */
-  gchar *address;               /* const */
-
-  GMutex lock;
-  GCond cond;
-  GList *listeners;             /* lock */
-  guint next_listener_id;       /* lock */
-  gboolean reconnect;           /* lock */
-  GstSpiceSessionFeatures features;     /* lock */
-  gint sock;                    /* lock: our end, -1: none */
-  gint helper_end;              /* lock: the helper's end until spawned */
-  GPid pid;                     /* lock: 0 until spawned */
-  guint generation;             /* lock: helpers started so far */
-  gboolean broken;              /* lock: the helper's socket failed */
-  GQueue out;                   /* lock: GstSpiceIpcPacket not sent yet */
-  GSource *out_watch;           /* lock */
-  GHashTable *writes;           /* lock: req -> Write */
-  guint next_req;               /* lock */
-  GHashTable *settles;          /* lock: token -> Settle */
-  guint next_token;             /* lock */
-  guint next_shm;               /* lock */
-  /* Copies of this helper, counted on both sides: the helper handles
-   * messages in order and its SYNCED and SETTLED answers say how many it
-   * has done (also those that came after SETTLE, before its idle ran). */
-  guint64 copy_seq;             /* lock: COPY messages sent */
-  guint64 copy_done;            /* lock: of those, known done */
-  guint sync_cancels;           /* lock: gst_spice_session_sync_cancel() */
-  GList *holds;                 /* lock: GlHold */
-  /* lock: port writes go through a shared-memory ring the helper maps
-   * (one copy into it, none through the socket) */
-  gint ring_fd;
-  guint8 *ring;
-  guint ring_generation;        /* the helper that has it, 0: none */
-  gsize ring_head;              /* where the next region starts */
-  GQueue ring_regions;          /* RingRegion, oldest first */
-  /* Ring writes wait in a batch while earlier ones are with the helper
-   * (one message, one wake-up of the helper per batch); the first answer
-   * sends the batch. */
-  GArray *ring_batch;           /* GstSpiceIpcRingWrite */
-  gchar *ring_batch_port;
-  guint ring_outstanding;       /* ring writes with the helper */
-  gboolean late_reported;       /* lock */
-  gboolean closing;             /* lock */
-  GError *error;                /* lock: the session failed for good */
-  gchar *error_debug;           /* lock */
-
-  /* spice thread only */
-  GSource *watch;
-  GSource *respawn;
-  guint backoff_ms;
-  gboolean lost;
-};
 
 /* The registry and the spice thread are process-wide. */
 static GMutex registry_lock;
@@ -169,7 +45,25 @@ static GMainLoop *spice_loop;   /* registry_lock */
 static guint spice_thread_users;        /* registry_lock */
 static gboolean spice_thread_exiting;   /* registry_lock: to be joined */
 
-static GQuark shm_reg_quark;
+/* A message for the helper of the session @serial, if it still has the
+ * helper @generation (a frame buffer freed after its session, any thread) */
+void
+session_send_to_serial (guint serial, guint generation, guint32 type,
+    guint32 id)
+{
+  GstSpiceSession *s;
+
+  g_mutex_lock (&registry_lock);
+  s = by_serial ? g_hash_table_lookup (by_serial,
+      GUINT_TO_POINTER (serial)) : NULL;
+  if (s) {
+    g_mutex_lock (&s->lock);
+    if (s->generation == generation)
+      session_send_locked (s, type, id, NULL, 0, NULL, NULL, 0);
+    g_mutex_unlock (&s->lock);
+  }
+  g_mutex_unlock (&registry_lock);
+}
 
 static void
 debug_init (void)
@@ -179,7 +73,6 @@ debug_init (void)
   if (g_once_init_enter (&done)) {
     GST_DEBUG_CATEGORY_INIT (gst_spice_session_debug, "spicesession", 0,
         "SPICE session registry, spice thread and client helper");
-    shm_reg_quark = g_quark_from_static_string ("gst-spice-shm-reg");
     g_once_init_leave (&done, 1);
   }
 }
@@ -241,8 +134,8 @@ gst_spice_session_in_spice_thread (void)
   return yes;
 }
 
-static void
-attach (GSource * src)
+void
+session_attach (GSource * src)
 {
   GMainContext *ctx;
 
@@ -270,7 +163,7 @@ gst_spice_session_invoke (GstSpiceSession * s, gint priority,
   g_source_set_priority (src, priority);
   g_source_set_callback (src, func, data, notify);
   g_source_set_name (src, "gst-spice invoke");
-  attach (src);
+  session_attach (src);
   g_source_unref (src);
 }
 
@@ -312,12 +205,12 @@ send_packet_locked (GstSpiceSession * s, GstSpiceIpcPacket * p)
     s->out_watch = g_unix_fd_source_new (s->sock, G_IO_OUT);
     g_source_set_callback (s->out_watch, (GSourceFunc) (GCallback) flush_out,
         s, NULL);
-    attach (s->out_watch);
+    session_attach (s->out_watch);
   }
 }
 
-static void
-send_locked (GstSpiceSession * s, guint32 type, guint32 id,
+void
+session_send_locked (GstSpiceSession * s, guint32 type, guint32 id,
     gconstpointer body, gsize body_size, GBytes * tail, const gint * fds,
     guint n_fds)
 {
@@ -334,12 +227,12 @@ send_locked (GstSpiceSession * s, guint32 type, guint32 id,
   send_packet_locked (s, p);
 }
 
-static void
-send_simple (GstSpiceSession * s, guint32 type, guint32 id,
+void
+session_send_simple (GstSpiceSession * s, guint32 type, guint32 id,
     gconstpointer body, gsize body_size)
 {
   g_mutex_lock (&s->lock);
-  send_locked (s, type, id, body, body_size, NULL, NULL, 0);
+  session_send_locked (s, type, id, body, body_size, NULL, NULL, 0);
   g_mutex_unlock (&s->lock);
 }
 
@@ -375,8 +268,8 @@ flush_out (gint fd, GIOCondition cond, gpointer data)
 /* Listeners                                                              */
 
 /* The listener @id if it is still there, marked busy (listener_end). */
-static Listener *
-listener_begin (GstSpiceSession * s, guint id)
+Listener *
+session_listener_begin (GstSpiceSession * s, guint id)
 {
   Listener *found = NULL;
   GList *l;
@@ -394,8 +287,8 @@ listener_begin (GstSpiceSession * s, guint id)
   return found;
 }
 
-static void
-listener_end (GstSpiceSession * s, Listener * li)
+void
+session_listener_end (GstSpiceSession * s, Listener * li)
 {
   g_mutex_lock (&s->lock);
   li->busy--;
@@ -429,7 +322,7 @@ listeners_end_all (GstSpiceSession * s, GPtrArray * arr)
   guint i;
 
   for (i = 0; i < arr->len; i++)
-    listener_end (s, arr->pdata[i]);
+    session_listener_end (s, arr->pdata[i]);
   g_ptr_array_free (arr, TRUE);
 }
 
@@ -441,135 +334,10 @@ subscribe_locked (GstSpiceSession * s, Listener * li)
   GBytes *tail = li->port_name ? gst_spice_ipc_strings (1, li->port_name) :
       NULL;
 
-  send_locked (s, GST_SPICE_IPC_SUBSCRIBE, li->id, &b, sizeof (b), tail,
+  session_send_locked (s, GST_SPICE_IPC_SUBSCRIBE, li->id, &b, sizeof (b), tail,
       NULL, 0);
   if (tail)
     g_bytes_unref (tail);
-}
-
-/* ---------------------------------------------------------------------- */
-/* GL draws held by listeners                                             */
-
-static void
-gl_hold_free (gpointer data)
-{
-  g_free (data);
-}
-
-/* s->lock held: @h leaves the list; its timer frees it */
-static void
-gl_hold_drop_locked (GstSpiceSession * s, GlHold * h, gboolean answer)
-{
-  s->holds = g_list_remove (s->holds, h);
-  if (answer) {
-    GstSpiceIpcGlDrawDoneBody b = { h->channel_id, 0, h->seq };
-    send_locked (s, GST_SPICE_IPC_GL_DRAW_DONE, 0, &b, sizeof (b), NULL,
-        NULL, 0);
-  }
-  g_source_destroy (h->timer);
-}
-
-static gboolean
-gl_hold_expired (gpointer data)
-{
-  GlHold *h = data;
-  GstSpiceSession *s = h->session;
-  gboolean first;
-  Listener *li;
-
-  g_mutex_lock (&s->lock);
-  if (!g_list_find (s->holds, h)) {
-    g_mutex_unlock (&s->lock);
-    return G_SOURCE_REMOVE;
-  }
-  first = !s->late_reported;
-  s->late_reported = TRUE;
-  gl_hold_drop_locked (s, h, TRUE);
-  g_mutex_unlock (&s->lock);
-
-  if (first)
-    GST_WARNING ("%s display:%d: a GL draw was still held downstream after "
-        "%u ms: acknowledged anyway so the guest can go on (the consumer "
-        "may read a frame the guest is redrawing; logged once)", s->address,
-        h->channel_id, h->hold_ms);
-  li = listener_begin (s, h->listener);
-  if (li) {
-    if (li->cb.display.gl_draw_late)
-      li->cb.display.gl_draw_late (li->user_data, h->seq);
-    listener_end (s, li);
-  }
-  return G_SOURCE_REMOVE;
-}
-
-/* spice thread */
-static void
-gl_hold_add (GstSpiceSession * s, Listener * li, guint64 seq, guint ms)
-{
-  GlHold *h = g_new0 (GlHold, 1);
-
-  h->session = s;
-  h->listener = li->id;
-  h->channel_id = li->channel_id;
-  h->seq = seq;
-  h->hold_ms = ms;
-  h->timer = g_timeout_source_new (ms);
-  g_source_set_callback (h->timer, gl_hold_expired, h, gl_hold_free);
-  g_source_set_name (h->timer, "gst-spice gl-draw deadline");
-  g_mutex_lock (&s->lock);
-  s->holds = g_list_prepend (s->holds, h);
-  attach (h->timer);
-  g_source_unref (h->timer);
-  g_mutex_unlock (&s->lock);
-}
-
-typedef struct
-{
-  GstSpiceSession *session;
-  gint channel_id;
-  guint64 seq;
-} GlRelease;
-
-static gboolean
-gl_release_idle (gpointer data)
-{
-  GlRelease *r = data;
-  GstSpiceSession *s = r->session;
-  GList *l;
-
-  g_mutex_lock (&s->lock);
-  for (l = s->holds; l; l = l->next) {
-    GlHold *h = l->data;
-    if (h->channel_id == r->channel_id && h->seq == r->seq) {
-      gl_hold_drop_locked (s, h, TRUE);
-      break;
-    }
-  }
-  g_mutex_unlock (&s->lock);
-  return G_SOURCE_REMOVE;
-}
-
-/**
- * gst_spice_session_gl_draw_done:
- * @seq: the draw, as given to the gl_draw callback that held it
- *
- * Lets go of a GL draw a display listener held (any thread, never
- * blocks): once every holder did, the server is told the draw is done.
- * Handled in the spice thread, so a release that comes while the gl_draw
- * callback still runs finds the hold.  An answer for a draw that is no
- * longer held (its deadline passed, its listener was removed) does
- * nothing.
- */
-void
-gst_spice_session_gl_draw_done (GstSpiceSession * s, gint channel_id,
-    guint64 seq)
-{
-  GlRelease *r = g_new (GlRelease, 1);
-
-  r->session = s;
-  r->channel_id = channel_id;
-  r->seq = seq;
-  gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, gl_release_idle, r,
-      g_free);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -682,12 +450,12 @@ handle_gl_draw (GstSpiceSession * s, guint sub, GstSpiceIpcMsg * msg)
 {
   const GstSpiceIpcGlDrawBody *b = GST_SPICE_IPC_BODY (msg,
       GstSpiceIpcGlDrawBody);
-  Listener *li = listener_begin (s, sub);
+  Listener *li = session_listener_begin (s, sub);
   guint ms = 0;
 
   if (!b) {
     if (li)
-      listener_end (s, li);
+      session_listener_end (s, li);
     return;
   }
   if (li) {
@@ -695,13 +463,13 @@ handle_gl_draw (GstSpiceSession * s, guint sub, GstSpiceIpcMsg * msg)
       ms = li->cb.display.gl_draw (li->user_data, b->x, b->y, b->w, b->h,
           b->seq);
     if (b->seq && ms > 0)
-      gl_hold_add (s, li, b->seq, ms);
-    listener_end (s, li);
+      session_gl_hold_add (s, li, b->seq, ms);
+    session_listener_end (s, li);
   }
   if (b->seq && ms == 0) {
     GstSpiceIpcGlDrawDoneBody d = { b->channel_id, 0, b->seq };
 
-    send_simple (s, GST_SPICE_IPC_GL_DRAW_DONE, 0, &d, sizeof (d));
+    session_send_simple (s, GST_SPICE_IPC_GL_DRAW_DONE, 0, &d, sizeof (d));
   }
 }
 
@@ -719,7 +487,7 @@ answer_delay (GstSpiceSession * s, Listener * li)
   li->delay_sent = b.ms;
   /* the helper answers the server's delay requests with the largest */
   GST_LOG ("%s playback delay %u ms", s->address, b.ms);
-  send_simple (s, GST_SPICE_IPC_PLAYBACK_DELAY, li->id, &b, sizeof (b));
+  session_send_simple (s, GST_SPICE_IPC_PLAYBACK_DELAY, li->id, &b, sizeof (b));
 }
 
 static void
@@ -731,7 +499,7 @@ handle_listener_msg (GstSpiceSession * s, GstSpiceIpcMsg * msg)
     handle_gl_draw (s, msg->header.id, msg);
     return;
   }
-  li = listener_begin (s, msg->header.id);
+  li = session_listener_begin (s, msg->header.id);
   if (!li)
     return;
   switch (msg->header.type) {
@@ -818,42 +586,11 @@ handle_listener_msg (GstSpiceSession * s, GstSpiceIpcMsg * msg)
     default:
       break;
   }
-  listener_end (s, li);
-}
-
-/* s->lock held: the ring space of @w is free again */
-static void
-ring_release_locked (GstSpiceSession * s, Write * w)
-{
-  RingRegion *r;
-
-  if (!w->region)
-    return;
-  if (s->ring_outstanding > 0)
-    s->ring_outstanding--;
-  w->region->done = TRUE;
-  w->region = NULL;
-  while ((r = g_queue_peek_head (&s->ring_regions)) && r->done)
-    g_free (g_queue_pop_head (&s->ring_regions));
-  if (g_queue_is_empty (&s->ring_regions))
-    s->ring_head = 0;
-}
-
-static void
-write_finish (Write * w, const GError * error)
-{
-  if (w->port_done)
-    w->port_done (w->user_data, error);
-  if (w->record_done)
-    w->record_done (w->user_data);
-  if (w->notify)
-    w->notify (w->user_data);
-  g_free (w);
+  session_listener_end (s, li);
 }
 
 static void session_fail (GstSpiceSession * s, GError * error,
     gchar * debug);
-static void ring_flush_locked (GstSpiceSession * s);
 
 /* FALSE: the helper cannot be talked to */
 static gboolean
@@ -888,14 +625,14 @@ handle (GstSpiceSession * s, GstSpiceIpcMsg * msg)
       w = g_hash_table_lookup (s->writes, GUINT_TO_POINTER (id));
       if (w) {
         g_hash_table_steal (s->writes, GUINT_TO_POINTER (id));
-        ring_release_locked (s, w);
+        session_ring_release_locked (s, w);
       }
-      ring_flush_locked (s);
+      session_ring_flush_locked (s);
       g_mutex_unlock (&s->lock);
       if (!w)
         break;
       error = b ? error_from (msg, b->code) : NULL;
-      write_finish (w, error);
+      session_write_finish (w, error);
       g_clear_error (&error);
       break;
     }
@@ -912,14 +649,14 @@ handle (GstSpiceSession * s, GstSpiceIpcMsg * msg)
             GUINT_TO_POINTER (reqs[i]));
         if (w) {
           g_hash_table_steal (s->writes, GUINT_TO_POINTER (reqs[i]));
-          ring_release_locked (s, w);
+          session_ring_release_locked (s, w);
           g_ptr_array_add (done, w);
         }
       }
-      ring_flush_locked (s);
+      session_ring_flush_locked (s);
       g_mutex_unlock (&s->lock);
       for (i = 0; i < done->len; i++)
-        write_finish (done->pdata[i], NULL);
+        session_write_finish (done->pdata[i], NULL);
       g_ptr_array_free (done, TRUE);
       break;
     }
@@ -1091,7 +828,7 @@ spawn_idle (gpointer data)
   g_source_set_callback (s->watch, (GSourceFunc) (GCallback) on_socket, s,
       NULL);
   g_source_set_name (s->watch, "gst-spice helper socket");
-  attach (s->watch);
+  session_attach (s->watch);
   return G_SOURCE_REMOVE;
 }
 
@@ -1120,7 +857,7 @@ start_locked (GstSpiceSession * s, GError ** error)
    * environment */
   tail = gst_spice_ipc_strings (4, s->params.uri, s->params.password,
       s->params.ca_file, s->params.cert_subject);
-  send_locked (s, GST_SPICE_IPC_HELLO, 0, &b, sizeof (b), tail, NULL, 0);
+  session_send_locked (s, GST_SPICE_IPC_HELLO, 0, &b, sizeof (b), tail, NULL, 0);
   g_bytes_unref (tail);
   for (l = s->listeners; l; l = l->next)
     if (!((Listener *) l->data)->removed)
@@ -1176,12 +913,12 @@ helper_cleanup (GstSpiceSession * s)
     close (s->sock);
   s->sock = -1;
   while (s->holds)
-    gl_hold_drop_locked (s, s->holds->data, FALSE);
+    session_gl_hold_drop_locked (s, s->holds->data, FALSE);
   writes = s->writes;
   settles = s->settles;
   g_hash_table_iter_init (&it, writes);
   while (g_hash_table_iter_next (&it, NULL, &v))
-    ring_release_locked (s, v);
+    session_ring_release_locked (s, v);
   /* the next helper maps it anew */
   s->ring_generation = 0;
   if (s->ring_batch)
@@ -1208,7 +945,7 @@ helper_cleanup (GstSpiceSession * s)
       "the SPICE client helper for %s is gone", s->address);
   g_hash_table_iter_init (&it, writes);
   while (g_hash_table_iter_next (&it, NULL, &v))
-    write_finish (v, gone);
+    session_write_finish (v, gone);
   g_hash_table_unref (writes);
   g_error_free (gone);
 }
@@ -1283,7 +1020,7 @@ helper_gone (GstSpiceSession * s, gint err)
       BACKOFF_MIN_MS;
   s->respawn = g_timeout_source_new (s->backoff_ms);
   g_source_set_callback (s->respawn, respawn_timeout, s, NULL);
-  attach (s->respawn);
+  session_attach (s->respawn);
 }
 
 static gboolean
@@ -1372,7 +1109,7 @@ gst_spice_session_acquire (const GstSpiceSessionParams * params,
       s->features |= features;
       b.reconnect = s->reconnect;
       b.features = s->features;
-      send_locked (s, GST_SPICE_IPC_FEATURES, 0, &b, sizeof (b), NULL, NULL,
+      session_send_locked (s, GST_SPICE_IPC_FEATURES, 0, &b, sizeof (b), NULL, NULL,
           0);
     }
     g_mutex_unlock (&s->lock);
@@ -1516,7 +1253,7 @@ gst_spice_session_release (GstSpiceSession * s)
 
   g_mutex_lock (&s->lock);
   s->closing = TRUE;
-  send_locked (s, GST_SPICE_IPC_CLOSE, 0, NULL, 0, NULL, NULL, 0);
+  session_send_locked (s, GST_SPICE_IPC_CLOSE, 0, NULL, 0, NULL, NULL, 0);
   g_mutex_unlock (&s->lock);
   gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, finish_idle, s, NULL);
   if (gst_spice_session_in_spice_thread ())
@@ -1553,7 +1290,7 @@ replay_failure_idle (gpointer data)
 {
   Replay *r = data;
   GstSpiceSession *s = r->session;
-  Listener *li = listener_begin (s, r->id);
+  Listener *li = session_listener_begin (s, r->id);
   GError *error = NULL;
   gchar *debug = NULL;
 
@@ -1567,7 +1304,7 @@ replay_failure_idle (gpointer data)
   g_mutex_unlock (&s->lock);
   if (error)
     deliver_state (s, li, GST_SPICE_SESSION_FAILED, error, debug);
-  listener_end (s, li);
+  session_listener_end (s, li);
   g_clear_error (&error);
   g_free (debug);
   return G_SOURCE_REMOVE;
@@ -1678,12 +1415,12 @@ gst_spice_session_remove_listener (GstSpiceSession * s, guint id)
     g_mutex_unlock (&s->lock);
     return;
   }
-  send_locked (s, GST_SPICE_IPC_UNSUBSCRIBE, id, NULL, 0, NULL, NULL, 0);
+  session_send_locked (s, GST_SPICE_IPC_UNSUBSCRIBE, id, NULL, 0, NULL, NULL, 0);
   for (l = s->holds; l; l = next) {
     GlHold *h = l->data;
     next = l->next;
     if (h->listener == id)
-      gl_hold_drop_locked (s, h, TRUE);
+      session_gl_hold_drop_locked (s, h, TRUE);
   }
   if (wait && !gst_spice_listener_wait_idle (li, &s->lock, &s->cond,
           deadline))
@@ -1693,386 +1430,3 @@ gst_spice_session_remove_listener (GstSpiceSession * s, guint id)
   gst_spice_listener_unref (li);
 }
 
-/* ---------------------------------------------------------------------- */
-/* Writes and input                                                       */
-
-static gboolean
-write_failed_idle (gpointer data)
-{
-  Write *w = data;
-  GError *error = g_error_new (GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_WRITE,
-      "no SPICE client helper to write through");
-
-  write_finish (w, error);
-  g_error_free (error);
-  return G_SOURCE_REMOVE;
-}
-
-/* s->lock held: @n contiguous bytes of the ring, shared with the current
- * helper; FALSE when there is no room (the write goes inline) */
-static gboolean
-ring_alloc_locked (GstSpiceSession * s, gsize n, RingRegion ** out)
-{
-  RingRegion *first, *r;
-  gsize offset;
-
-  if (n > RING_SIZE / 2)
-    return FALSE;
-  if (!s->ring) {
-    gint fd = memfd_create ("gst-spice-port-ring", MFD_CLOEXEC);
-    gpointer map;
-
-    if (fd < 0)
-      return FALSE;
-    if (ftruncate (fd, RING_SIZE) < 0 || (map = mmap (NULL, RING_SIZE,
-                PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
-      close (fd);
-      return FALSE;
-    }
-    s->ring_fd = fd;
-    s->ring = map;
-  }
-  first = g_queue_peek_head (&s->ring_regions);
-  if (!first) {
-    offset = 0;
-  } else if (s->ring_head > first->offset) {
-    /* in use: [first, head) */
-    if (RING_SIZE - s->ring_head >= n) {
-      offset = s->ring_head;
-    } else if (first->offset >= n) {
-      /* wrap; the end is skipped */
-      r = g_new0 (RingRegion, 1);
-      r->offset = s->ring_head;
-      r->size = RING_SIZE - s->ring_head;
-      r->done = TRUE;
-      g_queue_push_tail (&s->ring_regions, r);
-      offset = 0;
-    } else {
-      return FALSE;
-    }
-  } else {
-    /* wrapped: in use [first, end) and [0, head) */
-    if (first->offset - s->ring_head < n)
-      return FALSE;
-    offset = s->ring_head;
-  }
-  if (s->ring_generation != s->generation) {
-    GstSpiceIpcRingAddBody b = { RING_SIZE };
-
-    send_locked (s, GST_SPICE_IPC_RING_ADD, 0, &b, sizeof (b), NULL,
-        &s->ring_fd, 1);
-    s->ring_generation = s->generation;
-  }
-  r = g_new0 (RingRegion, 1);
-  r->offset = offset;
-  r->size = n;
-  g_queue_push_tail (&s->ring_regions, r);
-  s->ring_head = offset + n;
-  *out = r;
-  return TRUE;
-}
-
-/* s->lock held: the ring writes waiting go to the helper */
-static void
-ring_flush_locked (GstSpiceSession * s)
-{
-  GBytes *tail;
-
-  if (!s->ring_batch || s->ring_batch->len == 0)
-    return;
-  tail = g_bytes_new (s->ring_batch->data, s->ring_batch->len *
-      sizeof (GstSpiceIpcRingWrite));
-  send_locked (s, GST_SPICE_IPC_PORT_WRITE_RING, 0, s->ring_batch_port,
-      MIN (strlen (s->ring_batch_port), GST_SPICE_IPC_MAX_BODY), tail, NULL,
-      0);
-  g_bytes_unref (tail);
-  s->ring_outstanding += s->ring_batch->len;
-  g_array_set_size (s->ring_batch, 0);
-}
-
-static void
-write_start (GstSpiceSession * s, Write * w, guint32 type,
-    const gchar * port_name, GBytes * bytes)
-{
-  gsize size = bytes ? g_bytes_get_size (bytes) : 0;
-  RingRegion *r = NULL;
-  guint req;
-
-  g_mutex_lock (&s->lock);
-  if (s->sock < 0 || s->broken) {
-    g_mutex_unlock (&s->lock);
-    /* in the spice thread, as the callback would be */
-    gst_spice_session_invoke (s, G_PRIORITY_DEFAULT, write_failed_idle, w,
-        NULL);
-    return;
-  }
-  req = ++s->next_req;
-  g_hash_table_insert (s->writes, GUINT_TO_POINTER (req), w);
-  if (type == GST_SPICE_IPC_PORT_WRITE && size >= RING_MIN_WRITE &&
-      ring_alloc_locked (s, size, &r)) {
-    GstSpiceIpcRingWrite e = { req, 0, r->offset, size };
-
-    memcpy (s->ring + r->offset, g_bytes_get_data (bytes, NULL), size);
-    w->region = r;
-    if (!s->ring_batch)
-      s->ring_batch = g_array_new (FALSE, FALSE, sizeof (e));
-    if (s->ring_batch->len > 0 && g_strcmp0 (s->ring_batch_port,
-            port_name) != 0)
-      ring_flush_locked (s);
-    if (s->ring_batch->len == 0) {
-      g_free (s->ring_batch_port);
-      s->ring_batch_port = g_strdup (port_name);
-    }
-    g_array_append_val (s->ring_batch, e);
-    if (s->ring_outstanding == 0)
-      ring_flush_locked (s);
-  } else {
-    /* after the ring writes before it: the port's bytes stay in order */
-    if (type == GST_SPICE_IPC_PORT_WRITE)
-      ring_flush_locked (s);
-    send_locked (s, type, req, port_name, port_name ? strlen (port_name) :
-        0, bytes, NULL, 0);
-  }
-  g_mutex_unlock (&s->lock);
-}
-
-/**
- * gst_spice_session_port_write:
- * @done: called in the spice thread once @bytes are on the socket, or with
- *   the error (G_IO_ERROR_CLOSED: the guest had closed the port, which the
- *   port_opened callback may tell only later); then @notify (@user_data)
- *
- * Never blocks; the caller bounds what it has in flight.
- */
-void
-gst_spice_session_port_write (GstSpiceSession * s, const gchar * port_name,
-    GBytes * bytes, GstSpicePortWriteDone done, gpointer user_data,
-    GDestroyNotify notify)
-{
-  Write *w = g_new0 (Write, 1);
-
-  w->port_done = done;
-  w->user_data = user_data;
-  w->notify = notify;
-  write_start (s, w, GST_SPICE_IPC_PORT_WRITE, port_name, bytes);
-}
-
-/**
- * gst_spice_session_record_write:
- * @samples: S16 interleaved, in the format of the last record_start
- * @done: (nullable): called with @done_data, in the spice thread, once the
- *   samples were handed to the record channel (or dropped: not recording)
- *
- * Never blocks; the caller bounds what it has in flight.
- */
-void
-gst_spice_session_record_write (GstSpiceSession * s, GBytes * samples,
-    GDestroyNotify done, gpointer done_data)
-{
-  Write *w = g_new0 (Write, 1);
-
-  w->record_done = done;
-  w->user_data = done_data;
-  write_start (s, w, GST_SPICE_IPC_RECORD_WRITE, NULL, samples);
-}
-
-static void
-send_input (GstSpiceSession * s, GstSpiceIpcInputKind kind, gint channel_id,
-    gint a, gint b)
-{
-  GstSpiceIpcInputBody body = { kind, channel_id, a, b };
-
-  send_simple (s, GST_SPICE_IPC_INPUT, 0, &body, sizeof (body));
-}
-
-void
-gst_spice_session_send_key (GstSpiceSession * s, guint scancode,
-    gboolean press)
-{
-  send_input (s, GST_SPICE_IPC_INPUT_KEY, 0, scancode, press);
-}
-
-/* Client mouse mode: an absolute position; server mode: the motion from
- * the last position sent (the helper keeps it). */
-void
-gst_spice_session_send_pointer (GstSpiceSession * s, gint channel_id, gint x,
-    gint y)
-{
-  send_input (s, GST_SPICE_IPC_INPUT_POINTER, channel_id, x, y);
-}
-
-void
-gst_spice_session_send_button (GstSpiceSession * s, gint channel_id,
-    gint button, gboolean press)
-{
-  g_return_if_fail (button >= 1 && button <= 7);
-  send_input (s, GST_SPICE_IPC_INPUT_BUTTON, channel_id, button, press);
-}
-
-/* ---------------------------------------------------------------------- */
-/* 2D frames in shared memory                                             */
-
-GstAllocator *
-gst_spice_session_get_allocator (void)
-{
-  static GstAllocator *allocator;
-
-  if (g_once_init_enter (&allocator)) {
-    GstAllocator *a = gst_spice_memfd_allocator_new ();
-    /* process-wide, like the system allocator */
-    GST_OBJECT_FLAG_SET (a, GST_OBJECT_FLAG_MAY_BE_LEAKED);
-    g_once_init_leave (&allocator, a);
-  }
-  return gst_object_ref (allocator);
-}
-
-/* a frame buffer freed: its helper (if it still has it) lets go too */
-static void
-shm_reg_free (gpointer data)
-{
-  ShmReg *reg = data;
-  GstSpiceSession *s;
-
-  g_mutex_lock (&registry_lock);
-  s = by_serial ? g_hash_table_lookup (by_serial,
-      GUINT_TO_POINTER (reg->serial)) : NULL;
-  if (s) {
-    g_mutex_lock (&s->lock);
-    if (s->generation == reg->generation)
-      send_locked (s, GST_SPICE_IPC_SHM_REMOVE, reg->id, NULL, 0, NULL, NULL,
-          0);
-    g_mutex_unlock (&s->lock);
-  }
-  g_mutex_unlock (&registry_lock);
-  g_free (reg);
-}
-
-/**
- * gst_spice_session_copy:
- * @surface: as given by primary_create
- * @mem: memory of gst_spice_session_get_allocator()
- * @offset: of the plane in @mem
- *
- * Asks the helper to copy @rect of the primary surface into @mem (any
- * thread, never blocks).  The copy is done once gst_spice_session_sync()
- * returned TRUE.  FALSE: @mem is not shared memory.
- */
-gboolean
-gst_spice_session_copy (GstSpiceSession * s, gint channel_id, guint surface,
-    GstMemory * mem, gsize offset, gint stride,
-    const GstVideoRectangle * rect, gboolean flip)
-{
-  ShmReg *reg;
-  GstSpiceIpcCopyBody b;
-  gsize mem_offset, maxsize;
-
-  if (!gst_is_fd_memory (mem))
-    return FALSE;
-  gst_memory_get_sizes (mem, &mem_offset, &maxsize);
-  reg = gst_mini_object_get_qdata (GST_MINI_OBJECT (mem), shm_reg_quark);
-  g_mutex_lock (&s->lock);
-  /* a surface of an earlier helper: that frame is dropped anyway */
-  if ((surface >> 20) != (s->generation & 0xfff)) {
-    g_mutex_unlock (&s->lock);
-    return TRUE;
-  }
-  if (!reg || reg->serial != s->serial || reg->generation != s->generation) {
-    GstSpiceIpcShmAddBody add = { maxsize };
-    gint fd = gst_fd_memory_get_fd (mem);
-
-    reg = g_new0 (ShmReg, 1);
-    reg->serial = s->serial;
-    reg->generation = s->generation;
-    reg->id = ++s->next_shm;
-    send_locked (s, GST_SPICE_IPC_SHM_ADD, reg->id, &add, sizeof (add), NULL,
-        &fd, 1);
-    g_mutex_unlock (&s->lock);
-    /* (the old registration's notify takes the registry lock) */
-    gst_mini_object_set_qdata (GST_MINI_OBJECT (mem), shm_reg_quark, reg,
-        shm_reg_free);
-    g_mutex_lock (&s->lock);
-  }
-  b.channel_id = channel_id;
-  b.surface = surface & 0xfffff;
-  b.shm = reg->id;
-  b.flip = flip;
-  b.offset = mem_offset + offset;
-  b.stride = stride;
-  b.x = rect->x;
-  b.y = rect->y;
-  b.w = rect->w;
-  b.h = rect->h;
-  b.pad = 0;
-  send_locked (s, GST_SPICE_IPC_COPY, 0, &b, sizeof (b), NULL, NULL, 0);
-  s->copy_seq++;
-  g_mutex_unlock (&s->lock);
-  return TRUE;
-}
-
-/**
- * gst_spice_session_sync:
- *
- * Waits (@timeout_ms at most) until the helper has done every copy asked
- * for so far.  Never call it with a lock a listener callback takes: the
- * answer comes through the spice thread.
- */
-gboolean
-gst_spice_session_sync (GstSpiceSession * s, guint timeout_ms)
-{
-  gint64 until = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
-  gboolean ok = TRUE;
-
-  g_mutex_lock (&s->lock);
-  /* usually a SETTLED answered already: no round trip */
-  if (s->copy_done < s->copy_seq && s->sock >= 0 && !s->broken) {
-    guint64 target = s->copy_seq;
-    guint cancels = s->sync_cancels, gen = s->generation;
-
-    send_locked (s, GST_SPICE_IPC_SYNC, 0, NULL, 0, NULL, NULL, 0);
-    while (s->copy_done < target && !s->broken && s->generation == gen &&
-        s->sync_cancels == cancels)
-      if (!g_cond_wait_until (&s->cond, &s->lock, until))
-        break;
-    ok = s->generation == gen && s->copy_done >= target;
-  }
-  g_mutex_unlock (&s->lock);
-  return ok;
-}
-
-/**
- * gst_spice_session_sync_cancel:
- *
- * Lets every gst_spice_session_sync() in progress return (FALSE) at once:
- * for a flush (the helper may be stuck).
- */
-void
-gst_spice_session_sync_cancel (GstSpiceSession * s)
-{
-  g_mutex_lock (&s->lock);
-  s->sync_cancels++;
-  g_cond_broadcast (&s->cond);
-  g_mutex_unlock (&s->lock);
-}
-
-void
-gst_spice_session_invoke_settled (GstSpiceSession * s, GSourceFunc func,
-    gpointer data, GDestroyNotify notify)
-{
-  Settle *st;
-  guint token;
-
-  g_mutex_lock (&s->lock);
-  if (s->sock < 0 || s->broken) {
-    g_mutex_unlock (&s->lock);
-    gst_spice_session_invoke (s, G_PRIORITY_DEFAULT_IDLE, func, data, notify);
-    return;
-  }
-  st = g_new0 (Settle, 1);
-  st->func = func;
-  st->data = data;
-  st->notify = notify;
-  token = ++s->next_token;
-  g_hash_table_insert (s->settles, GUINT_TO_POINTER (token), st);
-  send_locked (s, GST_SPICE_IPC_SETTLE, token, NULL, 0, NULL, NULL, 0);
-  g_mutex_unlock (&s->lock);
-}
