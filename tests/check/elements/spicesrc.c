@@ -1632,6 +1632,25 @@ mkv_frames (const gchar * path, GstClockTime * duration, gboolean * seekable)
   return frames;
 }
 
+/* The server goes away (the VM shut down): the recording @p made with
+ * eos-on-disconnect ends with EOS, not an error; then stopped, unreffed */
+static void
+stop_server_expect_eos (TestServer * ts, GstElement * p)
+{
+  GstMessage *m;
+
+  test_server_stop (ts);
+  m = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (p), 10 * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (m != NULL, "neither EOS nor an error");
+  fail_unless (GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS, "%" GST_PTR_FORMAT,
+      m);
+  gst_message_unref (m);
+  fail_unless_equals_int (gst_element_set_state (p, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (p);
+}
+
 /* eos-on-disconnect: the server killed mid-recording, both pads end with
  * EOS (no error) and the Matroska file is complete: duration, frames,
  * seekable. */
@@ -1647,22 +1666,12 @@ GST_START_TEST (test_eos_on_disconnect)
       "audioconvert ! mux.", test_server_get_uri (ts), path);
   GstClockTime duration = 0;
   gboolean seekable = FALSE;
-  GstMessage *m;
   guint frames;
 
   fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
       GST_STATE_CHANGE_FAILURE);
   g_usleep (2 * G_USEC_PER_SEC);
-  test_server_stop (ts);
-  m = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (p), 10 * GST_SECOND,
-      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-  fail_unless (m != NULL, "neither EOS nor an error");
-  fail_unless (GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS, "%" GST_PTR_FORMAT,
-      m);
-  gst_message_unref (m);
-  fail_unless_equals_int (gst_element_set_state (p, GST_STATE_NULL),
-      GST_STATE_CHANGE_SUCCESS);
-  gst_object_unref (p);
+  stop_server_expect_eos (ts, p);
 
   frames = mkv_frames (path, &duration, &seekable);
   GST_INFO ("%u frames, %" GST_TIME_FORMAT ", seekable %d", frames,
@@ -1696,7 +1705,6 @@ GST_START_TEST (test_recording_survives_resize)
       "audioconvert ! mux.", test_server_get_uri (ts), path);
   GstClockTime duration = 0;
   gboolean seekable = FALSE;
-  GstMessage *m;
   gchar *r;
   guint frames;
 
@@ -1711,16 +1719,7 @@ GST_START_TEST (test_recording_survives_resize)
   fail_unless (r != NULL);
   g_free (r);
   g_usleep (G_USEC_PER_SEC);
-  test_server_stop (ts);
-  m = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (p), 10 * GST_SECOND,
-      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-  fail_unless (m != NULL, "neither EOS nor an error");
-  fail_unless (GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS, "%" GST_PTR_FORMAT,
-      m);
-  gst_message_unref (m);
-  fail_unless_equals_int (gst_element_set_state (p, GST_STATE_NULL),
-      GST_STATE_CHANGE_SUCCESS);
-  gst_object_unref (p);
+  stop_server_expect_eos (ts, p);
 
   frames = mkv_frames (path, &duration, &seekable);
   GST_INFO ("%u frames, %" GST_TIME_FORMAT ", seekable %d", frames,
