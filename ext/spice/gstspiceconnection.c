@@ -64,6 +64,30 @@ gst_spice_connection_install_properties (GObjectClass * gobject_class)
           GST_SPICE_DEFAULT_RECONNECT,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
+  /**
+   * GstSpiceSrc:link-timeout:
+   *
+   * A connection that carries nothing for this long counts as lost (an
+   * error, or a reconnection with #GstSpiceSrc:reconnect).  Over TCP the
+   * server pings every client at least every 15 s, so values of 16000 and
+   * more never cut a live idle link; over a unix socket the server never
+   * pings and the link counts as dead only while the server's process is
+   * stopped (SIGSTOP, a debugger) or blocked.  Elements sharing a
+   * connection use the shortest value set.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property (gobject_class,
+      GST_SPICE_PROP_LINK_TIMEOUT, g_param_spec_uint ("link-timeout",
+          "Link timeout",
+          "Milliseconds without any data from the server after which the "
+          "connection counts as lost (a dead link that never closed: a "
+          "wedged server, a dead NAT entry); 0 = never.  Over TCP the "
+          "server pings at least every 15 s, so keep it above 16000; over "
+          "a unix socket it only counts while the server's process is "
+          "stopped", 0, G_MAXINT, GST_SPICE_DEFAULT_LINK_TIMEOUT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
 }
 
 void
@@ -86,6 +110,7 @@ gst_spice_connection_settings_init (GstSpiceConnectionSettings * s)
   memset (s, 0, sizeof (*s));
   s->connect_timeout = GST_SPICE_DEFAULT_CONNECT_TIMEOUT;
   s->reconnect = GST_SPICE_DEFAULT_RECONNECT;
+  s->link_timeout = GST_SPICE_DEFAULT_LINK_TIMEOUT;
 }
 
 void
@@ -99,6 +124,7 @@ gst_spice_connection_settings_copy (GstSpiceConnectionSettings * dst,
   dst->cert_subject = g_strdup (src->cert_subject);
   dst->connect_timeout = src->connect_timeout;
   dst->reconnect = src->reconnect;
+  dst->link_timeout = src->link_timeout;
   dst->eos_on_disconnect = src->eos_on_disconnect;
 }
 
@@ -152,6 +178,9 @@ gst_spice_connection_set_property (GstSpiceConnectionSettings * s,
     case GST_SPICE_PROP_RECONNECT:
       s->reconnect = g_value_get_boolean (value);
       return TRUE;
+    case GST_SPICE_PROP_LINK_TIMEOUT:
+      s->link_timeout = g_value_get_uint (value);
+      return TRUE;
     case GST_SPICE_PROP_EOS_ON_DISCONNECT:
       s->eos_on_disconnect = g_value_get_boolean (value);
       return TRUE;
@@ -179,6 +208,9 @@ gst_spice_connection_get_property (const GstSpiceConnectionSettings * s,
       return TRUE;
     case GST_SPICE_PROP_RECONNECT:
       g_value_set_boolean (value, s->reconnect);
+      return TRUE;
+    case GST_SPICE_PROP_LINK_TIMEOUT:
+      g_value_set_uint (value, s->link_timeout);
       return TRUE;
     case GST_SPICE_PROP_EOS_ON_DISCONNECT:
       g_value_set_boolean (value, s->eos_on_disconnect);
@@ -259,7 +291,8 @@ gst_spice_connection_acquire (GstElement * element,
     gst_spice_session_params_clear (&params);
     return NULL;
   }
-  session = gst_spice_session_acquire (&params, s->reconnect, features);
+  session = gst_spice_session_acquire (&params, s->reconnect,
+      s->link_timeout, features);
   gst_spice_session_params_clear (&params);
   GST_INFO_OBJECT (element, "connecting to %s",
       gst_spice_session_get_address (session));

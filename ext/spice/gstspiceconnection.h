@@ -27,12 +27,16 @@ enum
   GST_SPICE_PROP_CERT_SUBJECT,
   GST_SPICE_PROP_CONNECT_TIMEOUT,
   GST_SPICE_PROP_RECONNECT,
+  GST_SPICE_PROP_LINK_TIMEOUT,
   GST_SPICE_PROP_EOS_ON_DISCONNECT,     /* sources only */
   GST_SPICE_PROP_CONNECTION_LAST
 };
 
 #define GST_SPICE_DEFAULT_CONNECT_TIMEOUT 10000
 #define GST_SPICE_DEFAULT_RECONNECT FALSE
+/* libspice-server pings an idle TCP client every 15 s: 20 s notices a dead
+ * link within 21 s and leaves a late ping 5 s */
+#define GST_SPICE_DEFAULT_LINK_TIMEOUT 20000
 
 typedef struct
 {
@@ -43,6 +47,7 @@ typedef struct
   gchar *cert_subject;
   guint connect_timeout;        /* ms */
   gboolean reconnect;
+  guint link_timeout;           /* ms, 0: off */
   gboolean eos_on_disconnect;   /* sources */
 } GstSpiceConnectionSettings;
 

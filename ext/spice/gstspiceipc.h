@@ -32,7 +32,7 @@ G_BEGIN_DECLS
  * "req" numbers a write the helper answers with WRITE_DONE.
  */
 
-#define GST_SPICE_IPC_VERSION 1
+#define GST_SPICE_IPC_VERSION 2
 /* fd 3 of the helper is its end of the socket */
 #define GST_SPICE_IPC_HELPER_FD 3
 /* bytes of tail sent inline; more goes through a memfd */
@@ -108,7 +108,7 @@ typedef struct
   guint32 version;
   guint32 reconnect;
   guint32 features;             /* GstSpiceSessionFeatures */
-  guint32 pad;
+  guint32 link_timeout;         /* ms, 0: off */
 } GstSpiceIpcHelloBody;
 
 typedef struct
@@ -121,6 +121,8 @@ typedef struct
 {
   guint32 reconnect;
   guint32 features;
+  guint32 link_timeout;         /* ms, 0: off */
+  guint32 pad;
 } GstSpiceIpcFeaturesBody;
 
 typedef enum

@@ -838,7 +838,7 @@ static gboolean
 start_locked (GstSpiceSession * s, GError ** error)
 {
   GstSpiceIpcHelloBody b = { GST_SPICE_IPC_VERSION, s->reconnect,
-    s->features, 0
+    s->features, s->link_timeout
   };
   GBytes *tail;
   gint fds[2];
@@ -1071,6 +1071,8 @@ gst_spice_session_get_address (GstSpiceSession * s)
  * gst_spice_session_acquire:
  * @params: checked with gst_spice_session_params_parse() before
  * @reconnect: whether this user wants a lost connection re-established
+ * @link_timeout: ms of silence after which the link counts as lost, 0 for
+ *   never; the shortest of all users applies
  * @features: the channels this user needs besides the display
  *
  * Returns the session for @params, creating it and starting its client
@@ -1079,7 +1081,7 @@ gst_spice_session_get_address (GstSpiceSession * s)
  */
 GstSpiceSession *
 gst_spice_session_acquire (const GstSpiceSessionParams * params,
-    gboolean reconnect, GstSpiceSessionFeatures features)
+    gboolean reconnect, guint link_timeout, GstSpiceSessionFeatures features)
 {
   GstSpiceSession *s;
   GstSpiceUri p;
@@ -1102,13 +1104,20 @@ gst_spice_session_acquire (const GstSpiceSessionParams * params,
     s->refcount++;
     g_mutex_unlock (&registry_lock);
     g_mutex_lock (&s->lock);
-    if ((reconnect && !s->reconnect) || (features & ~s->features)) {
-      GstSpiceIpcFeaturesBody b;
+    gboolean shorter = link_timeout > 0 && (s->link_timeout == 0 ||
+        link_timeout < s->link_timeout);
+
+    if ((reconnect && !s->reconnect) || (features & ~s->features) ||
+        shorter) {
+      GstSpiceIpcFeaturesBody b = { 0, };
 
       s->reconnect |= reconnect;
       s->features |= features;
+      if (shorter)
+        s->link_timeout = link_timeout;
       b.reconnect = s->reconnect;
       b.features = s->features;
+      b.link_timeout = s->link_timeout;
       session_send_locked (s, GST_SPICE_IPC_FEATURES, 0, &b, sizeof (b), NULL, NULL,
           0);
     }
@@ -1129,6 +1138,7 @@ gst_spice_session_acquire (const GstSpiceSessionParams * params,
   s->params.cert_subject = g_strdup (params->cert_subject);
   s->address = gst_spice_uri_describe (&p);
   s->reconnect = reconnect;
+  s->link_timeout = link_timeout;
   s->features = features;
   s->next_listener_id = 1;
   s->sock = -1;

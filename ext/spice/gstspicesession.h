@@ -38,6 +38,7 @@ typedef struct _GstSpiceSession GstSpiceSession;
 
 GstSpiceSession  *gst_spice_session_acquire      (const GstSpiceSessionParams * params,
                                                   gboolean reconnect,
+                                                  guint link_timeout,
                                                   GstSpiceSessionFeatures features);
 void              gst_spice_session_release      (GstSpiceSession * session);
 const gchar      *gst_spice_session_get_address  (GstSpiceSession * session);

@@ -102,6 +102,7 @@ struct _GstSpiceSession
   GList *listeners;             /* lock */
   guint next_listener_id;       /* lock */
   gboolean reconnect;           /* lock */
+  guint link_timeout;           /* lock: ms, the shortest asked for; 0 off */
   GstSpiceSessionFeatures features;     /* lock */
   gint sock;                    /* lock: our end, -1: none */
   gint helper_end;              /* lock: the helper's end until spawned */

@@ -32,10 +32,14 @@
  * helper (or a reconnect with a fresh helper), not the application.
  *
  * Errors (malformed URI, refused connection, wrong password, connection
- * lost) are posted as error messages that name the server.  With
+ * lost) are posted as error messages that name the server.  A link that
+ * stops carrying data without closing (a dead NAT entry, a stopped
+ * server) counts as lost after #GstSpiceSrc:link-timeout (20 s).  With
  * #GstSpiceSrc:reconnect the element instead reconnects with back-off,
  * keeps the last frame flowing, and posts element messages named
- * `spice-disconnected` and `spice-reconnected`.
+ * `spice-disconnected` and `spice-reconnected`; with
+ * #GstSpiceSrc:eos-on-disconnect a lost connection ends the streams with
+ * EOS, so recordings are finalised.
  *
  * ## Example launch lines
  * |[

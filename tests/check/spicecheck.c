@@ -195,6 +195,28 @@ assert_error (GstMessage * m, GQuark domain, gint code, const gchar * needle)
   gst_message_unref (m);
 }
 
+/* Fails the test on an error message while waiting. */
+gboolean
+pop_element_message (GstElement * p, const gchar * name, GstClockTime timeout)
+{
+  GstBus *bus = GST_ELEMENT_BUS (p);
+  gint64 end = g_get_monotonic_time () + timeout / GST_USECOND;
+
+  while (g_get_monotonic_time () < end) {
+    GstMessage *m = gst_bus_timed_pop_filtered (bus, 100 * GST_MSECOND,
+        GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR);
+    if (!m)
+      continue;
+    fail_if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR,
+        "error while reconnecting");
+    if (gst_message_has_name (m, name)) {
+      gst_message_unref (m);
+      return TRUE;
+    }
+    gst_message_unref (m);
+  }
+  return FALSE;
+}
 
 /* A loopback listener that never accepts: the TCP handshake completes in
  * the kernel, the SPICE link never does.  Stands for an unreachable host

@@ -44,6 +44,11 @@ GstMessage *wait_error (GstElement * pipeline, GstClockTime timeout);
 void assert_error (GstMessage * m, GQuark domain, gint code,
     const gchar * needle);
 
+/* TRUE when an element message named `name` comes within `timeout`
+ * (others are dropped); fails the test on an error message */
+gboolean pop_element_message (GstElement * p, const gchar * name,
+    GstClockTime timeout);
+
 /* "spice://127.0.0.1:PORT" of a listener that never answers */
 gchar *start_silent_listener (int *fd);
 /* Once the last SPICE session of the process is released the plugin's

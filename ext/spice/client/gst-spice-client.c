@@ -579,7 +579,7 @@ hello (const GstSpiceIpcMsg * msg)
   params.ca_file = g_strdup (gst_spice_ipc_msg_string (msg, 2));
   params.cert_subject = g_strdup (gst_spice_ipc_msg_string (msg, 3));
   helper.engine = gst_spice_engine_acquire (&params, b->reconnect,
-      b->features);
+      b->link_timeout, b->features);
   gst_spice_session_params_clear (&params);
   if (!helper.engine) {
     g_printerr ("gst-spice-client: invalid connection parameters\n");
@@ -605,7 +605,8 @@ handle (GstSpiceIpcMsg * msg)
 
       if (!b)
         return FALSE;
-      gst_spice_engine_add_wishes (helper.engine, b->reconnect, b->features);
+      gst_spice_engine_add_wishes (helper.engine, b->reconnect,
+          b->link_timeout, b->features);
       break;
     }
     case GST_SPICE_IPC_SUBSCRIBE:{

@@ -14,6 +14,7 @@
 #include <spice-client.h>
 
 #include "gstspiceengine.h"
+#include "gstspicelinkwatch.h"
 #include "gstspicelistener.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_spice_engine_debug);
@@ -64,12 +65,14 @@ struct _GstSpiceEngine
   gchar *key;
   GstSpiceSessionParams params;
   gchar *address;
+  gchar *unix_path;             /* the server's socket; NULL over TCP */
 
   GMutex lock;
   GCond cond;
   GList *listeners;             /* lock */
   guint next_listener_id;       /* lock */
   gboolean reconnect;           /* lock */
+  guint link_timeout;           /* lock: ms, the shortest asked for; 0 off */
   GstSpiceSessionFeatures features;     /* lock */
   gboolean connecting;          /* lock: a SpiceSession was made */
   GstSpiceSessionFeatures connect_features;     /* lock: what it has */
@@ -115,6 +118,7 @@ struct _GstSpiceEngine
   gboolean lost;                /* reconnecting after a lost connection */
   guint backoff_ms;
   GSource *reconnect_source;
+  GstSpiceLinkWatch *link_watch;        /* of s->spice, link_timeout > 0 */
 };
 
 /* The registry and the spice thread are process-wide by nature:
@@ -1071,14 +1075,12 @@ schedule_reconnect (GstSpiceEngine * s)
   g_source_attach (s->reconnect_source, NULL);
 }
 
+/* The connection that was up is gone: @error and @debug are taken */
 static void
-session_lost (GstSpiceEngine * s, SpiceChannel * ch, SpiceChannelEvent ev)
+session_lost (GstSpiceEngine * s, GError * error, gchar * debug)
 {
-  GError *error;
-  gchar *debug;
   gboolean reconnect, closing;
 
-  build_error (s, ch, ev, &error, &debug);
   g_mutex_lock (&s->lock);
   reconnect = s->reconnect;
   closing = s->closing;
@@ -1108,6 +1110,63 @@ session_lost (GstSpiceEngine * s, SpiceChannel * ch, SpiceChannelEvent ev)
   spice_session_disconnect (s->spice);
 }
 
+/* The link watch found the connection dead (see gstspicelinkwatch.h) */
+static void
+on_link_dead (gpointer data, const gchar * why)
+{
+  GstSpiceEngine *s = data;
+  GError *error;
+  gchar *debug;
+
+  if (s->lost) {
+    /* a reconnection attempt that got no answer (a link still dead
+     * accepts connections and says nothing): the next attempt follows */
+    GST_INFO ("%s: reconnection attempt: %s; trying again", s->address, why);
+    spice_session_disconnect (s->spice);
+    return;
+  }
+  error = g_error_new (GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ,
+      "Connection to SPICE server %s lost: %s (link-timeout)", s->address,
+      why);
+  debug = g_strdup (s->unix_path ? "link-timeout: no data on any channel "
+      "while the server's process did not run" : "link-timeout: no data on "
+      "any channel (libspice-server pings every TCP client at least every "
+      "15 s)");
+  session_lost (s, error, debug);
+}
+
+/* From the first connection on, every SpiceSession is watched while
+ * link-timeout is set: the connection, and each reconnection attempt. */
+static void
+link_watch_start (GstSpiceEngine * s)
+{
+  guint timeout;
+
+  g_mutex_lock (&s->lock);
+  timeout = s->link_timeout;
+  g_mutex_unlock (&s->lock);
+  if (s->link_watch || !s->spice || timeout == 0)
+    return;
+  s->link_watch = gst_spice_link_watch_new (s->spice, s->unix_path, timeout,
+      on_link_dead, s);
+}
+
+static gboolean
+link_watch_update_idle (gpointer data)
+{
+  GstSpiceEngine *s = data;
+  guint timeout;
+
+  g_mutex_lock (&s->lock);
+  timeout = s->link_timeout;
+  g_mutex_unlock (&s->lock);
+  if (s->link_watch)
+    gst_spice_link_watch_set_timeout (s->link_watch, timeout);
+  else if (s->was_connected)
+    link_watch_start (s);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 on_main_event (SpiceChannel * ch, SpiceChannelEvent ev, gpointer user_data)
 {
@@ -1124,6 +1183,7 @@ on_main_event (SpiceChannel * ch, SpiceChannelEvent ev, gpointer user_data)
       s->lost = FALSE;
       s->was_connected = TRUE;
       s->backoff_ms = 0;
+      link_watch_start (s);
       g_mutex_lock (&s->lock);
       s->phase = SESSION_CONNECTED;
       g_mutex_unlock (&s->lock);
@@ -1134,7 +1194,11 @@ on_main_event (SpiceChannel * ch, SpiceChannelEvent ev, gpointer user_data)
     case SPICE_CHANNEL_CLOSED:
     case SPICE_CHANNEL_ERROR_IO:
       if (s->was_connected) {
-        session_lost (s, ch, ev);
+        GError *error;
+        gchar *debug;
+
+        build_error (s, ch, ev, &error, &debug);
+        session_lost (s, error, debug);
         break;
       }
       /* never got in: a connection error */
@@ -1316,6 +1380,7 @@ on_disconnected (SpiceSession * spice, gpointer user_data)
   gboolean closing, retry;
 
   GST_DEBUG ("%s disconnected", s->address);
+  g_clear_pointer (&s->link_watch, gst_spice_link_watch_free);
   g_signal_handlers_disconnect_by_data (spice, s);
   s->spice = NULL;
   s->main = NULL;
@@ -1390,6 +1455,8 @@ session_connect (GstSpiceEngine * s)
       s);
   g_signal_connect (spice, "disconnected", G_CALLBACK (on_disconnected), s);
   s->spice = spice;
+  if (s->was_connected)
+    link_watch_start (s);
   if (!spice_session_connect (spice)) {
     GError *error = g_error_new (GST_RESOURCE_ERROR,
         GST_RESOURCE_ERROR_OPEN_READ,
@@ -1527,26 +1594,38 @@ gst_spice_engine_get_address (GstSpiceEngine * s)
 /**
  * gst_spice_engine_add_wishes:
  *
- * What another user of the connection asks for: reconnection, channels
- * (from the next connection on when it is made already).
+ * What another user of the connection asks for: reconnection, a shorter
+ * link-timeout, channels (from the next connection on when it is made
+ * already).
  */
 void
 gst_spice_engine_add_wishes (GstSpiceEngine * s, gboolean reconnect,
-    GstSpiceSessionFeatures features)
+    guint link_timeout, GstSpiceSessionFeatures features)
 {
+  gboolean shorter;
+
   g_mutex_lock (&s->lock);
   s->reconnect |= reconnect;
+  shorter = link_timeout > 0 && (s->link_timeout == 0 ||
+      link_timeout < s->link_timeout);
+  if (shorter)
+    s->link_timeout = link_timeout;
   if (s->connecting && (features & ~s->connect_features) != 0)
     GST_WARNING ("%s: the connection was made without %s; it is used from "
         "the next reconnection on", s->address, "audio");
   s->features |= features;
   g_mutex_unlock (&s->lock);
+  if (shorter)
+    gst_spice_engine_invoke (s, G_PRIORITY_DEFAULT, link_watch_update_idle, s,
+        NULL);
 }
 
 /**
  * gst_spice_engine_acquire:
  * @params: checked with gst_spice_engine_params_parse() before
  * @reconnect: whether this user wants a lost connection re-established
+ * @link_timeout: ms of silence after which the link counts as dead (see
+ *   gstspicelinkwatch.h), 0 for never; the shortest of all users applies
  * @features: the channels this user needs besides the display
  *
  * Returns the session for @params, creating and connecting it (in the
@@ -1554,7 +1633,7 @@ gst_spice_engine_add_wishes (GstSpiceEngine * s, gboolean reconnect,
  */
 GstSpiceEngine *
 gst_spice_engine_acquire (const GstSpiceSessionParams * params,
-    gboolean reconnect, GstSpiceSessionFeatures features)
+    gboolean reconnect, guint link_timeout, GstSpiceSessionFeatures features)
 {
   GstSpiceEngine *s;
   GstSpiceUri p;
@@ -1572,7 +1651,7 @@ gst_spice_engine_acquire (const GstSpiceSessionParams * params,
   if (s) {
     s->refcount++;
     g_mutex_unlock (&registry_lock);
-    gst_spice_engine_add_wishes (s, reconnect, features);
+    gst_spice_engine_add_wishes (s, reconnect, link_timeout, features);
     g_free (key);
     gst_spice_uri_clear (&p);
     GST_DEBUG ("sharing session %s", s->address);
@@ -1588,7 +1667,10 @@ gst_spice_engine_acquire (const GstSpiceSessionParams * params,
   s->params.ca_file = g_strdup (params->ca_file);
   s->params.cert_subject = g_strdup (params->cert_subject);
   s->address = gst_spice_uri_describe (&p);
+  if (p.transport == GST_SPICE_TRANSPORT_UNIX)
+    s->unix_path = g_strdup (p.path);
   s->reconnect = reconnect;
+  s->link_timeout = link_timeout;
   s->features = features;
   s->next_listener_id = 1;
   g_mutex_init (&s->lock);
@@ -1732,6 +1814,8 @@ session_free (GstSpiceEngine * s)
   g_hash_table_unref (s->cursors);
   g_hash_table_unref (s->ports);
   g_queue_clear_full (&s->pending_inputs, g_free);
+  gst_spice_link_watch_free (s->link_watch);
+  g_free (s->unix_path);
   gst_spice_session_params_clear (&s->params);
   g_clear_error (&s->error);
   g_free (s->error_debug);

@@ -33,9 +33,11 @@ typedef struct _GstSpiceEngine GstSpiceEngine;
 
 GstSpiceEngine   *gst_spice_engine_acquire      (const GstSpiceSessionParams * params,
                                                   gboolean reconnect,
+                                                  guint link_timeout,
                                                   GstSpiceSessionFeatures features);
 void              gst_spice_engine_add_wishes   (GstSpiceEngine * session,
                                                   gboolean reconnect,
+                                                  guint link_timeout,
                                                   GstSpiceSessionFeatures features);
 void              gst_spice_engine_release      (GstSpiceEngine * session);
 const gchar      *gst_spice_engine_get_address  (GstSpiceEngine * session);

@@ -1874,28 +1874,6 @@ GST_START_TEST (test_tls_untrusted)
 
 GST_END_TEST;
 
-static gboolean
-pop_element_message (GstElement * p, const gchar * name, GstClockTime timeout)
-{
-  GstBus *bus = GST_ELEMENT_BUS (p);
-  gint64 end = g_get_monotonic_time () + timeout / GST_USECOND;
-
-  while (g_get_monotonic_time () < end) {
-    GstMessage *m = gst_bus_timed_pop_filtered (bus, 100 * GST_MSECOND,
-        GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR);
-    if (!m)
-      continue;
-    fail_if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR,
-        "error while reconnecting");
-    if (gst_message_has_name (m, name)) {
-      gst_message_unref (m);
-      return TRUE;
-    }
-    gst_message_unref (m);
-  }
-  return FALSE;
-}
-
 /* reconnect=true: the server drops us, frames keep coming (repeats of the
  * last one), messages announce both events, and new frames resume */
 GST_START_TEST (test_reconnect)
