@@ -12,6 +12,10 @@
 
 #include "gstspiceenginepriv.h"
 
+#include <gio/gunixsocketaddress.h>
+
+#include "gstspiceuri.h"
+
 GST_DEBUG_CATEGORY (gst_spice_engine_debug);
 #define GST_CAT_DEFAULT gst_spice_engine_debug
 
@@ -304,6 +308,70 @@ build_error (GstSpiceEngine * s, SpiceChannel * ch, SpiceChannelEvent ev,
   g_free (msg);
 }
 
+static gboolean
+closing_now (GstSpiceEngine * s)
+{
+  gboolean closing;
+
+  g_mutex_lock (&s->lock);
+  closing = s->closing;
+  g_mutex_unlock (&s->lock);
+  return closing;
+}
+
+/* Whether the server still accepts connections (1 s at most): a server
+ * that closed our connection but is still there most likely took another
+ * client (libspice-server drops every client when a new one links). */
+static gboolean
+server_still_there (GstSpiceEngine * s)
+{
+  GSocketClient *client = g_socket_client_new ();
+  GSocketConnectable *addr = NULL;
+  GSocketConnection *conn;
+  GstSpiceUri p;
+
+  if (!gst_spice_uri_parse (s->params.uri, &p, NULL)) {
+    g_object_unref (client);
+    return FALSE;
+  }
+  if (p.transport == GST_SPICE_TRANSPORT_UNIX) {
+    g_socket_client_set_family (client, G_SOCKET_FAMILY_UNIX);
+    addr = G_SOCKET_CONNECTABLE (g_unix_socket_address_new (p.path));
+  } else {
+    addr = g_network_address_new (p.host, p.port);
+  }
+  gst_spice_uri_clear (&p);
+  g_socket_client_set_timeout (client, 1);
+  conn = g_socket_client_connect (client, addr, NULL, NULL);
+  if (conn) {
+    g_io_stream_close (G_IO_STREAM (conn), NULL, NULL);
+    g_object_unref (conn);
+  }
+  g_object_unref (addr);
+  g_object_unref (client);
+  return conn != NULL;
+}
+
+/* The connection that was up closed: when the server still runs, say why
+ * that probably happened. */
+static void
+explain_closed (GstSpiceEngine * s, GError * error, gchar ** debug)
+{
+  gchar *msg, *dbg;
+
+  if (!server_still_there (s))
+    return;
+  msg = g_strdup_printf ("%s: the server closed it but still accepts "
+      "connections; a SPICE server serves one client at a time, so another "
+      "client (remote-viewer, another pipeline or process) probably "
+      "connected to it", error->message);
+  g_free (error->message);
+  error->message = msg;
+  dbg = g_strdup_printf ("%s; the server still accepts connections", *debug);
+  g_free (*debug);
+  *debug = dbg;
+}
+
 static void
 session_fail (GstSpiceEngine * s, GError * error, gchar * debug)
 {
@@ -477,6 +545,8 @@ on_main_event (SpiceChannel * ch, SpiceChannelEvent ev, gpointer user_data)
         gchar *debug;
 
         build_error (s, ch, ev, &error, &debug);
+        if (!s->lost && !closing_now (s))
+          explain_closed (s, error, &debug);
         session_lost (s, error, debug);
         break;
       }

@@ -19,6 +19,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <gst/check/gstcheck.h>
 
@@ -349,6 +350,64 @@ GST_START_TEST (test_eos_while_reconnecting)
 
 GST_END_TEST;
 
+/* The error of a connection that closed, within 5 s; its message */
+static gchar *
+lost_error_message (GstElement * p)
+{
+  GstMessage *m = wait_error (p, 5 * GST_SECOND);
+  GError *e = NULL;
+  gchar *msg;
+
+  gst_message_parse_error (m, &e, NULL);
+  fail_unless (g_error_matches (e, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_READ), "%s", e->message);
+  msg = g_strdup (e->message);
+  g_error_free (e);
+  gst_message_unref (m);
+  return msg;
+}
+
+/* A second client (another process) connects: libspice-server drops the
+ * first, whose error says a server takes one client at a time.  A server
+ * that went away is not blamed on another client. */
+GST_START_TEST (test_other_client_took_over)
+{
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--size", "160x120",
+      "--fps", "30", NULL);
+  gchar *argv[] = { (gchar *) "gst-launch-1.0", (gchar *) "-q",
+    (gchar *) "spicesrc", NULL, (gchar *) "!", (gchar *) "fakesink", NULL
+  };
+  GstElement *p, *sink;
+  GPid other;
+  gchar *msg;
+
+  p = play (&sink, "spicesrc uri=%s ! " APPSINK, test_server_get_uri (ts));
+  expect_alive_for (p, sink, 300);
+  argv[3] = g_strdup_printf ("uri=%s", test_server_get_uri (ts));
+  fail_unless (g_spawn_async (NULL, argv, NULL, G_SPAWN_SEARCH_PATH |
+          G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+          &other, NULL));
+  msg = lost_error_message (p);
+  GST_INFO ("%s", msg);
+  fail_unless (strstr (msg, "one client at a time") != NULL, "%s", msg);
+  g_free (msg);
+  stop_pipeline (p, sink);
+  kill (other, SIGKILL);
+  waitpid (other, NULL, 0);
+  g_spawn_close_pid (other);
+  g_free (argv[3]);
+
+  p = play (&sink, "spicesrc uri=%s ! " APPSINK, test_server_get_uri (ts));
+  expect_alive_for (p, sink, 300);
+  test_server_stop (ts);
+  msg = lost_error_message (p);
+  fail_unless (strstr (msg, "one client") == NULL, "%s", msg);
+  g_free (msg);
+  stop_pipeline (p, sink);
+}
+
+GST_END_TEST;
+
 static Suite *
 spicelink_suite (void)
 {
@@ -367,6 +426,7 @@ spicelink_suite (void)
   tcase_add_test (tc, test_data_link_timeout);
   tcase_add_test (tc, test_eos_while_stalled);
   tcase_add_test (tc, test_eos_while_reconnecting);
+  tcase_add_test (tc, test_other_client_took_over);
   return s;
 }
 
