@@ -61,6 +61,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_audio_clock_debug);
 #define ENGAGE_SIGMAS 4.0
 #define SLOPE_MIN 0.003
 #define SLOPE_SIGMAS 6.0
+/* ...measured over this long at least: a few bursts say nothing */
+#define SLOPE_MIN_SPAN_S 0.4
 /* an error must last this long to engage: a stall of our own process
  * delays even the newest packet of a burst, for a moment */
 #define ENGAGE_PERSIST_S 0.15
@@ -73,7 +75,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_audio_clock_debug);
 /* PI loop: natural frequency ~0.7 rad/s, damping ~1; the proportional
  * part never moves the pitch more than P_MAX off the estimated drift
  * (0.3%: a 440 Hz period stays within a third of a sample), and the
- * integral holds while it is that far (no wind-up from a level error) */
+ * integral holds while that brings the error back (no wind-up) */
 #define LOOP_KP 1.4
 #define LOOP_KI 0.5
 #define P_MAX 0.003
@@ -105,6 +107,7 @@ struct _GstSpiceAudioClock
   gboolean have_env, settled;
   gdouble env, t_last, level, engage_at;
   gdouble error;                /* low-passed */
+  gdouble error_last;           /* at the previous packet */
   gdouble over_since;           /* t the error went beyond, < 0: not */
   gdouble n, st, se, stt, ste, see;     /* least squares while settling */
   gdouble ring_t[RING_SIZE], ring_e[RING_SIZE];
@@ -267,6 +270,7 @@ reset_segment (GstSpiceAudioClock * clock, GstClockTime t_anchor)
   clock->env = 0;
   clock->t_last = 0;
   clock->error = 0;
+  clock->error_last = 0;
   clock->over_since = -1;
   clock->settled = FALSE;
   clock->n = clock->st = clock->se = clock->stt = clock->ste = clock->see = 0;
@@ -414,7 +418,8 @@ gst_spice_audio_clock_observe (GstSpiceAudioClock * clock,
     over = fabs (e) > clock->engage_at;
   } else {
     over = fabs (e) > ENGAGE_SETTLING_S;
-    if (!over && fabs (e) > ENGAGE_MIN_S && clock->n >= SETTLE_MIN_PACKETS) {
+    if (!over && fabs (e) > ENGAGE_MIN_S && t >= SLOPE_MIN_SPAN_S &&
+        clock->n >= 2 * SETTLE_MIN_PACKETS) {
       /* a clear slope already: a drift (not where the anchor fell) */
       gdouble stt = clock->stt - clock->st * clock->st / clock->n;
       gdouble b = stt > 1e-9 ? (clock->ste - clock->st * clock->se /
@@ -436,10 +441,16 @@ gst_spice_audio_clock_observe (GstSpiceAudioClock * clock,
     engage (clock, e);
 
   if (clock->engaged) {
+    gboolean growing;
     gdouble c;
 
+    /* the integral holds while the saturated proportional part brings the
+     * error back, and keeps going while the error still grows (a wrong
+     * estimate at engagement) */
+    growing = fabs (clock->error) > fabs (clock->error_last);
+    clock->error_last = clock->error;
     e = clock->error;
-    if (fabs (LOOP_KP * e) < P_MAX) {
+    if (fabs (LOOP_KP * e) < P_MAX || growing) {
       clock->drift -= LOOP_KI * e * dt;
       clock->drift = CLAMP (clock->drift, -MAX_CORRECTION, MAX_CORRECTION);
     }
