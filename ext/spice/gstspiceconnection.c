@@ -49,8 +49,9 @@ gst_spice_connection_install_properties (GObjectClass * gobject_class)
   g_object_class_install_property (gobject_class,
       GST_SPICE_PROP_CONNECT_TIMEOUT, g_param_spec_uint ("connect-timeout",
           "Connect timeout",
-          "Milliseconds to wait for the server (and, for video, its display) "
-          "before failing with an error", 100, G_MAXINT,
+          "Milliseconds to wait for the server to answer (and for what the "
+          "element needs of it: a display, a port) before failing with an "
+          "error", 100, G_MAXINT,
           GST_SPICE_DEFAULT_CONNECT_TIMEOUT,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
@@ -58,9 +59,9 @@ gst_spice_connection_install_properties (GObjectClass * gobject_class)
       GST_SPICE_PROP_RECONNECT, g_param_spec_boolean ("reconnect",
           "Reconnect",
           "When the connection is lost, reconnect with back-off (250 ms "
-          "doubling to 5 s) and keep streaming (the last frame, silence) "
-          "instead of failing; element messages spice-disconnected and "
-          "spice-reconnected tell the application",
+          "doubling to 5 s) instead of failing (sources keep streaming the "
+          "last frame and silence meanwhile); element messages "
+          "spice-disconnected and spice-reconnected tell the application",
           GST_SPICE_DEFAULT_RECONNECT,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
