@@ -38,10 +38,10 @@ static const Encoder encoders[] = {
   {"nvh264", "nvh264enc", NULL,
       "videoconvert ! video/x-raw,format=NV12 ! nvh264enc ! h264parse"},
   {"vah264", "vah264enc", "vapostproc",
-        "vapostproc ! video/x-raw(memory:VAMemory),format=NV12 ! vah264enc ! "
+      "vapostproc ! video/x-raw(memory:VAMemory),format=NV12 ! vah264enc ! "
         "h264parse"},
   {"x264", "x264enc", NULL,
-        "videoconvert ! video/x-raw,format=I420 ! x264enc tune=zerolatency "
+      "videoconvert ! video/x-raw,format=I420 ! x264enc tune=zerolatency "
         "speed-preset=veryfast key-int-max=60 ! h264parse"},
 };
 
@@ -94,8 +94,7 @@ check_uri (const gchar * uri)
   bus = gst_bus_new ();
   gst_element_set_bus (src, bus);
   g_object_set (src, "uri", uri, NULL);
-  ok = gst_element_set_state (src, GST_STATE_READY) !=
-      GST_STATE_CHANGE_FAILURE;
+  ok = gst_element_set_state (src, GST_STATE_READY) != GST_STATE_CHANGE_FAILURE;
   msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
   if (!ok && msg) {
     GError *err;
@@ -241,8 +240,7 @@ main (int argc, char **argv)
   g_print (strchr (address, ':') ? "serving rtsp://[%s]:%d%s" :
       "serving rtsp://%s:%d%s", address,
       gst_rtsp_server_get_bound_port (server), mount);
-  g_print (" (video: H.264 4:2:0 from %s, audio: Opus)\n",
-      encoder->element);
+  g_print (" (video: H.264 4:2:0 from %s, audio: Opus)\n", encoder->element);
   g_main_loop_run (loop);
 
   g_main_loop_unref (loop);

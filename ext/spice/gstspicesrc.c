@@ -47,7 +47,8 @@
  * ]| Watch a VM.
  * |[
  * gst-launch-1.0 -e spicesrc uri=spice+unix:///run/vm1/spice.sock ! videoconvert ! \
- *     video/x-raw,format=I420 ! x264enc tune=zerolatency ! h264parse ! matroskamux ! filesink location=vm.mkv
+ *     video/x-raw,format=I420 ! x264enc tune=zerolatency ! h264parse ! \
+ *     matroskamux ! filesink location=vm.mkv
  * ]| Record a VM's screen.
  */
 #ifdef HAVE_CONFIG_H

@@ -84,9 +84,10 @@ parse_port (const gchar * text)
   return (gint) v;
 }
 
-static void
-set_uri_error (GError ** error, const gchar * shown, const gchar * fmt, ...)
-    G_GNUC_PRINTF (3, 4);
+/* *INDENT-OFF* */
+static void set_uri_error (GError ** error, const gchar * shown,
+    const gchar * fmt, ...) G_GNUC_PRINTF (3, 4);
+/* *INDENT-ON* */
 
 static void
 set_uri_error (GError ** error, const gchar * shown, const gchar * fmt, ...)
@@ -331,4 +332,3 @@ gst_spice_uri_make_key (const GstSpiceSessionParams * params,
   g_free (host);
   return key;
 }
-
