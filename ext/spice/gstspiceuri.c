@@ -43,7 +43,8 @@ gst_spice_uri_strip_password (const gchar * uri, gchar ** password)
   if (!q)
     return g_strdup (uri);
   out = g_string_new_len (uri, q - uri);
-  params = g_strsplit (q + 1, "&", -1);
+  /* the parser takes ';' between parameters too (as remote-viewer does) */
+  params = g_strsplit_set (q + 1, "&;", -1);
   for (i = 0; params[i]; i++) {
     if (g_str_has_prefix (params[i], "password=") ||
         strcmp (params[i], "password") == 0) {

@@ -147,7 +147,8 @@ GST_START_TEST (test_uri_bad)
 GST_END_TEST;
 
 /* The forms that name the same server and port make one key (one shared
- * connection); the password never shows in errors. */
+ * connection); the password never shows (in errors, in the uri property,
+ * whichever separator comes before it). */
 GST_START_TEST (test_uri_same_connection)
 {
   const gchar *same[][2] = {
@@ -158,6 +159,7 @@ GST_START_TEST (test_uri_same_connection)
   };
   GstSpiceSessionParams params = { NULL, };
   GError *err = NULL;
+  gchar *shown, *password;
   guint i;
 
   for (i = 0; i < G_N_ELEMENTS (same); i++) {
@@ -174,6 +176,13 @@ GST_START_TEST (test_uri_same_connection)
     gst_spice_uri_clear (&a);
     gst_spice_uri_clear (&b);
   }
+
+  shown = gst_spice_uri_strip_password ("spice://h?port=1;password=a%3Bb;"
+      "tls-port=2", &password);
+  fail_unless_equals_string (shown, "spice://h?port=1&tls-port=2");
+  fail_unless_equals_string (password, "a;b");
+  g_free (shown);
+  g_free (password);
 
   fail_if (gst_spice_session_params_parse
       ("spice://127.0.0.1?password=hush&port=x", &params, &err));
