@@ -16,6 +16,7 @@ packages=(
   gstreamer1.0-gl libegl-dev libgles-dev libgl-dev libdrm-dev
   libegl-mesa0 libgl1-mesa-dri
   libgstreamer-plugins-bad1.0-dev gstreamer1.0-plugins-bad
+  libgstrtspserver-1.0-dev
 )
 
 missing=()

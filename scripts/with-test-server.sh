@@ -32,13 +32,15 @@ for _ in $(seq 200); do
   kill -0 "$server_pid" 2>/dev/null || break
   sleep 0.05
 done
+host=$(awk '/^LISTENING tcp/ {print $3}' "$work/server.log")
 port=$(awk '/^LISTENING tcp/ {print $4}' "$work/server.log")
 if [ -z "$port" ]; then
   echo "error: the SPICE test server did not start:" >&2
   cat "$work/server.err" >&2
   exit 1
 fi
-export SPICE_URI="spice://127.0.0.1:$port"
+case $host in *:*) host="[$host]" ;; esac   # --ipv6
+export SPICE_URI="spice://$host:$port"
 cmd=()
 for a in "$@"; do
   if [ "$a" = "{uri}" ]; then cmd+=("$SPICE_URI"); else cmd+=("$a"); fi

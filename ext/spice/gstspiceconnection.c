@@ -23,7 +23,9 @@ gst_spice_connection_install_properties (GObjectClass * gobject_class)
   g_object_class_install_property (gobject_class, GST_SPICE_PROP_URI,
       g_param_spec_string ("uri", "URI",
           "SPICE server to connect to: spice://HOST:PORT, "
-          "spice+tls://HOST:TLSPORT or spice+unix:///PATH (a password may "
+          "spice+tls://HOST:TLSPORT or spice+unix:///PATH; remote-viewer's "
+          "spice://HOST?port=PORT, ?tls-port=TLSPORT and both (the plain "
+          "port then); HOST may be an IPv6 literal in brackets (a password may "
           "be given as ?password=...: it is used, and taken out of what the "
           "property reads back)", NULL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |

@@ -47,7 +47,8 @@
  * ]| Watch a VM.
  * |[
  * gst-launch-1.0 -e spicesrc uri=spice+unix:///run/vm1/spice.sock ! videoconvert ! \
- *     x264enc tune=zerolatency ! h264parse ! matroskamux ! filesink location=vm.mkv
+ *     video/x-raw,format=I420 ! x264enc tune=zerolatency ! h264parse ! \
+ *     matroskamux ! filesink location=vm.mkv
  * ]| Record a VM's screen.
  */
 #ifdef HAVE_CONFIG_H
@@ -109,6 +110,9 @@ struct _GstSpiceSrc
   gboolean audio_linked;
   gboolean video_linked;
   gboolean video_started;       /* the video pad pushed its first frame */
+  /* GST_OBJECT_LOCK: what downstream last answered each pad */
+  GstFlowReturn video_flow;
+  GstFlowReturn audio_flow;
 };
 
 static void gst_spice_src_uri_handler_init (gpointer g_iface,
@@ -191,16 +195,74 @@ first_video_frame (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
   return GST_PAD_PROBE_OK;
 }
 
+/* Not-linked from one pad is fatal only when the other pad gets it too, as
+ * demuxers combine their pads' flows (GstFlowCombiner): uridecodebin,
+ * uridecodebin3 and urisourcebin link both pads and expose both, and an
+ * application that plays only the video leaves the audio one unlinked
+ * downstream of them (and the other way round).  Only not-linked is
+ * combined: an EOS or an error from one branch still stops that half, as
+ * it did (GstFlowCombiner would keep a half pushing into a branch that
+ * returned EOS, and so that branch's EOS event would never come). */
+static GstFlowReturn
+combine_flow (GstSpiceSrc * self, GstPad * ghost, GstFlowReturn ret)
+{
+  GstFlowReturn other;
+
+  GST_OBJECT_LOCK (self);
+  if (ghost == self->video_pad) {
+    self->video_flow = ret;
+    /* audio off: video is the only pad */
+    other = self->audio_pad ? self->audio_flow : GST_FLOW_NOT_LINKED;
+  } else {
+    self->audio_flow = ret;
+    other = self->video_flow;
+  }
+  GST_OBJECT_UNLOCK (self);
+  if (ret == GST_FLOW_NOT_LINKED && other != GST_FLOW_NOT_LINKED) {
+    GST_LOG_OBJECT (self, "%s:%s not linked, the other pad is: going on",
+        GST_DEBUG_PAD_NAME (ghost));
+    ret = GST_FLOW_OK;
+  }
+  return ret;
+}
+
+/* on the ghost pads' internal pads, what the children push into */
+static GstFlowReturn
+internal_chain (GstPad * pad, GstObject * parent, GstBuffer * buffer)
+{
+  GstSpiceSrc *self = gst_pad_get_element_private (pad);
+
+  return combine_flow (self, GST_PAD (parent),
+      gst_proxy_pad_chain_default (pad, parent, buffer));
+}
+
+static GstFlowReturn
+internal_chain_list (GstPad * pad, GstObject * parent, GstBufferList * list)
+{
+  GstSpiceSrc *self = gst_pad_get_element_private (pad);
+
+  return combine_flow (self, GST_PAD (parent),
+      gst_proxy_pad_chain_list_default (pad, parent, list));
+}
+
 static GstPad *
 add_ghost (GstSpiceSrc * self, GstElement * child, const gchar * name)
 {
   GstPad *target, *ghost;
+  GstProxyPad *internal;
 
   target = gst_element_get_static_pad (child, "src");
   ghost = gst_ghost_pad_new_from_template (name, target,
       gst_element_class_get_pad_template (GST_ELEMENT_GET_CLASS (self),
           name));
   gst_object_unref (target);
+  internal = gst_proxy_pad_get_internal (GST_PROXY_PAD (ghost));
+  gst_pad_set_element_private (GST_PAD (internal), self);
+  gst_pad_set_chain_function (GST_PAD (internal),
+      GST_DEBUG_FUNCPTR (internal_chain));
+  gst_pad_set_chain_list_function (GST_PAD (internal),
+      GST_DEBUG_FUNCPTR (internal_chain_list));
+  gst_object_unref (internal);
   gst_pad_add_probe (ghost, GST_PAD_PROBE_TYPE_BUFFER |
       GST_PAD_PROBE_TYPE_BUFFER_LIST, drop_unlinked, NULL, NULL);
   if (child == self->video)
@@ -380,6 +442,8 @@ gst_spice_src_change_state (GstElement * element, GstStateChange transition)
       GST_OBJECT_LOCK (self);
       self->error_posted = FALSE;
       self->video_started = FALSE;
+      self->video_flow = GST_FLOW_OK;
+      self->audio_flow = GST_FLOW_OK;
       GST_OBJECT_UNLOCK (self);
       if (self->audio_pad)
         update_audio_idle (self);

@@ -726,7 +726,8 @@ GST_START_TEST (test_bad_uri)
 {
   const gchar *uris[] = { "", "http://127.0.0.1:5900", "spice://127.0.0.1",
     "spice://:5900", "spice+unix://relative/path", "spice+unix:///",
-    "spice://127.0.0.1:99999", "spice://127.0.0.1:5900?tls-port=1",
+    "spice://127.0.0.1:99999", "spice://127.0.0.1:5900?port=5900",
+    "spice://127.0.0.1?tls-port=0", "spice+tls://127.0.0.1:5901?port=5900",
   };
   guint i;
 
@@ -1850,6 +1851,73 @@ GST_START_TEST (test_tls)
 
 GST_END_TEST;
 
+/* The URI forms remote-viewer takes and `virsh domdisplay` prints, against
+ * a server with a plain and a TLS port: ?port= alone and with tls-port
+ * connect to the plain port (spice-client-glib's first choice: no CA is
+ * needed), ?tls-port= alone over TLS (it fails without the CA).  Then IPv6
+ * literals, against a server that listens on ::1 only. */
+static void
+play_uri_form (const gchar * uri, const gchar * extra)
+{
+  GstElement *p, *sink;
+  GstSample *s;
+
+  GST_INFO ("%s %s", uri, extra ? extra : "");
+  p = play (&sink, "spicesrc name=src connect-timeout=3000 %s uri=\"%s\" ! "
+      APPSINK, extra ? extra : "", uri);
+  s = pull (p, sink);
+  check_frame (s, 160, 120, 0, 0);
+  gst_sample_unref (s);
+  stop_pipeline (p, sink);
+}
+
+GST_START_TEST (test_uri_forms)
+{
+  gchar *dir, *tls_uri, *uri, *ca;
+  TestServer *ts = start_tls_server (&dir, &tls_uri);
+  guint port = test_server_get_port (ts);
+  guint tls_port = atoi (strrchr (tls_uri, ':') + 1);
+
+  ca = g_strdup_printf ("ca-file=%s/ca-cert.pem", dir);
+  uri = g_strdup_printf ("spice://127.0.0.1?port=%u", port);
+  play_uri_form (uri, NULL);
+  g_free (uri);
+  uri = g_strdup_printf ("spice://127.0.0.1?port=%u&tls-port=%u", port,
+      tls_port);
+  play_uri_form (uri, NULL);
+  g_free (uri);
+  uri = g_strdup_printf ("spice://127.0.0.1:%u?tls-port=%u", port, tls_port);
+  play_uri_form (uri, NULL);
+  g_free (uri);
+  uri = g_strdup_printf ("spice://127.0.0.1?tls-port=%u", tls_port);
+  play_uri_form (uri, ca);
+  expect_connect_error (uri, NULL, GST_RESOURCE_ERROR_OPEN_READ, "TLS",
+      3 * GST_SECOND);
+  g_free (uri);
+  test_server_stop (ts);
+  remove_dir (dir);
+  g_free (tls_uri);
+  g_free (ca);
+
+  ts = start_server (TEST_SERVER_TCP, "--size", "160x120", "--ipv6", NULL);
+  port = test_server_get_port (ts);
+  uri = g_strdup_printf ("spice://[::1]:%u", port);
+  fail_unless_equals_string (test_server_get_uri (ts), uri);
+  play_uri_form (uri, NULL);
+  g_free (uri);
+  uri = g_strdup_printf ("spice://[::1]?port=%u", port);
+  play_uri_form (uri, NULL);
+  g_free (uri);
+  /* nothing listens on 127.0.0.1 there */
+  uri = g_strdup_printf ("spice://127.0.0.1:%u", port);
+  expect_connect_error (uri, NULL, GST_RESOURCE_ERROR_OPEN_READ,
+      "Could not connect", 3 * GST_SECOND);
+  g_free (uri);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_tls_untrusted)
 {
   gchar *dir, *uri, *extra;
@@ -2368,6 +2436,7 @@ spicesrc_suite (void)
   tcase_add_test (tc, test_not_negotiated);
   tcase_add_test (tc, test_tls);
   tcase_add_test (tc, test_tls_untrusted);
+  tcase_add_test (tc, test_uri_forms);
   tcase_add_test (tc, test_reconnect);
   tcase_add_test (tc, test_state_cycles_leave_nothing);
   tcase_add_test (tc, test_shared_session);
