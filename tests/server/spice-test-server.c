@@ -2309,6 +2309,7 @@ main (int argc, char **argv)
   gchar *size = NULL, *damage = NULL, *format = NULL, *unix_path = NULL;
   gint port = 0, fps = 30, frames = -1;
   gchar *tls_dir = NULL;
+  gchar **tls_channels = NULL;
   gboolean ipv6 = FALSE;
   guint tls_port = 0;
   gboolean cursor = FALSE, exit_on_disconnect = FALSE;
@@ -2353,6 +2354,9 @@ main (int argc, char **argv)
     {"tls-dir", 0, 0, G_OPTION_ARG_FILENAME, &tls_dir,
           "Also listen for TLS on 127.0.0.1 with DIR/ca-cert.pem, "
           "DIR/server-cert.pem and DIR/server-key.pem", "DIR"},
+    {"tls-channel", 0, 0, G_OPTION_ARG_STRING_ARRAY, &tls_channels,
+          "With --tls-dir: this channel (main, display, inputs, cursor, "
+          "playback, record) only over TLS; repeatable", "NAME"},
     {"exit-on-disconnect", 0, 0, G_OPTION_ARG_NONE, &exit_on_disconnect,
         "Exit when the client disconnects", NULL},
     {"audio", 0, 0, G_OPTION_ARG_NONE, &audio,
@@ -2451,6 +2455,11 @@ main (int argc, char **argv)
   if (!srv.format) {
     g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
         "--format wants xrgb, argb or 16_555, not '%s'", format);
+    goto bad_option;
+  }
+  if (tls_channels && !tls_dir) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--tls-channel needs --tls-dir");
     goto bad_option;
   }
   if (fps < 0 || fps > 1000 || port < 0 || port > 65535) {
@@ -2643,6 +2652,14 @@ main (int argc, char **argv)
     g_free (ca);
     g_free (cert);
     g_free (key);
+    for (gchar ** c = tls_channels; c && *c; c++) {
+      if (spice_server_set_channel_security (srv.spice, *c,
+              SPICE_CHANNEL_SECURITY_SSL) != 0) {
+        g_set_error (&error, G_IO_ERROR, G_IO_ERROR_FAILED,
+            "--tls-channel: no channel named '%s'", *c);
+        goto failed;
+      }
+    }
   }
   if (spice_server_init (srv.spice, &core_interface) != 0) {
     g_set_error (&error, G_IO_ERROR, G_IO_ERROR_FAILED,

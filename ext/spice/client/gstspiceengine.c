@@ -712,6 +712,13 @@ session_connect (GstSpiceEngine * s)
       gchar *port = g_strdup_printf ("%d", p.port);
       g_object_set (spice, "host", p.host, "port", port, NULL);
       g_free (port);
+      /* both ports given: a channel the server wants secured moves there
+       * (spice-client-glib, on SPICE_LINK_ERR_NEED_SECURED) */
+      if (p.tls_port > 0) {
+        port = g_strdup_printf ("%d", p.tls_port);
+        g_object_set (spice, "tls-port", port, NULL);
+        g_free (port);
+      }
       break;
     }
   }

@@ -1778,7 +1778,7 @@ GST_END_TEST;
  * certificate (tests/server/make-test-certs.sh) in *dir; returns the
  * spice+tls:// URI. */
 static TestServer *
-start_tls_server (gchar ** dir, gchar ** uri)
+start_tls_server (gchar ** dir, gchar ** uri, const gchar * secured)
 {
   const gchar *script = g_getenv ("SPICE_TEST_CERTS_SCRIPT");
   gchar *argv[3], *line, **parts;
@@ -1796,7 +1796,7 @@ start_tls_server (gchar ** dir, gchar ** uri)
   fail_unless (g_spawn_check_wait_status (status, NULL),
       "could not make test certificates");
   ts = start_server (TEST_SERVER_TCP, "--size", "160x120", "--tls-dir", *dir,
-      NULL);
+      secured ? "--tls-channel" : NULL, secured, NULL);
   line = test_server_wait_event (ts, "TLS ", 1000);
   fail_unless (line != NULL, "the server announced no TLS port");
   parts = g_strsplit (line, " ", 3);
@@ -1826,7 +1826,7 @@ remove_dir (gchar * dir)
 GST_START_TEST (test_tls)
 {
   gchar *dir, *uri;
-  TestServer *ts = start_tls_server (&dir, &uri);
+  TestServer *ts = start_tls_server (&dir, &uri, NULL);
   GstElement *p, *sink;
   GstSample *s;
 
@@ -1874,7 +1874,7 @@ play_uri_form (const gchar * uri, const gchar * extra)
 GST_START_TEST (test_uri_forms)
 {
   gchar *dir, *tls_uri, *uri, *ca;
-  TestServer *ts = start_tls_server (&dir, &tls_uri);
+  TestServer *ts = start_tls_server (&dir, &tls_uri, NULL);
   guint port = test_server_get_port (ts);
   guint tls_port = atoi (strrchr (tls_uri, ':') + 1);
 
@@ -1893,6 +1893,25 @@ GST_START_TEST (test_uri_forms)
   play_uri_form (uri, ca);
   expect_connect_error (uri, NULL, GST_RESOURCE_ERROR_OPEN_READ, "TLS",
       3 * GST_SECOND);
+  g_free (uri);
+  test_server_stop (ts);
+  remove_dir (dir);
+  g_free (tls_uri);
+  g_free (ca);
+
+  /* a server that serves its display over TLS only: with both ports the
+   * display channel moves to the TLS port; with the plain one alone it
+   * cannot */
+  ts = start_tls_server (&dir, &tls_uri, "display");
+  port = test_server_get_port (ts);
+  tls_port = atoi (strrchr (tls_uri, ':') + 1);
+  ca = g_strdup_printf ("ca-file=%s/ca-cert.pem", dir);
+  uri = g_strdup_printf ("spice://127.0.0.1:%u?tls-port=%u", port, tls_port);
+  play_uri_form (uri, ca);
+  g_free (uri);
+  uri = g_strdup_printf ("spice://127.0.0.1:%u", port);
+  expect_connect_error (uri, ca, GST_RESOURCE_ERROR_OPEN_READ, NULL,
+      5 * GST_SECOND);
   g_free (uri);
   test_server_stop (ts);
   remove_dir (dir);
@@ -1921,7 +1940,7 @@ GST_END_TEST;
 GST_START_TEST (test_tls_untrusted)
 {
   gchar *dir, *uri, *extra;
-  TestServer *ts = start_tls_server (&dir, &uri);
+  TestServer *ts = start_tls_server (&dir, &uri, NULL);
 
   /* no CA, a CA that did not sign it, the wrong subject */
   expect_connect_error (uri, NULL, GST_RESOURCE_ERROR_OPEN_READ, "TLS",
