@@ -312,6 +312,29 @@ gst_spice_connection_post_error (GstElement * element, const GError * error,
       GST_FUNCTION, __LINE__);
 }
 
+/**
+ * gst_spice_connection_is_flow_error_echo:
+ *
+ * Whether @message is the "Internal data stream error" GstBaseSrc posts
+ * for @element when its create() returned GST_FLOW_ERROR.  Our sources
+ * post the real error before they return that, so this one is dropped
+ * (their GstElement::post_message): one failure, one error message.
+ */
+gboolean
+gst_spice_connection_is_flow_error_echo (GstElement * element,
+    GstMessage * message)
+{
+  const GstStructure *details = NULL;
+  gint flow;
+
+  if (GST_MESSAGE_TYPE (message) != GST_MESSAGE_ERROR ||
+      GST_MESSAGE_SRC (message) != GST_OBJECT (element))
+    return FALSE;
+  gst_message_parse_error_details (message, &details);
+  return details && gst_structure_get_int (details, "flow-return", &flow) &&
+      flow == GST_FLOW_ERROR;
+}
+
 /* connect-timeout expired: @missing says what never came when connected */
 void
 gst_spice_connection_post_timeout (GstElement * element,

@@ -89,6 +89,7 @@ enum
   PROP_AUDIO = GST_SPICE_VIDEO_SRC_PROP_LAST,
   PROP_AUDIO_LATENCY,
   PROP_AUDIO_STATS,
+  PROP_NUM_BUFFERS,
 };
 
 struct _GstSpiceSrc
@@ -361,6 +362,9 @@ gst_spice_src_set_property (GObject * object, guint prop_id,
     case PROP_AUDIO_LATENCY:
       g_object_set_property (G_OBJECT (self->audio), "latency", value);
       break;
+    case PROP_NUM_BUFFERS:
+      g_object_set_property (G_OBJECT (self->video), "num-buffers", value);
+      break;
     default:
       /* the video element has every other property; the connection ones
        * go to the audio element too */
@@ -389,6 +393,9 @@ gst_spice_src_get_property (GObject * object, guint prop_id,
     case PROP_AUDIO_STATS:
       g_object_get_property (G_OBJECT (self->audio), "stats", value);
       break;
+    case PROP_NUM_BUFFERS:
+      g_object_get_property (G_OBJECT (self->video), "num-buffers", value);
+      break;
     default:
       g_object_get_property (G_OBJECT (self->video), pspec->name, value);
       break;
@@ -396,12 +403,25 @@ gst_spice_src_get_property (GObject * object, guint prop_id,
 }
 
 /* Both halves see a failure of the shared connection; the application
- * gets it once. */
+ * gets it once.  The connection's element messages (spice-connected,
+ * -disconnected, -reconnected, from the video half) come from spicesrc,
+ * the element the application made. */
 static void
 gst_spice_src_handle_message (GstBin * bin, GstMessage * message)
 {
   GstSpiceSrc *self = GST_SPICE_SRC (bin);
 
+  if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_ELEMENT &&
+      GST_MESSAGE_SRC (message) == GST_OBJECT (self->video) &&
+      g_str_has_prefix (gst_structure_get_name (gst_message_get_structure
+              (message)), "spice-")) {
+    GstMessage *own = gst_message_new_element (GST_OBJECT (self),
+        gst_structure_copy (gst_message_get_structure (message)));
+
+    gst_message_unref (message);
+    GST_BIN_CLASS (parent_class)->handle_message (bin, own);
+    return;
+  }
   if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_ERROR) {
     gboolean first;
 
@@ -501,6 +521,12 @@ gst_spice_src_class_init (GstSpiceSrcClass * klass)
           "guest, silence-frames (produced while it plays nothing), "
           "dropped-frames, stale-frames, underruns, resyncs, rate, channels", GST_TYPE_STRUCTURE,
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_NUM_BUFFERS,
+      g_param_spec_int ("num-buffers", "Number of buffers",
+          "Number of video frames to output before both pads end with EOS "
+          "(-1 = unlimited)", -1, G_MAXINT, -1,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
 
   gst_element_class_add_static_pad_template (element_class, &video_template);
   gst_element_class_add_static_pad_template (element_class, &audio_template);
@@ -513,12 +539,38 @@ gst_spice_src_class_init (GstSpiceSrcClass * klass)
   bin_class->handle_message = GST_DEBUG_FUNCPTR (gst_spice_src_handle_message);
 }
 
+/* The video half ended (num-buffers, say): the audio half ends too, so a
+ * pipeline with both pads reaches EOS. */
+static GstPadProbeReturn
+video_eos_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  GstSpiceSrc *self = user_data;
+  gboolean audio;
+
+  if (GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info)) != GST_EVENT_EOS)
+    return GST_PAD_PROBE_OK;
+  GST_OBJECT_LOCK (self);
+  audio = self->audio_enabled;
+  GST_OBJECT_UNLOCK (self);
+  if (audio) {
+    GST_DEBUG_OBJECT (self, "video ended: ending the audio too");
+    gst_element_send_event (self->audio, gst_event_new_eos ());
+  }
+  return GST_PAD_PROBE_OK;
+}
+
 static void
 gst_spice_src_init (GstSpiceSrc * self)
 {
+  GstPad *pad;
+
   self->video = g_object_new (GST_TYPE_SPICE_VIDEO_SRC, "name", "video_src",
       NULL);
   gst_bin_add (GST_BIN (self), self->video);
+  pad = gst_element_get_static_pad (self->video, "src");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+      video_eos_probe, self, NULL);
+  gst_object_unref (pad);
 
   self->audio = gst_object_ref_sink (g_object_new (GST_TYPE_SPICE_AUDIO_SRC,
           "name", "audio_src", NULL));

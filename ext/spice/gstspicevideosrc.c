@@ -454,6 +454,18 @@ gst_spice_video_src_get_property (GObject * object, guint prop_id,
 /* ---------------------------------------------------------------------- */
 /* Class                                                                  */
 
+/* one failure, one error message (see
+ * gst_spice_connection_is_flow_error_echo()) */
+static gboolean
+gst_spice_video_src_post_message (GstElement * element, GstMessage * message)
+{
+  if (gst_spice_connection_is_flow_error_echo (element, message)) {
+    gst_message_unref (message);
+    return TRUE;
+  }
+  return GST_ELEMENT_CLASS (parent_class)->post_message (element, message);
+}
+
 static void
 gst_spice_video_src_class_init (GstSpiceVideoSrcClass * klass)
 {
@@ -480,6 +492,8 @@ gst_spice_video_src_class_init (GstSpiceVideoSrcClass * klass)
 
   element_class->change_state =
       GST_DEBUG_FUNCPTR (gst_spice_video_src_change_state);
+  element_class->post_message =
+      GST_DEBUG_FUNCPTR (gst_spice_video_src_post_message);
   basesrc_class->start = GST_DEBUG_FUNCPTR (gst_spice_video_src_start);
   basesrc_class->stop = GST_DEBUG_FUNCPTR (gst_spice_video_src_stop);
   basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_spice_video_src_unlock);
@@ -846,6 +860,10 @@ on_state (gpointer user_data, GstSpiceSessionState state,
   g_mutex_lock (&self->lock);
   gst_spice_link_state_update (&self->st.link, state, error, debug);
   switch (state) {
+    case GST_SPICE_SESSION_CONNECTED:
+      msg = gst_structure_new ("spice-connected",
+          "address", G_TYPE_STRING, self->address, NULL);
+      break;
     case GST_SPICE_SESSION_LOST:
       msg = gst_structure_new ("spice-disconnected",
           "address", G_TYPE_STRING, self->address,
