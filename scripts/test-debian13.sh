@@ -15,6 +15,8 @@
 #
 # Needs root (mmdebstrap, chroot, mounts); re-runs itself with sudo when
 # not root.  Arguments go to scripts/test.sh (so to meson test).
+# `test-debian13.sh --shell [COMMAND...]` runs COMMAND (or an interactive
+# shell) in the root instead, in the mounted tree, to look into a failure.
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -106,13 +108,21 @@ bind "$top" "$mnt"
 echo "==> Debian 13: $(chroot "$root" dpkg-query -W -f='GStreamer ${Version}' \
   libgstreamer1.0-0), $(chroot "$root" dpkg-query -W \
   -f='spice-client-glib ${Version}' libspice-client-glib-2.0-8)"
+in_root() {
+  chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    GST_SPICE_BUILDDIR="$builddir" \
+    /bin/bash -c 'cd "$1" && shift && "$@"' bash "$mnt" "$@"
+}
 rc=0
+if [ "${1:-}" = "--shell" ]; then
+  shift
+  [ $# -gt 0 ] || set -- /bin/bash -i
+  in_root "$@" || rc=$?
+  exit $rc
+fi
 rm -f "$top/$builddir/meson-logs/testlog.json"   # no stale verdict
-chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" \
-  PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-  GST_SPICE_BUILDDIR="$builddir" \
-  /bin/bash -c 'cd "$1" && shift && scripts/test.sh "$@"' bash "$mnt" "$@" ||
-  rc=$?
+in_root scripts/test.sh "$@" || rc=$?
 
 # build-debian13 belongs to whoever ran sudo
 if [ -n "${SUDO_UID:-}" ] && [ -d "$top/$builddir" ]; then
