@@ -506,6 +506,10 @@ gst_spice_video_src_init (GstSpiceVideoSrc * self)
   self->settings.draw_done_timeout = DEFAULT_DRAW_DONE_TIMEOUT;
   self->settings.scanout_type = DEFAULT_SCANOUT_TYPE;
   self->st.settle_us = SETTLE_MIN_US;
+  /* a latency query can come before start() (matroskamux's aggregator on
+   * 1.26 asks while the pipeline goes to PAUSED) */
+  self->fps_n = DEFAULT_FPS_N;
+  self->fps_d = DEFAULT_FPS_D;
   g_mutex_init (&self->lock);
   g_mutex_init (&self->ack_lock);
   g_cond_init (&self->cond);
