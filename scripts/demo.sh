@@ -10,9 +10,10 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
 
 seconds=${DEMO_SECONDS:-5}
-out=${DEMO_OUTPUT:-$top/build/demo/spice-demo.mkv}
+builddir=$top/${GST_SPICE_BUILDDIR:-build}
+out=${DEMO_OUTPUT:-$builddir/demo/spice-demo.mkv}
 mkdir -p "$(dirname "$out")"
-export GST_PLUGIN_PATH="$top/build/ext/spice${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+export GST_PLUGIN_PATH="$builddir/ext/spice${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
 
 record() {
   local pipeline="spicesrc uri=$SPICE_URI name=s s.video ! queue ! videoconvert ! x264enc tune=zerolatency speed-preset=veryfast ! mux. s.audio ! queue ! audioconvert ! opusenc ! mux. matroskamux name=mux ! filesink location=$out"

@@ -17,9 +17,16 @@
  * from a #GstGLBufferPool (GLMemoryPBO in a desktop OpenGL 3 context, what
  * `nvh264enc` accepts without a copy).
  *
+ * Input caps follow the GStreamer the plugin was built against: since
+ * 1.24 `video/x-raw(memory:DMABuf), format=DMA_DRM` with `drm-format`
+ * `XR24`, `AR24`, `XB24` or `AB24` (linear), what spicesrc and GStreamer's
+ * own DMA-BUF producers negotiate; on 1.22
+ * `video/x-raw(memory:DMABuf), format=BGRx` (`BGRA`, `RGBx`, `RGBA`).
+ *
  * Each DMA-BUF is imported as an EGLImage (`EGL_EXT_image_dma_buf_import`,
  * with the DRM fourcc, pitch and offset taken from the caps and the
- * #GstVideoMeta) and copied into the output texture by one GPU draw.  The
+ * #GstVideoMeta, and the negotiated modifier where EGL takes one) and
+ * copied into the output texture by one GPU draw.  The
  * CPU never touches a pixel.  Imports are cached per DMA-BUF (the file
  * behind the fd, offset, pitch, format, size), so a scanout that the guest
  * redraws is imported once.  Before a buffer leaves the element the GPU has
@@ -31,10 +38,12 @@
  * vertically, and that tag is not passed on: downstream gets an upright
  * image.  Other tags pass unchanged.
  *
- * Without `EGL_EXT_image_dma_buf_import` (Mesa's llvmpipe, a GLX context),
- * or when an import fails, the frame is mapped and uploaded by the CPU
- * instead, after one warning; #GstDmabufImport:cpu-fallback=false makes
- * that an error.  #GstDmabufImport:stats tells which path ran.
+ * Without `EGL_EXT_image_dma_buf_import` (Debian 12's llvmpipe, Mesa 22;
+ * Debian 13's, Mesa 25, imports; a GLX context), or when an import fails,
+ * the frame is mapped and uploaded by the CPU instead, after one warning;
+ * #GstDmabufImport:cpu-fallback=false makes that an error, and
+ * #GstDmabufImport:egl-import=false takes the CPU path on purpose.
+ * #GstDmabufImport:stats tells which path ran.
  *
  * The element shares its GL display and context with its neighbours and
  * the application through #GstContext, like every GL element.  When nobody

@@ -14,7 +14,10 @@
  * The video half of #spicesrc: the 2D display of a SPICE server as live
  * raw video.  Applications normally use #spicesrc, which wraps this element
  * and names its pad `video`; spicevideosrc is registered so that it can be
- * used (and tested) on its own.  See spicesrc for the properties.
+ * used (and tested) on its own.  See spicesrc for the properties and
+ * the caps (system memory for 2D displays; for GL displays DMA-BUF frames
+ * as `format=DMA_DRM, drm-format=XR24` since GStreamer 1.24, as
+ * `format=BGRx` on 1.22, or a copy in system memory).
  *
  * ## Example launch line
  * |[
