@@ -49,8 +49,10 @@ key=$(printf '%s\n' "$suite" "${packages[@]}" | sha256sum | cut -c1-16)
 root=$cache/$suite-$key
 
 mkdir -p "$cache"
+# one run at a time (held until exit): runs share the root, its mounts,
+# and cleanup kills whatever runs in it
 exec 9>"$cache/.lock"
-flock 9                          # one maker of a root at a time
+flock 9
 
 if [ -n "${GST_SPICE_DEBIAN13_REFRESH:-}" ] && [ -d "$root" ]; then
   echo "==> Removing the cached root $root (GST_SPICE_DEBIAN13_REFRESH)"
@@ -92,6 +94,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# mounts left by a run that was killed (SIGKILL: no cleanup), deepest first
+for m in $(findmnt -rn -o TARGET | grep "^$root/" | sort -r || true); do
+  umount "$m" 2>/dev/null || umount -l "$m" || true
+done
+
 bind() {
   mkdir -p "$root$2"
   mount --bind "$1" "$root$2"
@@ -108,11 +115,15 @@ bind "$top" "$mnt"
 echo "==> Debian 13: $(chroot "$root" dpkg-query -W -f='GStreamer ${Version}' \
   libgstreamer1.0-0), $(chroot "$root" dpkg-query -W \
   -f='spice-client-glib ${Version}' libspice-client-glib-2.0-8)"
+# In the background with `wait`: bash runs a trap only once the foreground
+# command is over, and a SIGTERM to this script alone must clean up at
+# once (cleanup kills what runs in the root).  stdin stays the terminal.
 in_root() {
   chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     GST_SPICE_BUILDDIR="$builddir" \
-    /bin/bash -c 'cd "$1" && shift && "$@"' bash "$mnt" "$@"
+    /bin/bash -c 'cd "$1" && shift && "$@"' bash "$mnt" "$@" <&0 &
+  wait $!
 }
 rc=0
 if [ "${1:-}" = "--shell" ]; then
