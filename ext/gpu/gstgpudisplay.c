@@ -184,7 +184,9 @@ gst_gpu_display_prefer_desktop_gl (GstGLBaseFilter * filter)
   GstGLContext *context;
   GstGLAPI api;
 
-  if (!display || !(gst_gl_display_get_handle_type (display) &
+  /* (GST_GL_API is the user's choice: theirs stands) */
+  if (!display || g_getenv ("GST_GL_API")
+      || !(gst_gl_display_get_handle_type (display) &
           (GST_GL_DISPLAY_TYPE_EGL | GST_GL_DISPLAY_TYPE_EGL_DEVICE)))
     return;
   GST_OBJECT_LOCK (display);

@@ -40,8 +40,8 @@ gboolean     gst_gpu_display_open          (GstGpuDisplay * d,
                                             GstGLBaseFilter * filter,
                                             guint device);
 /* NULL -> READY, after chaining up (GstGLBaseFilter has the display):
- * when no context exists on an EGL display yet and EGL offers desktop
- * OpenGL, restricts the display to desktop GL.  GStreamer >= 1.24 makes a
+ * when no context exists on an EGL display yet, EGL offers desktop OpenGL
+ * and GST_GL_API is not set, restricts the display to desktop GL.  GStreamer >= 1.24 makes a
  * GLES context on EGL when the elements allow both (1.22 made desktop
  * GL); nvh264enc needs desktop GL, and shares the context the first GL
  * element of the pipeline makes. */
