@@ -13,7 +13,7 @@ if [ -n "${DEMO_BUILD_DIR:-}" ]; then
   build=$DEMO_BUILD_DIR
 else
   "$top/scripts/bootstrap.sh"
-  build=$top/build
+  build=$top/${GST_SPICE_BUILDDIR:-build}
 fi
 cd "$top"
 

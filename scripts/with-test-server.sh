@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # with-test-server.sh [SERVER OPTIONS...] -- COMMAND [ARGS...]
-# Starts the bundled SPICE test server (build/tests/server/spice-test-server)
-# on a free loopback port, runs COMMAND with SPICE_URI set to it (and any
-# argument that is exactly {uri} replaced by it), then stops the server.
-# Exits with COMMAND's status.
+# Starts the bundled SPICE test server (build/tests/server/spice-test-server,
+# $GST_SPICE_BUILDDIR instead of build when set) on a free loopback port,
+# runs COMMAND with SPICE_URI set to it (and any argument that is exactly
+# {uri} replaced by it), then stops the server.  Exits with COMMAND's
+# status.
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-server=${SPICE_TEST_SERVER:-$top/build/tests/server/spice-test-server}
+server=${SPICE_TEST_SERVER:-$top/${GST_SPICE_BUILDDIR:-build}/tests/server/spice-test-server}
 opts=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do opts+=("$1"); shift; done
 [ "${1:-}" = "--" ] && shift

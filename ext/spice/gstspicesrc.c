@@ -24,6 +24,20 @@
  * frame was captured.  When the guest changes resolution the caps change
  * mid-stream, without a frame of the wrong size.
  *
+ * GL displays (QEMU `gl=on`, virgl; unix socket) hand the client a
+ * scanout instead of a 2D surface.  The `video` pad offers it without a
+ * copy as DMA-BUF frames, in the form of the GStreamer it was built
+ * against: since GStreamer 1.24
+ * `video/x-raw(memory:DMABuf), format=DMA_DRM, drm-format=XR24` (or
+ * `AR24`, `XB24`, `AB24`; linear: the SPICE scanout message carries no
+ * modifier), the form glupload, vapostproc, waylandsink and the va
+ * encoders negotiate; on 1.22 `video/x-raw(memory:DMABuf), format=BGRx`
+ * (`BGRA`, `RGBx`, `RGBA`).  Each frame has a #GstVideoMeta with the
+ * scanout's stride.  When downstream takes no DMA-BUF (videoconvert,
+ * x264enc) the scanout is copied into system memory instead.  NVIDIA
+ * EGLStream scanouts go out as `video/x-raw(memory:EGLStream)` for
+ * eglstreamupload.
+ *
  * Several SPICE elements of one process naming the same server share one
  * connection (a SPICE server takes a single client).  The SPICE client
  * (spice-client-glib) runs in a helper process of its own per connection,
@@ -50,6 +64,10 @@
  *     video/x-raw,format=I420 ! x264enc tune=zerolatency ! h264parse ! \
  *     matroskamux ! filesink location=vm.mkv
  * ]| Record a VM's screen.
+ * |[
+ * gst-launch-1.0 spicesrc uri=spice+unix:///run/vm/spice.sock ! dmabufimport ! nvh264enc ! \
+ *     h264parse ! matroskamux ! filesink location=vm.mkv
+ * ]| A GL display's DMA-BUF frames into GL textures for NVIDIA's encoder.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"

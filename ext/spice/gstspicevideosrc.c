@@ -14,7 +14,10 @@
  * The video half of #spicesrc: the 2D display of a SPICE server as live
  * raw video.  Applications normally use #spicesrc, which wraps this element
  * and names its pad `video`; spicevideosrc is registered so that it can be
- * used (and tested) on its own.  See spicesrc for the properties.
+ * used (and tested) on its own.  See spicesrc for the properties and
+ * the caps (system memory for 2D displays; for GL displays DMA-BUF frames
+ * as `format=DMA_DRM, drm-format=XR24` since GStreamer 1.24, as
+ * `format=BGRx` on 1.22, or a copy in system memory).
  *
  * ## Example launch line
  * |[
@@ -138,6 +141,7 @@ struct _GstSpiceVideoSrc
     GstMemory *gl_mem;          /* the scanout as DMA-BUF memory, or the
                                  * EGLStream's fd memory (own dup) */
     gboolean gl_stream;         /* the scanout is an EGLStream */
+    guint64 modifier;           /* the scanout's DRM format modifier */
     gboolean dmabuf;            /* frames are shares of gl_mem
                                  * (memory:DMABuf or memory:EGLStream) */
     guint64 gl_seq;             /* the draw the next DMA-BUF frame shows, 0:
@@ -519,6 +523,10 @@ gst_spice_video_src_init (GstSpiceVideoSrc * self)
   self->settings.draw_done_timeout = DEFAULT_DRAW_DONE_TIMEOUT;
   self->settings.scanout_type = DEFAULT_SCANOUT_TYPE;
   self->st.settle_us = SETTLE_MIN_US;
+  /* a latency query can come before start() (matroskamux's aggregator on
+   * 1.26 asks while the pipeline goes to PAUSED) */
+  self->fps_n = DEFAULT_FPS_N;
+  self->fps_d = DEFAULT_FPS_D;
   g_mutex_init (&self->lock);
   g_mutex_init (&self->ack_lock);
   g_cond_init (&self->cond);
@@ -1049,6 +1057,10 @@ on_gl_scanout (gpointer user_data, gint fd, guint width, guint height,
         self->st.gl_map_error);
     map = NULL;
   }
+  /* The SPICE scanout message (spice-client-glib 0.42's SpiceGlScanout)
+   * carries no modifier: the buffer is linear, as the EGL import without
+   * a modifier has always taken it (and a memfd is) */
+  self->st.modifier = GST_SPICE_DRM_MOD_LINEAR;
 new_surface:
   self->st.gl = TRUE;
   self->st.gl_map = map;
@@ -1367,10 +1379,15 @@ surface_caps_locked (GstSpiceVideoSrc * self, gboolean allow_dmabuf)
     return caps;
   }
   if (allow_dmabuf) {
-    GstCaps *dma = gst_caps_copy (sys);
+    /* format=DMA_DRM, drm-format=XR24 on >= 1.24; format=BGRx on 1.22 */
+    GstCaps *dma = gst_spice_dmabuf_caps_new (self->st.format,
+        self->st.modifier);
 
-    gst_caps_set_features_simple (dma,
-        gst_caps_features_new (GST_CAPS_FEATURE_MEMORY_DMABUF, NULL));
+    gst_caps_set_simple (dma,
+        "width", G_TYPE_INT, (gint) self->st.width,
+        "height", G_TYPE_INT, (gint) self->st.height,
+        "framerate", GST_TYPE_FRACTION_RANGE, 1, 1, G_MAXINT, 1,
+        "pixel-aspect-ratio", GST_TYPE_FRACTION, 1, 1, NULL);
     gst_caps_append (caps, dma);
   }
   if (self->st.surface)
@@ -1515,7 +1532,8 @@ again:
     }
   }
   caps = gst_spice_video_src_fixate (bsrc, peer);
-  if (!gst_video_info_from_caps (&info, caps)) {
+  /* (DMA_DRM caps have no layout: the one of the scanout's format) */
+  if (!gst_spice_video_info_from_caps (&info, NULL, NULL, caps)) {
     gst_caps_unref (caps);
     goto not_negotiated;
   }
