@@ -398,6 +398,10 @@ GST_START_TEST (test_other_client_took_over)
   g_spawn_close_pid (other);
   g_free (argv[3]);
 
+  /* a server of its own: the other client's helper may still be going */
+  test_server_stop (ts);
+  ts = start_server (TEST_SERVER_TCP, "--size", "160x120", "--fps", "30",
+      NULL);
   p = play (&sink, "spicesrc uri=%s ! " APPSINK, test_server_get_uri (ts));
   expect_alive_for (p, sink, 300);
   test_server_stop (ts);
