@@ -140,20 +140,5 @@ if [ -n "${SUDO_UID:-}" ] && [ -d "$top/$builddir" ]; then
   chown -R "$SUDO_UID:${SUDO_GID:-$SUDO_UID}" "$top/$builddir" || true
 fi
 echo "==> Debian 13 (GStreamer 1.26) suite:"
-python3 - "$top/$builddir/meson-logs/testlog.json" <<'PY'
-import json, os, sys
-n = {"passed": 0, "failed": 0, "skipped": 0}
-if not os.path.exists(sys.argv[1]):
-    n["failed"] += 1                    # no suite ran: the build failed
-else:
-    for line in filter(str.strip, open(sys.argv[1])):
-        r = json.loads(line).get("result", "")
-        if r in ("OK", "EXPECTEDFAIL"):
-            n["passed"] += 1
-        elif r == "SKIP":
-            n["skipped"] += 1
-        else:
-            n["failed"] += 1
-print(f"{n['passed']} passed, {n['failed']} failed, {n['skipped']} skipped")
-PY
+python3 "$top/scripts/test-summary.py" "$top/$builddir/meson-logs/testlog.json"
 exit $rc

@@ -15,17 +15,5 @@ rc=0
 meson test -C "$builddir" --print-errorlogs --num-processes 2 "$@" || rc=$?
 
 # one closing line: meson's tests by outcome
-python3 - "$builddir/meson-logs/testlog.json" <<'PY'
-import json, sys
-n = {"passed": 0, "failed": 0, "skipped": 0}
-for line in filter(str.strip, open(sys.argv[1])):
-    r = json.loads(line).get("result", "")
-    if r in ("OK", "EXPECTEDFAIL"):
-        n["passed"] += 1
-    elif r == "SKIP":
-        n["skipped"] += 1
-    else:
-        n["failed"] += 1
-print(f"{n['passed']} passed, {n['failed']} failed, {n['skipped']} skipped")
-PY
+python3 "$top/scripts/test-summary.py" "$builddir/meson-logs/testlog.json"
 exit $rc
