@@ -397,12 +397,8 @@ reconnect_timeout (gpointer data)
   GstSpiceEngine *s = data;
 
   g_clear_pointer (&s->reconnect_source, g_source_unref);
-  g_mutex_lock (&s->lock);
-  if (s->closing) {
-    g_mutex_unlock (&s->lock);
+  if (closing_now (s))
     return G_SOURCE_REMOVE;
-  }
-  g_mutex_unlock (&s->lock);
   GST_INFO ("%s: reconnecting", s->address);
   session_connect (s);
   return G_SOURCE_REMOVE;
@@ -750,12 +746,8 @@ static gboolean
 connect_idle (gpointer data)
 {
   GstSpiceEngine *s = data;
-  gboolean closing;
 
-  g_mutex_lock (&s->lock);
-  closing = s->closing;
-  g_mutex_unlock (&s->lock);
-  if (!closing)
+  if (!closing_now (s))
     session_connect (s);
   return G_SOURCE_REMOVE;
 }
