@@ -40,6 +40,7 @@
 #include "testserver.h"
 #include "test-pattern.h"
 #include "benchutil.h"
+#include "gstdrmformat.h"
 
 #ifndef GST_SPICE_PLUGIN_DIR
 #error "GST_SPICE_PLUGIN_DIR must be defined by the build"
@@ -105,7 +106,8 @@ frame_probe (GstPad * pad, GstPadProbeInfo * info, gpointer data)
   guint64 sent = 0;
   gboolean read = FALSE;
 
-  if (caps && gst_video_info_from_caps (&vinfo, caps) &&
+  /* (DMA_DRM caps on >= 1.24: the layout of the scanout's format) */
+  if (caps && gst_spice_video_info_from_caps (&vinfo, NULL, NULL, caps) &&
       gst_video_frame_map (&f, &vinfo, buf, GST_MAP_READ)) {
     read = tp_read_strip (GST_VIDEO_FRAME_PLANE_DATA (&f, 0),
         GST_VIDEO_FRAME_PLANE_STRIDE (&f, 0), &frame, &sent);

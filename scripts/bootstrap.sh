@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Shared by the README's two commands: installs the Debian 12 packages that
-# are missing (apt-get, as root), then configures and builds in ./build.
+# Shared by the README's two commands: installs the Debian packages that
+# are missing (apt-get, as root), then configures and builds in ./build
+# ($GST_SPICE_BUILDDIR when set: scripts/test-debian13.sh builds in
+# build-debian13).  The same package names on Debian 12 and 13.
+# `bootstrap.sh --list-packages` prints the list and does nothing else.
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,7 +19,14 @@ packages=(
   gstreamer1.0-gl libegl-dev libgles-dev libgl-dev libdrm-dev
   libegl-mesa0 libgl1-mesa-dri
   libgstreamer-plugins-bad1.0-dev gstreamer1.0-plugins-bad
+  libgstrtspserver-1.0-dev
 )
+
+if [ "${1:-}" = "--list-packages" ]; then
+  echo "${packages[@]}"
+  exit 0
+fi
+builddir=${GST_SPICE_BUILDDIR:-build}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -39,9 +49,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     --no-install-recommends "${missing[@]}"
 fi
 
-if [ ! -f build/build.ninja ]; then
-  echo "==> Configuring (meson setup build)"
-  meson setup build
+if [ ! -f "$builddir/build.ninja" ]; then
+  echo "==> Configuring (meson setup $builddir)"
+  meson setup "$builddir"
 fi
-echo "==> Building (ninja -C build)"
-ninja -C build
+echo "==> Building (ninja -C $builddir)"
+ninja -C "$builddir"

@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
 # The README's main job: build, start the bundled SPICE test server, record
 # its display and its sound for a few seconds with a stock gst-launch-1.0
-# pipeline (spicesrc: video ! x264enc, audio ! opusenc, into matroskamux !
-# filesink), stop the server, and say what the file holds.
+# pipeline (spicesrc: video ! I420 ! x264enc, audio ! opusenc, into
+# matroskamux ! filesink), stop the server, and say what the file holds,
+# with the H.264 profile (an error if it is not 4:2:0, what players decode).
+# DEMO_BUILD_DIR: use that build as it is (no package check, no build;
+# the meson test "demo" does that).
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-"$top/scripts/bootstrap.sh"
+if [ -n "${DEMO_BUILD_DIR:-}" ]; then
+  build=$DEMO_BUILD_DIR
+else
+  "$top/scripts/bootstrap.sh"
+  build=$top/${GST_SPICE_BUILDDIR:-build}
+fi
 cd "$top"
 
 seconds=${DEMO_SECONDS:-5}
-out=${DEMO_OUTPUT:-$top/build/demo/spice-demo.mkv}
+out=${DEMO_OUTPUT:-$build/demo/spice-demo.mkv}
 mkdir -p "$(dirname "$out")"
-export GST_PLUGIN_PATH="$top/build/ext/spice${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+export GST_PLUGIN_PATH="$build/ext/spice${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
+export SPICE_TEST_SERVER=${SPICE_TEST_SERVER:-$build/tests/server/spice-test-server}
 
 record() {
-  local pipeline="spicesrc uri=$SPICE_URI name=s s.video ! queue ! videoconvert ! x264enc tune=zerolatency speed-preset=veryfast ! mux. s.audio ! queue ! audioconvert ! opusenc ! mux. matroskamux name=mux ! filesink location=$out"
+  local pipeline="spicesrc uri=$SPICE_URI name=s s.video ! queue ! videoconvert ! video/x-raw,format=I420 ! x264enc tune=zerolatency speed-preset=veryfast ! mux. s.audio ! queue ! audioconvert ! opusenc ! mux. matroskamux name=mux ! filesink location=$out"
   local log rc=0
   log=$(mktemp)
   echo "==> Recording $SPICE_URI (the bundled test server, 1280x720 at 30 fps, a 440 Hz tone) for $seconds s:"
@@ -44,10 +53,16 @@ count() {
 }
 frames=$(count video_0)
 packets=$(count audio_0)
+# the video's caps as gst-discoverer reads them back (through its parser)
+vcaps=$(gst-discoverer-1.0 -v "$out" | awk '/video #[0-9]+: video\/x-h264/ {print; exit}')
+profile=$(printf '%s\n' "$vcaps" | sed -n 's/.*profile=(string)\([^,]*\).*/\1/p')
+chroma=$(printf '%s\n' "$vcaps" | sed -n 's/.*chroma-format=(string)\([^,]*\).*/\1/p')
 echo "    video:      $codec"
+echo "    profile:    ${profile:-unknown}, chroma ${chroma:-unknown}"
 echo "    resolution: $res"
 echo "    frames:     $frames"
 echo "    audio:      $acodec, $arate Hz, $achannels channels, $packets packets"
 echo "    duration:   $dur"
 [ "$frames" -gt 0 ] || { echo "error: no frames recorded" >&2; exit 1; }
 [ "$packets" -gt 0 ] || { echo "error: no sound recorded" >&2; exit 1; }
+[ "$chroma" = "4:2:0" ] || { echo "error: the video is H.264 $profile with chroma $chroma, not 4:2:0: most players and browsers cannot decode it" >&2; exit 1; }

@@ -17,9 +17,16 @@
  * from a #GstGLBufferPool (GLMemoryPBO in a desktop OpenGL 3 context, what
  * `nvh264enc` accepts without a copy).
  *
+ * Input caps follow the GStreamer the plugin was built against: since
+ * 1.24 `video/x-raw(memory:DMABuf), format=DMA_DRM` with `drm-format`
+ * `XR24`, `AR24`, `XB24` or `AB24` (linear), what spicesrc and GStreamer's
+ * own DMA-BUF producers negotiate; on 1.22
+ * `video/x-raw(memory:DMABuf), format=BGRx` (`BGRA`, `RGBx`, `RGBA`).
+ *
  * Each DMA-BUF is imported as an EGLImage (`EGL_EXT_image_dma_buf_import`,
  * with the DRM fourcc, pitch and offset taken from the caps and the
- * #GstVideoMeta) and copied into the output texture by one GPU draw.  The
+ * #GstVideoMeta, and the negotiated modifier where EGL takes one) and
+ * copied into the output texture by one GPU draw.  The
  * CPU never touches a pixel.  Imports are cached per DMA-BUF (the file
  * behind the fd, offset, pitch, format, size), so a scanout that the guest
  * redraws is imported once.  Before a buffer leaves the element the GPU has
@@ -31,10 +38,12 @@
  * vertically, and that tag is not passed on: downstream gets an upright
  * image.  Other tags pass unchanged.
  *
- * Without `EGL_EXT_image_dma_buf_import` (Mesa's llvmpipe, a GLX context),
- * or when an import fails, the frame is mapped and uploaded by the CPU
- * instead, after one warning; #GstDmabufImport:cpu-fallback=false makes
- * that an error.  #GstDmabufImport:stats tells which path ran.
+ * Without `EGL_EXT_image_dma_buf_import` (Debian 12's llvmpipe, Mesa 22;
+ * Debian 13's, Mesa 25, imports; a GLX context), or when an import fails,
+ * the frame is mapped and uploaded by the CPU instead, after one warning;
+ * #GstDmabufImport:cpu-fallback=false makes that an error, and
+ * #GstDmabufImport:egl-import=false takes the CPU path on purpose.
+ * #GstDmabufImport:stats tells which path ran.
  *
  * The element shares its GL display and context with its neighbours and
  * the application through #GstContext, like every GL element.  When nobody
@@ -87,6 +96,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_dmabuf_import_debug);
 
 #define DEFAULT_DEVICE GST_GPU_DISPLAY_DEFAULT_DEVICE
 #define DEFAULT_CPU_FALLBACK TRUE
+#define DEFAULT_EGL_IMPORT TRUE
 /* imports kept alive: a guest flips between 2 or 3 scanout buffers */
 #define CACHE_CAPACITY 8
 
@@ -99,10 +109,10 @@ GST_DEBUG_CATEGORY_STATIC (gst_dmabuf_import_debug);
 #define GL_RGBA8 0x8058
 #endif
 
+/* GStreamer >= 1.24: format=DMA_DRM, drm-format XR24, AR24, XB24, AB24
+ * (linear); 1.22: format BGRx, BGRA, RGBx, RGBA */
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
-    GST_PAD_SINK, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE_WITH_FEATURES
-        (GST_CAPS_FEATURE_MEMORY_DMABUF, GST_GPU_BLIT_RGB_FORMATS)));
+    GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS (GST_SPICE_DMABUF_CAPS_MAKE));
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS,
@@ -114,12 +124,14 @@ enum
   PROP_DEVICE,
   PROP_CPU_FALLBACK,
   PROP_STATS,
+  PROP_EGL_IMPORT,
 };
 
 typedef struct
 {
   guint device;
   gboolean cpu_fallback;
+  gboolean egl_import;
 } Settings;
 
 /* one cached import: the EGLImage and the texture bound to it */
@@ -148,6 +160,7 @@ struct _GstDmabufImport
   Settings active;              /* snapshot of settings at start() */
   GstVideoInfo in_info;
   guint32 fourcc;
+  guint64 modifier;             /* what the caps say; INVALID on 1.22 */
   gboolean flip;
   gboolean warned;
   gboolean cuda_out;            /* the output is memory:CUDAMemory */
@@ -157,6 +170,7 @@ struct _GstDmabufImport
   struct
   {
     gboolean can_import;
+    gboolean has_modifiers;     /* EGL_EXT_image_dma_buf_import_modifiers */
     const gchar *missing;       /* what the import path lacks, for messages */
     gchar *renderer;
     EGLDisplay egl_display;
@@ -236,6 +250,9 @@ gst_dmabuf_import_set_property (GObject * object, guint prop_id,
     case PROP_CPU_FALLBACK:
       self->settings.cpu_fallback = g_value_get_boolean (value);
       break;
+    case PROP_EGL_IMPORT:
+      self->settings.egl_import = g_value_get_boolean (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -260,6 +277,9 @@ gst_dmabuf_import_get_property (GObject * object, guint prop_id,
       break;
     case PROP_CPU_FALLBACK:
       g_value_set_boolean (value, self->settings.cpu_fallback);
+      break;
+    case PROP_EGL_IMPORT:
+      g_value_set_boolean (value, self->settings.egl_import);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -315,6 +335,8 @@ probe_import (GstDmabufImport * self, GstGLContext * context)
     self->gl.missing = "GL_OES_EGL_image";
     return;
   }
+  self->gl.has_modifiers =
+      gst_gl_check_extension ("EGL_EXT_image_dma_buf_import_modifiers", exts);
   self->gl.can_import = TRUE;
   self->gl.missing = NULL;
 }
@@ -439,10 +461,11 @@ import_frame (GstDmabufImport * self, Frame * f)
     f->import_error = g_strdup ("the frame's memory is not a DMA-BUF");
     return FALSE;
   }
-  /* 1.22 negotiates no modifier: the producer's buffer is taken as linear
-   * or implicitly tiled, which the key records */
+  /* 1.22 negotiates no modifier (DRM_FORMAT_MOD_INVALID): the producer's
+   * buffer is taken as linear or implicitly tiled, which the key records;
+   * on >= 1.24 the caps say (linear) */
   if (!gst_dmabuf_cache_key_init (&key, fd, fd_offset, stride, self->fourcc,
-          DRM_FORMAT_MOD_INVALID, width, height)) {
+          self->modifier, width, height)) {
     f->import_error = g_strdup_printf ("fstat on fd %d failed", fd);
     return FALSE;
   }
@@ -452,25 +475,38 @@ import_frame (GstDmabufImport * self, Frame * f)
     f->cache_hit = TRUE;
   } else {
     /* *INDENT-OFF* */
-    const EGLint attribs[] = {
+    EGLint attribs[] = {
       EGL_WIDTH, width,
       EGL_HEIGHT, height,
       EGL_LINUX_DRM_FOURCC_EXT, (EGLint) self->fourcc,
       EGL_DMA_BUF_PLANE0_FD_EXT, fd,
       EGL_DMA_BUF_PLANE0_OFFSET_EXT, (EGLint) fd_offset,
       EGL_DMA_BUF_PLANE0_PITCH_EXT, stride,
+      EGL_NONE, 0,
+      EGL_NONE, 0,
       EGL_NONE
     };
     /* *INDENT-ON* */
     EGLImageKHR image;
 
+    /* the negotiated modifier, where EGL takes one (the last slots) */
+    if (self->modifier != DRM_FORMAT_MOD_INVALID && self->gl.has_modifiers) {
+      guint n = G_N_ELEMENTS (attribs) - 5;
+
+      attribs[n++] = EGL_DMA_BUF_PLANE0_MODIFIER_LO_EXT;
+      attribs[n++] = (EGLint) (self->modifier & 0xffffffff);
+      attribs[n++] = EGL_DMA_BUF_PLANE0_MODIFIER_HI_EXT;
+      attribs[n++] = (EGLint) (self->modifier >> 32);
+    }
+
     image = self->gl.create_image (self->gl.egl_display, EGL_NO_CONTEXT,
         EGL_LINUX_DMA_BUF_EXT, NULL, attribs);
     if (image == EGL_NO_IMAGE_KHR) {
       f->import_error = g_strdup_printf ("eglCreateImageKHR failed with EGL "
-          "error 0x%x (fd %d, fourcc %" GST_FOURCC_FORMAT ", %dx%d, pitch %d, "
-          "offset %" G_GUINT64_FORMAT ")", eglGetError (), fd,
-          GST_FOURCC_ARGS (self->fourcc), width, height, stride, fd_offset);
+          "error 0x%x (fd %d, fourcc %" GST_FOURCC_FORMAT ", modifier 0x%"
+          G_GINT64_MODIFIER "x, %dx%d, pitch %d, offset %" G_GUINT64_FORMAT
+          ")", eglGetError (), fd, GST_FOURCC_ARGS (self->fourcc),
+          self->modifier, width, height, stride, fd_offset);
       return FALSE;
     }
 
@@ -571,7 +607,7 @@ process_frame_gl (GstGLContext * context, gpointer data)
   gboolean imported = FALSE;
   GstBuffer *drawn = f->outbuf;
 
-  if (self->gl.can_import && !self->gl.import_failed) {
+  if (self->gl.can_import && self->active.egl_import && !self->gl.import_failed) {
     imported = import_frame (self, f);
     /* one failure is enough: the next frames would fail alike */
     self->gl.import_failed = !imported;
@@ -632,11 +668,13 @@ gst_dmabuf_import_set_caps (GstBaseTransform * trans, GstCaps * incaps,
 {
   GstDmabufImport *self = GST_DMABUF_IMPORT (trans);
 
-  if (!gst_video_info_from_caps (&self->in_info, incaps))
+  /* format=DMA_DRM, drm-format=XR24 on >= 1.24, format=BGRx on 1.22 */
+  if (!gst_spice_video_info_from_caps (&self->in_info, &self->fourcc,
+          &self->modifier, incaps) || !self->fourcc)
     goto bad_caps;
-  self->fourcc = gst_spice_video_format_to_drm_fourcc
-      (GST_VIDEO_INFO_FORMAT (&self->in_info));
-  if (!self->fourcc)
+  /* (the template takes linear buffers only) */
+  if (self->modifier != DRM_FORMAT_MOD_INVALID
+      && self->modifier != DRM_FORMAT_MOD_LINEAR)
     goto bad_caps;
   self->cuda_out = gst_gpu_cuda_caps_are_cuda (outcaps);
 
@@ -684,7 +722,12 @@ gst_dmabuf_import_decide_allocation (GstBaseTransform * trans, GstQuery * query)
           &self->gl.renderer))
     return FALSE;
 
-  if (!self->gl.can_import) {
+  if (!self->active.egl_import) {
+    /* asked for: no warning */
+    if (!self->active.cpu_fallback)
+      goto nothing_left;
+    GST_INFO_OBJECT (self, "egl-import=false: the CPU uploads every frame");
+  } else if (!self->gl.can_import) {
     if (!self->active.cpu_fallback)
       goto no_import;
     if (!self->warned)
@@ -695,6 +738,13 @@ gst_dmabuf_import_decide_allocation (GstBaseTransform * trans, GstQuery * query)
       self->cuda_ctx);
 
   /* ERRORS */
+nothing_left:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("Cannot take DMA-BUFs: egl-import and cpu-fallback are both "
+            "disabled"), (NULL));
+    return FALSE;
+  }
 no_import:
   {
     gchar *where =
@@ -893,6 +943,10 @@ gst_dmabuf_import_change_state (GstElement * element, GstStateChange transition)
 
   ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
 
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY
+      && ret != GST_STATE_CHANGE_FAILURE)
+    gst_gpu_display_prefer_desktop_gl (GST_GL_BASE_FILTER (self));
+
   if (transition == GST_STATE_CHANGE_READY_TO_NULL) {
     gst_gpu_display_reset (&self->display);
     gst_clear_object (&self->cuda_ctx);
@@ -926,6 +980,7 @@ gst_dmabuf_import_init (GstDmabufImport * self)
 {
   self->settings.device = DEFAULT_DEVICE;
   self->settings.cpu_fallback = DEFAULT_CPU_FALLBACK;
+  self->settings.egl_import = DEFAULT_EGL_IMPORT;
   gst_gpu_display_init (&self->display);
   gst_video_info_init (&self->in_info);
 }
@@ -968,6 +1023,25 @@ gst_dmabuf_import_class_init (GstDmabufImportClass * klass)
           "or the import fails), map it and upload it with the CPU (after "
           "one warning); when false, post an error instead",
           DEFAULT_CPU_FALLBACK,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  /**
+   * GstDmabufImport:egl-import:
+   *
+   * Whether DMA-BUFs are imported through EGL when the GL display can
+   * (`EGL_EXT_image_dma_buf_import`).  When %FALSE every frame is mapped
+   * and uploaded by the CPU (#GstDmabufImport:cpu-fallback must allow it),
+   * without a warning: for drivers whose import misbehaves, and to compare
+   * the two paths.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property (gobject_class, PROP_EGL_IMPORT,
+      g_param_spec_boolean ("egl-import", "EGL import",
+          "Import DMA-BUFs through EGL (EGL_EXT_image_dma_buf_import) when "
+          "the GL display can; false: map and upload every frame with the "
+          "CPU (needs cpu-fallback)", DEFAULT_EGL_IMPORT,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
 

@@ -1102,6 +1102,9 @@ gst_egl_stream_upload_change_state (GstElement * element,
   ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
 
   if (transition == GST_STATE_CHANGE_NULL_TO_READY
+      && ret != GST_STATE_CHANGE_FAILURE)
+    gst_gpu_display_prefer_desktop_gl (GST_GL_BASE_FILTER (self));
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY
       && ret != GST_STATE_CHANGE_FAILURE && !check_egl (self, consumer)) {
     GST_ELEMENT_CLASS (parent_class)->change_state (element,
         GST_STATE_CHANGE_READY_TO_NULL);

@@ -13,6 +13,7 @@
 #include <gst/gl/gstglfuncs.h>
 
 #include "gstgpublit.h"
+#include "gstdrmformat.h"
 #include "gstgpucuda.h"
 
 #ifndef GL_TEXTURE_EXTERNAL_OES
@@ -296,7 +297,7 @@ gst_gpu_blit_transform_caps (GstCaps * caps, GstPadDirection direction,
 
     s = gst_structure_copy (gst_caps_get_structure (caps, i));
 
-    gst_structure_remove_fields (s, "format", "texture-target",
+    gst_structure_remove_fields (s, "format", "drm-format", "texture-target",
         "colorimetry", "chroma-site", NULL);
     if (direction == GST_PAD_SINK) {
       feature = GST_CAPS_FEATURE_MEMORY_GL_MEMORY;
@@ -315,8 +316,14 @@ gst_gpu_blit_transform_caps (GstCaps * caps, GstPadDirection direction,
         g_value_set_static_string (&v, names[j]);
         gst_value_list_append_value (&formats, &v);
       }
-      gst_structure_take_value (s, "format", &formats);
       g_value_unset (&v);
+      /* DMA-BUFs in this GStreamer's form (format=DMA_DRM and drm-format
+       * on >= 1.24) */
+      if (g_str_equal (sink_feature, GST_CAPS_FEATURE_MEMORY_DMABUF))
+        gst_spice_dmabuf_structure_set_formats (s, &formats);
+      else
+        gst_structure_set_value (s, "format", &formats);
+      g_value_unset (&formats);
     }
     /* GL first: what the element made before CUDA existed stays the
      * default; CUDA when downstream asks for it */

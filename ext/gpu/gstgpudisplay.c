@@ -10,6 +10,8 @@
 #include "config.h"
 #endif
 
+#include <EGL/egl.h>
+#include <gst/gl/egl/gstgldisplay_egl.h>
 #include <gst/gl/egl/gstgldisplay_egl_device.h>
 
 #include "gstgpudisplay.h"
@@ -149,6 +151,60 @@ no_device:
             "offered by the application or neighbouring elements", device));
     return FALSE;
   }
+}
+
+/* Whether the EGL display behind @display offers desktop OpenGL */
+static gboolean
+egl_has_desktop_gl (GstGLDisplay * display)
+{
+  GstGLDisplayEGL *egl = gst_gl_display_egl_from_gl_display (display);
+  gboolean has = FALSE;
+  const gchar *apis;
+  gchar **names;
+  EGLDisplay dpy;
+
+  if (!egl)
+    return FALSE;
+  dpy = (EGLDisplay) gst_gl_display_get_handle (GST_GL_DISPLAY (egl));
+  /* (GstGL initialises it too, later: a second call is a no-op) */
+  if (dpy != EGL_NO_DISPLAY && eglInitialize (dpy, NULL, NULL)
+      && (apis = eglQueryString (dpy, EGL_CLIENT_APIS))) {
+    names = g_strsplit (apis, " ", -1);
+    has = g_strv_contains ((const gchar * const *) names, "OpenGL");
+    g_strfreev (names);
+  }
+  gst_object_unref (egl);
+  return has;
+}
+
+void
+gst_gpu_display_prefer_desktop_gl (GstGLBaseFilter * filter)
+{
+  GstGLDisplay *display = filter->display;
+  GstGLContext *context;
+  GstGLAPI api;
+
+  /* (GST_GL_API is the user's choice: theirs stands) */
+  if (!display || g_getenv ("GST_GL_API")
+      || !(gst_gl_display_get_handle_type (display) &
+          (GST_GL_DISPLAY_TYPE_EGL | GST_GL_DISPLAY_TYPE_EGL_DEVICE)))
+    return;
+  GST_OBJECT_LOCK (display);
+  context = gst_gl_display_get_gl_context_for_thread (display, NULL);
+  GST_OBJECT_UNLOCK (display);
+  api = gst_gl_display_get_gl_api (display);
+  if (context || !(api & GST_GL_API_GLES2)
+      || !(api & (GST_GL_API_OPENGL | GST_GL_API_OPENGL3))) {
+    /* a context exists (its API stands), or the choice was made */
+    gst_clear_object (&context);
+    return;
+  }
+  if (!egl_has_desktop_gl (display))
+    return;
+  GST_INFO_OBJECT (filter, "EGL display %" GST_PTR_FORMAT " offers desktop "
+      "OpenGL: contexts on it are desktop GL", display);
+  gst_gl_display_filter_gl_api (display,
+      GST_GL_API_OPENGL | GST_GL_API_OPENGL3);
 }
 
 void

@@ -39,6 +39,13 @@ void         gst_gpu_display_clear         (GstGpuDisplay * d);
 gboolean     gst_gpu_display_open          (GstGpuDisplay * d,
                                             GstGLBaseFilter * filter,
                                             guint device);
+/* NULL -> READY, after chaining up (GstGLBaseFilter has the display):
+ * when no context exists on an EGL display yet, EGL offers desktop OpenGL
+ * and GST_GL_API is not set, restricts the display to desktop GL.  GStreamer >= 1.24 makes a
+ * GLES context on EGL when the elements allow both (1.22 made desktop
+ * GL); nvh264enc needs desktop GL, and shares the context the first GL
+ * element of the pipeline makes. */
+void         gst_gpu_display_prefer_desktop_gl (GstGLBaseFilter * filter);
 /* READY -> NULL, after chaining up (GstGLBaseFilter dropped the display) */
 void         gst_gpu_display_reset         (GstGpuDisplay * d);
 

@@ -23,7 +23,9 @@ gst_spice_connection_install_properties (GObjectClass * gobject_class)
   g_object_class_install_property (gobject_class, GST_SPICE_PROP_URI,
       g_param_spec_string ("uri", "URI",
           "SPICE server to connect to: spice://HOST:PORT, "
-          "spice+tls://HOST:TLSPORT or spice+unix:///PATH (a password may "
+          "spice+tls://HOST:TLSPORT or spice+unix:///PATH; remote-viewer's "
+          "spice://HOST?port=PORT, ?tls-port=TLSPORT and both (the plain "
+          "port then); HOST may be an IPv6 literal in brackets (a password may "
           "be given as ?password=...: it is used, and taken out of what the "
           "property reads back)", NULL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
@@ -49,8 +51,9 @@ gst_spice_connection_install_properties (GObjectClass * gobject_class)
   g_object_class_install_property (gobject_class,
       GST_SPICE_PROP_CONNECT_TIMEOUT, g_param_spec_uint ("connect-timeout",
           "Connect timeout",
-          "Milliseconds to wait for the server (and, for video, its display) "
-          "before failing with an error", 100, G_MAXINT,
+          "Milliseconds to wait for the server to answer (and for what the "
+          "element needs of it: a display, a port) before failing with an "
+          "error", 100, G_MAXINT,
           GST_SPICE_DEFAULT_CONNECT_TIMEOUT,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
@@ -58,9 +61,9 @@ gst_spice_connection_install_properties (GObjectClass * gobject_class)
       GST_SPICE_PROP_RECONNECT, g_param_spec_boolean ("reconnect",
           "Reconnect",
           "When the connection is lost, reconnect with back-off (250 ms "
-          "doubling to 5 s) and keep streaming (the last frame, silence) "
-          "instead of failing; element messages spice-disconnected and "
-          "spice-reconnected tell the application",
+          "doubling to 5 s) instead of failing (sources keep streaming the "
+          "last frame and silence meanwhile); element messages "
+          "spice-disconnected and spice-reconnected tell the application",
           GST_SPICE_DEFAULT_RECONNECT,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
@@ -307,6 +310,29 @@ gst_spice_connection_post_error (GstElement * element, const GError * error,
   gst_element_message_full (element, GST_MESSAGE_ERROR, error->domain,
       error->code, g_strdup (error->message), g_strdup (debug), __FILE__,
       GST_FUNCTION, __LINE__);
+}
+
+/**
+ * gst_spice_connection_is_flow_error_echo:
+ *
+ * Whether @message is the "Internal data stream error" GstBaseSrc posts
+ * for @element when its create() returned GST_FLOW_ERROR.  Our sources
+ * post the real error before they return that, so this one is dropped
+ * (their GstElement::post_message): one failure, one error message.
+ */
+gboolean
+gst_spice_connection_is_flow_error_echo (GstElement * element,
+    GstMessage * message)
+{
+  const GstStructure *details = NULL;
+  gint flow;
+
+  if (GST_MESSAGE_TYPE (message) != GST_MESSAGE_ERROR ||
+      GST_MESSAGE_SRC (message) != GST_OBJECT (element))
+    return FALSE;
+  gst_message_parse_error_details (message, &details);
+  return details && gst_structure_get_int (details, "flow-return", &flow) &&
+      flow == GST_FLOW_ERROR;
 }
 
 /* connect-timeout expired: @missing says what never came when connected */

@@ -73,6 +73,8 @@ GstSpiceSession *gst_spice_connection_acquire  (GstElement * element,
 void      gst_spice_connection_post_error      (GstElement * element,
                                                 const GError * error,
                                                 const gchar * debug);
+gboolean  gst_spice_connection_is_flow_error_echo (GstElement * element,
+                                                GstMessage * message);
 void      gst_spice_connection_post_timeout    (GstElement * element,
                                                 const gchar * address,
                                                 gboolean connected,

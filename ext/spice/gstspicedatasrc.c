@@ -491,6 +491,18 @@ gst_spice_data_src_finalize (GObject * object)
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
+/* one failure, one error message (see
+ * gst_spice_connection_is_flow_error_echo()) */
+static gboolean
+gst_spice_data_src_post_message (GstElement * element, GstMessage * message)
+{
+  if (gst_spice_connection_is_flow_error_echo (element, message)) {
+    gst_message_unref (message);
+    return TRUE;
+  }
+  return GST_ELEMENT_CLASS (parent_class)->post_message (element, message);
+}
+
 static void
 gst_spice_data_src_class_init (GstSpiceDataSrcClass * klass)
 {
@@ -528,6 +540,8 @@ gst_spice_data_src_class_init (GstSpiceDataSrcClass * klass)
 
   element_class->change_state =
       GST_DEBUG_FUNCPTR (gst_spice_data_src_change_state);
+  element_class->post_message =
+      GST_DEBUG_FUNCPTR (gst_spice_data_src_post_message);
   basesrc_class->start = GST_DEBUG_FUNCPTR (gst_spice_data_src_start);
   basesrc_class->stop = GST_DEBUG_FUNCPTR (gst_spice_data_src_stop);
   basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_spice_data_src_unlock);

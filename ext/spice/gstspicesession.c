@@ -712,15 +712,29 @@ find_helper (void)
 
   if (env && *env)
     return g_strdup (env);
-  /* the build tree: beside the plugin */
   if (dladdr ((gpointer) find_helper, &info) && info.dli_fname) {
     gchar *dir = g_path_get_dirname (info.dli_fname);
 
+    /* the build tree: beside the plugin */
     path = g_build_filename (dir, "client", HELPER_NAME, NULL);
+    if (!g_file_test (path, G_FILE_TEST_IS_EXECUTABLE))
+      g_clear_pointer (&path, g_free);
+#ifdef GST_SPICE_HELPER_RELDIR
+    /* an installed tree, wherever it is now (a DESTDIR, a bundle) */
+    if (!path) {
+      gchar *rel = g_build_filename (GST_SPICE_HELPER_RELDIR, HELPER_NAME,
+          NULL);
+
+      /* without the ..s: it appears in errors and logs */
+      path = g_canonicalize_filename (rel, dir);
+      g_free (rel);
+      if (!g_file_test (path, G_FILE_TEST_IS_EXECUTABLE))
+        g_clear_pointer (&path, g_free);
+    }
+#endif
     g_free (dir);
-    if (g_file_test (path, G_FILE_TEST_IS_EXECUTABLE))
+    if (path)
       return path;
-    g_free (path);
   }
   return g_build_filename (GST_SPICE_HELPER_DIR, HELPER_NAME, NULL);
 }

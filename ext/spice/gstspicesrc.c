@@ -24,6 +24,20 @@
  * frame was captured.  When the guest changes resolution the caps change
  * mid-stream, without a frame of the wrong size.
  *
+ * GL displays (QEMU `gl=on`, virgl; unix socket) hand the client a
+ * scanout instead of a 2D surface.  The `video` pad offers it without a
+ * copy as DMA-BUF frames, in the form of the GStreamer it was built
+ * against: since GStreamer 1.24
+ * `video/x-raw(memory:DMABuf), format=DMA_DRM, drm-format=XR24` (or
+ * `AR24`, `XB24`, `AB24`; linear: the SPICE scanout message carries no
+ * modifier), the form glupload, vapostproc, waylandsink and the va
+ * encoders negotiate; on 1.22 `video/x-raw(memory:DMABuf), format=BGRx`
+ * (`BGRA`, `RGBx`, `RGBA`).  Each frame has a #GstVideoMeta with the
+ * scanout's stride.  When downstream takes no DMA-BUF (videoconvert,
+ * x264enc) the scanout is copied into system memory instead.  NVIDIA
+ * EGLStream scanouts go out as `video/x-raw(memory:EGLStream)` for
+ * eglstreamupload.
+ *
  * Several SPICE elements of one process naming the same server share one
  * connection (a SPICE server takes a single client).  The SPICE client
  * (spice-client-glib) runs in a helper process of its own per connection,
@@ -47,8 +61,13 @@
  * ]| Watch a VM.
  * |[
  * gst-launch-1.0 -e spicesrc uri=spice+unix:///run/vm1/spice.sock ! videoconvert ! \
- *     x264enc tune=zerolatency ! h264parse ! matroskamux ! filesink location=vm.mkv
+ *     video/x-raw,format=I420 ! x264enc tune=zerolatency ! h264parse ! \
+ *     matroskamux ! filesink location=vm.mkv
  * ]| Record a VM's screen.
+ * |[
+ * gst-launch-1.0 spicesrc uri=spice+unix:///run/vm/spice.sock ! dmabufimport ! nvh264enc ! \
+ *     h264parse ! matroskamux ! filesink location=vm.mkv
+ * ]| A GL display's DMA-BUF frames into GL textures for NVIDIA's encoder.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -88,6 +107,7 @@ enum
   PROP_AUDIO = GST_SPICE_VIDEO_SRC_PROP_LAST,
   PROP_AUDIO_LATENCY,
   PROP_AUDIO_STATS,
+  PROP_NUM_BUFFERS,
 };
 
 struct _GstSpiceSrc
@@ -109,6 +129,9 @@ struct _GstSpiceSrc
   gboolean audio_linked;
   gboolean video_linked;
   gboolean video_started;       /* the video pad pushed its first frame */
+  /* GST_OBJECT_LOCK: what downstream last answered each pad */
+  GstFlowReturn video_flow;
+  GstFlowReturn audio_flow;
 };
 
 static void gst_spice_src_uri_handler_init (gpointer g_iface,
@@ -191,16 +214,74 @@ first_video_frame (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
   return GST_PAD_PROBE_OK;
 }
 
+/* Not-linked from one pad is fatal only when the other pad gets it too, as
+ * demuxers combine their pads' flows (GstFlowCombiner): uridecodebin,
+ * uridecodebin3 and urisourcebin link both pads and expose both, and an
+ * application that plays only the video leaves the audio one unlinked
+ * downstream of them (and the other way round).  Only not-linked is
+ * combined: an EOS or an error from one branch still stops that half, as
+ * it did (GstFlowCombiner would keep a half pushing into a branch that
+ * returned EOS, and so that branch's EOS event would never come). */
+static GstFlowReturn
+combine_flow (GstSpiceSrc * self, GstPad * ghost, GstFlowReturn ret)
+{
+  GstFlowReturn other;
+
+  GST_OBJECT_LOCK (self);
+  if (ghost == self->video_pad) {
+    self->video_flow = ret;
+    /* audio off: video is the only pad */
+    other = self->audio_pad ? self->audio_flow : GST_FLOW_NOT_LINKED;
+  } else {
+    self->audio_flow = ret;
+    other = self->video_flow;
+  }
+  GST_OBJECT_UNLOCK (self);
+  if (ret == GST_FLOW_NOT_LINKED && other != GST_FLOW_NOT_LINKED) {
+    GST_LOG_OBJECT (self, "%s:%s not linked, the other pad is: going on",
+        GST_DEBUG_PAD_NAME (ghost));
+    ret = GST_FLOW_OK;
+  }
+  return ret;
+}
+
+/* on the ghost pads' internal pads, what the children push into */
+static GstFlowReturn
+internal_chain (GstPad * pad, GstObject * parent, GstBuffer * buffer)
+{
+  GstSpiceSrc *self = gst_pad_get_element_private (pad);
+
+  return combine_flow (self, GST_PAD (parent),
+      gst_proxy_pad_chain_default (pad, parent, buffer));
+}
+
+static GstFlowReturn
+internal_chain_list (GstPad * pad, GstObject * parent, GstBufferList * list)
+{
+  GstSpiceSrc *self = gst_pad_get_element_private (pad);
+
+  return combine_flow (self, GST_PAD (parent),
+      gst_proxy_pad_chain_list_default (pad, parent, list));
+}
+
 static GstPad *
 add_ghost (GstSpiceSrc * self, GstElement * child, const gchar * name)
 {
   GstPad *target, *ghost;
+  GstProxyPad *internal;
 
   target = gst_element_get_static_pad (child, "src");
   ghost = gst_ghost_pad_new_from_template (name, target,
       gst_element_class_get_pad_template (GST_ELEMENT_GET_CLASS (self),
           name));
   gst_object_unref (target);
+  internal = gst_proxy_pad_get_internal (GST_PROXY_PAD (ghost));
+  gst_pad_set_element_private (GST_PAD (internal), self);
+  gst_pad_set_chain_function (GST_PAD (internal),
+      GST_DEBUG_FUNCPTR (internal_chain));
+  gst_pad_set_chain_list_function (GST_PAD (internal),
+      GST_DEBUG_FUNCPTR (internal_chain_list));
+  gst_object_unref (internal);
   gst_pad_add_probe (ghost, GST_PAD_PROBE_TYPE_BUFFER |
       GST_PAD_PROBE_TYPE_BUFFER_LIST, drop_unlinked, NULL, NULL);
   if (child == self->video)
@@ -299,6 +380,9 @@ gst_spice_src_set_property (GObject * object, guint prop_id,
     case PROP_AUDIO_LATENCY:
       g_object_set_property (G_OBJECT (self->audio), "latency", value);
       break;
+    case PROP_NUM_BUFFERS:
+      g_object_set_property (G_OBJECT (self->video), "num-buffers", value);
+      break;
     default:
       /* the video element has every other property; the connection ones
        * go to the audio element too */
@@ -327,6 +411,9 @@ gst_spice_src_get_property (GObject * object, guint prop_id,
     case PROP_AUDIO_STATS:
       g_object_get_property (G_OBJECT (self->audio), "stats", value);
       break;
+    case PROP_NUM_BUFFERS:
+      g_object_get_property (G_OBJECT (self->video), "num-buffers", value);
+      break;
     default:
       g_object_get_property (G_OBJECT (self->video), pspec->name, value);
       break;
@@ -334,12 +421,25 @@ gst_spice_src_get_property (GObject * object, guint prop_id,
 }
 
 /* Both halves see a failure of the shared connection; the application
- * gets it once. */
+ * gets it once.  The connection's element messages (spice-connected,
+ * -disconnected, -reconnected, from the video half) come from spicesrc,
+ * the element the application made. */
 static void
 gst_spice_src_handle_message (GstBin * bin, GstMessage * message)
 {
   GstSpiceSrc *self = GST_SPICE_SRC (bin);
 
+  if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_ELEMENT &&
+      GST_MESSAGE_SRC (message) == GST_OBJECT (self->video) &&
+      g_str_has_prefix (gst_structure_get_name (gst_message_get_structure
+              (message)), "spice-")) {
+    GstMessage *own = gst_message_new_element (GST_OBJECT (self),
+        gst_structure_copy (gst_message_get_structure (message)));
+
+    gst_message_unref (message);
+    GST_BIN_CLASS (parent_class)->handle_message (bin, own);
+    return;
+  }
   if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_ERROR) {
     gboolean first;
 
@@ -380,6 +480,8 @@ gst_spice_src_change_state (GstElement * element, GstStateChange transition)
       GST_OBJECT_LOCK (self);
       self->error_posted = FALSE;
       self->video_started = FALSE;
+      self->video_flow = GST_FLOW_OK;
+      self->audio_flow = GST_FLOW_OK;
       GST_OBJECT_UNLOCK (self);
       if (self->audio_pad)
         update_audio_idle (self);
@@ -437,6 +539,12 @@ gst_spice_src_class_init (GstSpiceSrcClass * klass)
           "guest, silence-frames (produced while it plays nothing), "
           "dropped-frames, stale-frames, underruns, resyncs, rate, channels", GST_TYPE_STRUCTURE,
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_NUM_BUFFERS,
+      g_param_spec_int ("num-buffers", "Number of buffers",
+          "Number of video frames to output before both pads end with EOS "
+          "(-1 = unlimited)", -1, G_MAXINT, -1,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
 
   gst_element_class_add_static_pad_template (element_class, &video_template);
   gst_element_class_add_static_pad_template (element_class, &audio_template);
@@ -449,12 +557,38 @@ gst_spice_src_class_init (GstSpiceSrcClass * klass)
   bin_class->handle_message = GST_DEBUG_FUNCPTR (gst_spice_src_handle_message);
 }
 
+/* The video half ended (num-buffers, say): the audio half ends too, so a
+ * pipeline with both pads reaches EOS. */
+static GstPadProbeReturn
+video_eos_probe (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  GstSpiceSrc *self = user_data;
+  gboolean audio;
+
+  if (GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info)) != GST_EVENT_EOS)
+    return GST_PAD_PROBE_OK;
+  GST_OBJECT_LOCK (self);
+  audio = self->audio_enabled;
+  GST_OBJECT_UNLOCK (self);
+  if (audio) {
+    GST_DEBUG_OBJECT (self, "video ended: ending the audio too");
+    gst_element_send_event (self->audio, gst_event_new_eos ());
+  }
+  return GST_PAD_PROBE_OK;
+}
+
 static void
 gst_spice_src_init (GstSpiceSrc * self)
 {
+  GstPad *pad;
+
   self->video = g_object_new (GST_TYPE_SPICE_VIDEO_SRC, "name", "video_src",
       NULL);
   gst_bin_add (GST_BIN (self), self->video);
+  pad = gst_element_get_static_pad (self->video, "src");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+      video_eos_probe, self, NULL);
+  gst_object_unref (pad);
 
   self->audio = gst_object_ref_sink (g_object_new (GST_TYPE_SPICE_AUDIO_SRC,
           "name", "audio_src", NULL));

@@ -43,7 +43,8 @@ gst_spice_uri_strip_password (const gchar * uri, gchar ** password)
   if (!q)
     return g_strdup (uri);
   out = g_string_new_len (uri, q - uri);
-  params = g_strsplit (q + 1, "&", -1);
+  /* the parser takes ';' between parameters too (as remote-viewer does) */
+  params = g_strsplit_set (q + 1, "&;", -1);
   for (i = 0; params[i]; i++) {
     if (g_str_has_prefix (params[i], "password=") ||
         strcmp (params[i], "password") == 0) {
@@ -69,11 +70,96 @@ gst_spice_uri_clear (GstSpiceUri * p)
   g_free (p->password);
 }
 
+/* a port number as URIs write it: decimal, 1..65535; 0 otherwise */
+static gint
+parse_port (const gchar * text)
+{
+  guint64 v;
+  gchar *end;
+
+  if (!g_ascii_isdigit (text[0]))
+    return 0;
+  v = g_ascii_strtoull (text, &end, 10);
+  if (*end != '\0' || v == 0 || v > 65535)
+    return 0;
+  return (gint) v;
+}
+
+/* *INDENT-OFF* */
+static void set_uri_error (GError ** error, const gchar * shown,
+    const gchar * fmt, ...) G_GNUC_PRINTF (3, 4);
+/* *INDENT-ON* */
+
+static void
+set_uri_error (GError ** error, const gchar * shown, const gchar * fmt, ...)
+{
+  va_list ap;
+  gchar *why;
+
+  va_start (ap, fmt);
+  why = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+      "Invalid SPICE URI '%s': %s", shown, why);
+  g_free (why);
+}
+
+/* The query of a SPICE URI: what remote-viewer (spice-client-glib's
+ * spice_session_set_uri) takes, pairs separated by '&' or ';': password,
+ * and for spice:// port and tls-port, each given once. */
+static gboolean
+parse_query (const gchar * query, const gchar * shown, GstSpiceUri * out,
+    gint * port, gint * tls_port, GError ** error)
+{
+  GUriParamsIter it;
+  gchar *key = NULL, *value = NULL;
+  GError *err = NULL;
+  gboolean ok = TRUE;
+
+  g_uri_params_iter_init (&it, query, -1, "&;", G_URI_PARAMS_NONE);
+  while (ok && g_uri_params_iter_next (&it, &key, &value, &err)) {
+    if (strcmp (key, "password") == 0) {
+      g_free (out->password);
+      out->password = g_strdup (value);
+    } else if (strcmp (key, "port") == 0 || strcmp (key, "tls-port") == 0) {
+      gint *target = key[0] == 'p' ? port : tls_port;
+
+      if (out->transport != GST_SPICE_TRANSPORT_TCP) {
+        set_uri_error (error, shown, "'%s' is a parameter of spice:// URIs "
+            "(write spice+tls://HOST:PORT, spice+unix:///PATH)", key);
+        ok = FALSE;
+      } else if (*target != 0) {
+        set_uri_error (error, shown, "%s given twice", key[0] == 'p' ?
+            "the port is" : "'tls-port' is");
+        ok = FALSE;
+      } else if ((*target = parse_port (value)) == 0) {
+        set_uri_error (error, shown, "'%s=%s' is not a port (1 to 65535)",
+            key, value);
+        ok = FALSE;
+      }
+    } else {
+      set_uri_error (error, shown, "unknown parameter '%s' (understood: "
+          "'password'%s)", key, out->transport == GST_SPICE_TRANSPORT_TCP ?
+          ", 'port', 'tls-port'" : "");
+      ok = FALSE;
+    }
+    g_clear_pointer (&key, g_free);
+    g_clear_pointer (&value, g_free);
+  }
+  if (err) {
+    set_uri_error (error, shown, "%s", err->message);
+    g_clear_error (&err);
+    ok = FALSE;
+  }
+  return ok;
+}
+
 gboolean
 gst_spice_uri_parse (const gchar * uri, GstSpiceUri * out, GError ** error)
 {
   GUri *guri;
   const gchar *scheme, *query;
+  gint port = 0, tls_port = 0;
   GError *err = NULL;
   /* errors quote the URI without its password */
   g_autofree gchar *shown = gst_spice_uri_strip_password (uri, NULL);
@@ -84,10 +170,11 @@ gst_spice_uri_parse (const gchar * uri, GstSpiceUri * out, GError ** error)
         "No URI set");
     return FALSE;
   }
-  guri = g_uri_parse (uri, G_URI_FLAGS_NONE, &err);
+  /* the query stays encoded until it is split: a %26 in a password is
+   * not a separator */
+  guri = g_uri_parse (uri, G_URI_FLAGS_ENCODED_QUERY, &err);
   if (!guri) {
-    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "Invalid SPICE URI '%s': %s", shown, err->message);
+    set_uri_error (error, shown, "%s", err->message);
     g_clear_error (&err);
     return FALSE;
   }
@@ -111,6 +198,7 @@ gst_spice_uri_parse (const gchar * uri, GstSpiceUri * out, GError ** error)
       goto unix_path;
     out->path = g_strdup (path);
   } else {
+    /* GUri takes IPv6 literals out of their brackets */
     const gchar *host = g_uri_get_host (guri);
     const gchar *path = g_uri_get_path (guri);
     if (!host || !*host)
@@ -118,34 +206,25 @@ gst_spice_uri_parse (const gchar * uri, GstSpiceUri * out, GError ** error)
     if (path && *path && strcmp (path, "/") != 0)
       goto tcp_path;
     out->host = g_strdup (host);
-    out->port = g_uri_get_port (guri);
-    if (out->port <= 0 || out->port > 65535)
-      goto no_port;
+    port = MAX (g_uri_get_port (guri), 0);
   }
 
   query = g_uri_get_query (guri);
-  if (query && *query) {
-    GHashTable *q = g_uri_parse_params (query, -1, "&", G_URI_PARAMS_NONE,
-        &err);
-    GHashTableIter it;
-    gpointer k, v;
+  if (query && *query &&
+      !parse_query (query, shown, out, &port, &tls_port, error))
+    goto fail;
 
-    if (!q)
-      goto bad_query;
-    g_hash_table_iter_init (&it, q);
-    while (g_hash_table_iter_next (&it, &k, &v)) {
-      if (strcmp (k, "password") == 0) {
-        g_free (out->password);
-        out->password = g_strdup (v);
-      } else {
-        g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-            "Invalid SPICE URI '%s': unknown parameter '%s' (only "
-            "'password' is understood)", shown, (const gchar *) k);
-        g_hash_table_unref (q);
-        goto fail;
-      }
+  if (out->transport != GST_SPICE_TRANSPORT_UNIX) {
+    if (port > 0) {
+      out->port = port;
+      out->tls_port = tls_port;
+    } else if (tls_port > 0) {
+      /* spice://HOST?tls-port=PORT is spice+tls://HOST:PORT */
+      out->transport = GST_SPICE_TRANSPORT_TLS;
+      out->port = tls_port;
+    } else {
+      goto no_port;
     }
-    g_hash_table_unref (q);
   }
   g_uri_unref (guri);
   return TRUE;
@@ -153,56 +232,46 @@ gst_spice_uri_parse (const gchar * uri, GstSpiceUri * out, GError ** error)
   /* ERRORS */
 bad_scheme:
   {
-    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "Invalid SPICE URI '%s': unknown scheme '%s' (expected spice://, "
-        "spice+tls:// or spice+unix://)", shown, scheme);
+    set_uri_error (error, shown, "unknown scheme '%s' (expected spice://, "
+        "spice+tls:// or spice+unix://)", scheme);
     goto fail;
   }
 unix_host:
   {
-    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "Invalid SPICE URI '%s': a unix socket URI has no host, write "
-        "spice+unix:///absolute/path", shown);
+    set_uri_error (error, shown, "a unix socket URI has no host, write "
+        "spice+unix:///absolute/path");
     goto fail;
   }
 unix_path:
   {
-    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "Invalid SPICE URI '%s': expected an absolute socket path, as in "
-        "spice+unix:///run/vm/spice.sock", shown);
+    set_uri_error (error, shown, "expected an absolute socket path, as in "
+        "spice+unix:///run/vm/spice.sock");
     goto fail;
   }
 no_host:
   {
-    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "Invalid SPICE URI '%s': no host", shown);
+    set_uri_error (error, shown, "no host");
     goto fail;
   }
 tcp_path:
   {
-    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "Invalid SPICE URI '%s': unexpected path (expected "
-        "spice://HOST:PORT)", shown);
+    set_uri_error (error, shown, "unexpected path (expected "
+        "spice://HOST:PORT)");
     goto fail;
   }
 no_port:
   {
-    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "Invalid SPICE URI '%s': no valid port (expected spice://HOST:PORT)",
-        shown);
-    goto fail;
-  }
-bad_query:
-  {
-    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "Invalid SPICE URI '%s': %s", shown, err->message);
-    g_clear_error (&err);
+    set_uri_error (error, shown, out->transport == GST_SPICE_TRANSPORT_TLS ?
+        "no valid port (expected spice+tls://HOST:PORT)" :
+        "no valid port (expected spice://HOST:PORT, spice://HOST?port=PORT "
+        "or spice://HOST?tls-port=PORT)");
     goto fail;
   }
 fail:
   {
     g_uri_unref (guri);
     gst_spice_uri_clear (out);
+    memset (out, 0, sizeof (*out));
     return FALSE;
   }
 }
@@ -264,4 +333,3 @@ gst_spice_uri_make_key (const GstSpiceSessionParams * params,
   g_free (host);
   return key;
 }
-

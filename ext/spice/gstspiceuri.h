@@ -28,11 +28,19 @@ typedef enum
   GST_SPICE_TRANSPORT_UNIX,
 } GstSpiceTransport;
 
+/* What a URI names.  spice://HOST:PORT and spice://HOST?port=PORT are
+ * TCP; spice+tls://HOST:PORT and spice://HOST?tls-port=PORT are TLS.  A
+ * URI naming both ports (remote-viewer's and `virsh domdisplay`'s
+ * spice://HOST:PORT?tls-port=TLSPORT, spice://HOST?port=P&tls-port=T) is
+ * TCP on @port with @tls_port set: spice-client-glib (so remote-viewer)
+ * connects each channel to the plain port and moves one to the TLS port
+ * only when the server demands TLS for it. */
 typedef struct
 {
   GstSpiceTransport transport;
-  gchar *host;
-  gint port;
+  gchar *host;                  /* IPv6 literals without their brackets */
+  gint port;                    /* what is connected to first */
+  gint tls_port;                /* TCP only: the TLS port given beside it; 0: none */
   gchar *path;
   gchar *password;
 } GstSpiceUri;

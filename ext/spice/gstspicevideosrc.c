@@ -14,7 +14,10 @@
  * The video half of #spicesrc: the 2D display of a SPICE server as live
  * raw video.  Applications normally use #spicesrc, which wraps this element
  * and names its pad `video`; spicevideosrc is registered so that it can be
- * used (and tested) on its own.  See spicesrc for the properties.
+ * used (and tested) on its own.  See spicesrc for the properties and
+ * the caps (system memory for 2D displays; for GL displays DMA-BUF frames
+ * as `format=DMA_DRM, drm-format=XR24` since GStreamer 1.24, as
+ * `format=BGRx` on 1.22, or a copy in system memory).
  *
  * ## Example launch line
  * |[
@@ -31,186 +34,17 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <gst/video/navigation.h>
-#include <gst/allocators/gstdmabuf.h>
+#include "gstspicevideosrcpriv.h"
 
-#include "gstspicevideosrc.h"
-#include "gstspicesession.h"
-#include "gstspicekeymap.h"
-#include "gstdamagehistory.h"
-#include "gstdrmformat.h"
-#include "gstspiceeglstream.h"
-
-GST_DEBUG_CATEGORY_STATIC (gst_spice_video_src_debug);
+GST_DEBUG_CATEGORY (gst_spice_video_src_debug);
 #define GST_CAT_DEFAULT gst_spice_video_src_debug
-
-#define DEFAULT_CHANNEL_ID 0
-#define DEFAULT_SHOW_CURSOR TRUE
-#define DEFAULT_REPEAT_INTERVAL 1000
-#define DEFAULT_FPS_N 30
-#define DEFAULT_FPS_D 1
-/* generations of damage remembered: more than the frames a pipeline keeps
- * in flight, or a returning buffer needs a full copy */
-#define DAMAGE_HISTORY_DEPTH 32
-/* A 2D frame is taken settle_us after its newest damage at the earliest: the
- * draws of one guest update can reach us a little apart (separate
- * messages), and a frame taken between them ("a split update") spends the
- * framerate's credit on half an update, the rest then waiting for credit
- * (10-13 ms latency spikes in the benchmark).  The settle time starts short,
- * about what the streaming thread takes to wake anyway (50 us: 2.7 context
- * switches per frame in spice-bench, 250 us: 3.0 and 0.2 ms more latency).
- * Each split update (new damage less than SPLIT_WINDOW_US after the newest
- * damage of the frame just taken) raises it to 1.5x the gap that split it,
- * up to SETTLE_MAX_US; it decays back by 1/SETTLE_DECAY of the excess (1 us
- * at least) per frame: ~3 s at 60 fps to halve, 10 s from the top back to
- * the start. */
-#define SETTLE_MIN_US 50
-#define SETTLE_MAX_US 1000
-#define SETTLE_DECAY 256
-#define SPLIT_WINDOW_US 2000
-/* how long a 2D surface downstream refuses may wait for a GL scanout */
-#define REFUSED_2D_GRACE_US (1 * G_USEC_PER_SEC)
-/* while reconnecting, the last frame is repeated at least this often */
-#define LOST_REPEAT_INTERVAL_MS 1000
-
-/* 0: two frame intervals of the caps framerate, 20 ms at least */
-#define DEFAULT_DRAW_DONE_TIMEOUT 0
-#define MIN_AUTO_DRAW_DONE_TIMEOUT 20
-#define DEFAULT_SCANOUT_TYPE GST_SPICE_SCANOUT_TYPE_AUTO
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS (GST_SPICE_VIDEO_SRC_CAPS));
 
-typedef struct
-{
-  GstSpiceConnectionSettings conn;
-  gint channel_id;
-  gboolean show_cursor;
-  guint repeat_interval;
-  guint draw_done_timeout;
-  GstSpiceScanoutType scanout_type;
-  GstSpiceSessionFeatures features;
-} Settings;
 
-/* What a pooled buffer knows about its own content, kept across recycling
- * as qdata. */
-typedef struct
-{
-  guint64 complete_through;     /* damage generation, 0: nothing valid */
-  gboolean has_extra;
-  GstVideoRectangle extra;      /* drawn by us (cursor): stale next time */
-} FrameAge;
-
-struct _GstSpiceVideoSrc
-{
-  GstPushSrc parent;
-
-  Settings settings;            /* GST_OBJECT_LOCK */
-
-  /* start/stop (state change thread) */
-  GstSpiceSession *session;
-  guint listener_id;
-  gchar *address;
-  Settings active;              /* snapshot of settings taken in start() */
-
-  GMutex lock;                  /* guards everything in `st`, shared with
-                                 * the thread that dispatches SPICE events */
-  GCond cond;
-  struct
-  {
-    gboolean attached;
-    gboolean flushing;
-    GstSpiceLinkState link;     /* the connection */
-    GstAllocator *dmabuf_allocator;
-    GstAllocator *fd_allocator;
-
-    /* the mapping of a GL scanout, copied from here; only read in the
-     * spice thread */
-    const guint8 *surface;
-    /* a 2D primary surface, in the client helper (which copies from it):
-     * the session's name for it, 0: none */
-    guint remote_surface;
-    gboolean gl;                /* the surface is a GL scanout */
-    gboolean flip;              /* its rows go bottom-up (y0top FALSE) */
-    guint8 *gl_map;             /* NULL when the fd cannot be mapped */
-    gsize gl_map_size;
-    gchar *gl_map_error;        /* why not */
-    GstMemory *gl_mem;          /* the scanout as DMA-BUF memory, or the
-                                 * EGLStream's fd memory (own dup) */
-    gboolean gl_stream;         /* the scanout is an EGLStream */
-    gboolean dmabuf;            /* frames are shares of gl_mem
-                                 * (memory:DMABuf or memory:EGLStream) */
-    guint64 gl_seq;             /* the draw the next DMA-BUF frame shows, 0:
-                                 * none held (a replay) */
-    GstVideoFormat format;
-    gint spice_format;
-    guint width, height, stride;
-    guint surface_cookie;
-    gboolean surface_drawn;     /* an invalidate came since primary_create */
-    GstDamageHistory *damage;
-    gboolean dirty;
-    gint64 damage_time;         /* monotonic us of the newest damage */
-    gint64 dirty_since;         /* monotonic us of the oldest damage not
-                                 * in a frame yet */
-    gint64 frame_damage_time;   /* the newest damage in the last frame
-                                 * taken, 0: none */
-    gint64 settle_us;           /* see SETTLE_MIN_US */
-    guint64 split_updates;
-
-    GstBufferPool *pool;
-    GstVideoInfo pool_info;
-    guint pool_cookie;
-    GstBuffer *back;            /* kept complete while not taken */
-    GstBuffer *last;            /* the last frame pushed, for repeats */
-    GstVideoFrame back_frame;
-    gboolean kick_pending;
-    gboolean settled;           /* no SPICE message is waiting to be handled
-                                 * since the newest damage */
-    gboolean settle_pending;
-
-    gboolean cursor_visible;
-    gint cursor_x, cursor_y;
-    guint cursor_w, cursor_h, cursor_hot_x, cursor_hot_y;
-    GBytes *cursor_rgba;
-
-    guint64 frames, repeats, damage_events, bytes_copied, reconnects;
-    guint64 draws_held, draws_late;
-    guint frame_interval_ms;    /* of the negotiated framerate */
-    guint hold_ms;              /* the deadline of the draw held last */
-    GHashTable *unknown_keys;   /* key names already warned about */
-  } st;
-
-  /* Draw acknowledgements: buffers of the DMA-BUF path call back from any
-   * thread when downstream frees them.  Never taken before self->lock. */
-  GMutex ack_lock;
-  struct
-  {
-    GstSpiceSession *session;   /* NULL once stopping */
-    gint channel_id;
-    guint64 held;               /* the GL draw we hold, 0: none */
-  } ack;
-
-  /* streaming thread only */
-  GstClockTime last_pts;
-  gboolean orientation_flipped; /* the last orientation tag sent */
-  guint refused_cookie;         /* a 2D surface downstream refused... */
-  gint64 refused_until;         /* ...is an error from then on */
-  gint64 last_push_us;
-  gint64 credit_us;              /* frame-rate token bucket */
-  gint64 credit_time_us;
-  guint negotiated_cookie;
-  gint fps_n, fps_d;
-  gint64 start_us;
-  gboolean discont;
-};
 
 static GQuark frame_age_quark;
-
-/* a 2D surface to copy from: the helper's primary, or a mapped scanout */
-#define HAVE_2D_SOURCE(self) \
-  ((self)->st.surface != NULL || (self)->st.remote_surface != 0)
-/* how long a frame waits for the helper's copies at most */
-#define SYNC_TIMEOUT_MS 1000
 
 #define gst_spice_video_src_parent_class parent_class
 G_DEFINE_TYPE (GstSpiceVideoSrc, gst_spice_video_src, GST_TYPE_PUSH_SRC);
@@ -228,12 +62,6 @@ static gboolean gst_spice_video_src_start (GstBaseSrc * src);
 static gboolean gst_spice_video_src_stop (GstBaseSrc * src);
 static gboolean gst_spice_video_src_unlock (GstBaseSrc * src);
 static gboolean gst_spice_video_src_unlock_stop (GstBaseSrc * src);
-static GstCaps *gst_spice_video_src_get_caps (GstBaseSrc * src,
-    GstCaps * filter);
-static GstCaps *gst_spice_video_src_fixate (GstBaseSrc * src, GstCaps * caps);
-static gboolean gst_spice_video_src_negotiate (GstBaseSrc * src);
-static gboolean gst_spice_video_src_decide_allocation (GstBaseSrc * src,
-    GstQuery * query);
 static gboolean gst_spice_video_src_query (GstBaseSrc * src, GstQuery * query);
 static gboolean gst_spice_video_src_event (GstBaseSrc * src, GstEvent * event);
 static GstFlowReturn gst_spice_video_src_create (GstPushSrc * src,
@@ -282,16 +110,16 @@ gst_spice_video_src_install_properties (GObjectClass * gobject_class)
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class,
-      GST_SPICE_VIDEO_SRC_PROP_REPEAT_INTERVAL, g_param_spec_uint ("repeat-interval",
-          "Repeat interval",
+      GST_SPICE_VIDEO_SRC_PROP_REPEAT_INTERVAL,
+      g_param_spec_uint ("repeat-interval", "Repeat interval",
           "Repeat the last frame after this many milliseconds without a "
           "change, so encoders and live muxers keep going (0 = never; a "
-          "repeat references the same memory, it copies nothing)", 0,
-          G_MAXINT, DEFAULT_REPEAT_INTERVAL,
+          "repeat references the same memory, it copies nothing)", 0, G_MAXINT,
+          DEFAULT_REPEAT_INTERVAL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));
-  g_object_class_install_property (gobject_class, GST_SPICE_VIDEO_SRC_PROP_STATS,
-      g_param_spec_boxed ("stats", "Statistics",
+  g_object_class_install_property (gobject_class,
+      GST_SPICE_VIDEO_SRC_PROP_STATS, g_param_spec_boxed ("stats", "Statistics",
           "Counters: frames (pushed on damage), repeats, damage-events "
           "(invalidated rectangles or GL draws received), bytes-copied (by "
           "the CPU), reconnects, width, height, dmabuf (frames go out as "
@@ -300,8 +128,8 @@ gst_spice_video_src_install_properties (GObjectClass * gobject_class)
           "draws-late (held past draw-done-timeout), split-updates (2D "
           "updates whose draws came far enough apart to go out as two "
           "frames), settle-us (how long after its newest draw a 2D frame "
-          "waits for more, adapted to those splits)",
-          GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+          "waits for more, adapted to those splits)", GST_TYPE_STRUCTURE,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
   /**
    * GstSpiceSrc:draw-done-timeout:
    *
@@ -454,6 +282,18 @@ gst_spice_video_src_get_property (GObject * object, guint prop_id,
 /* ---------------------------------------------------------------------- */
 /* Class                                                                  */
 
+/* one failure, one error message (see
+ * gst_spice_connection_is_flow_error_echo()) */
+static gboolean
+gst_spice_video_src_post_message (GstElement * element, GstMessage * message)
+{
+  if (gst_spice_connection_is_flow_error_echo (element, message)) {
+    gst_message_unref (message);
+    return TRUE;
+  }
+  return GST_ELEMENT_CLASS (parent_class)->post_message (element, message);
+}
+
 static void
 gst_spice_video_src_class_init (GstSpiceVideoSrcClass * klass)
 {
@@ -475,11 +315,12 @@ gst_spice_video_src_class_init (GstSpiceVideoSrcClass * klass)
   gst_element_class_set_static_metadata (element_class,
       "SPICE display source", "Source/Video/Network",
       "The 2D display of a SPICE server (QEMU/KVM VM, Android container) as "
-      "live raw video; the video half of spicesrc",
-      "gst-spice developers");
+      "live raw video; the video half of spicesrc", "gst-spice developers");
 
   element_class->change_state =
       GST_DEBUG_FUNCPTR (gst_spice_video_src_change_state);
+  element_class->post_message =
+      GST_DEBUG_FUNCPTR (gst_spice_video_src_post_message);
   basesrc_class->start = GST_DEBUG_FUNCPTR (gst_spice_video_src_start);
   basesrc_class->stop = GST_DEBUG_FUNCPTR (gst_spice_video_src_stop);
   basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_spice_video_src_unlock);
@@ -505,6 +346,10 @@ gst_spice_video_src_init (GstSpiceVideoSrc * self)
   self->settings.draw_done_timeout = DEFAULT_DRAW_DONE_TIMEOUT;
   self->settings.scanout_type = DEFAULT_SCANOUT_TYPE;
   self->st.settle_us = SETTLE_MIN_US;
+  /* a latency query can come before start() (matroskamux's aggregator on
+   * 1.26 asks while the pipeline goes to PAUSED) */
+  self->fps_n = DEFAULT_FPS_N;
+  self->fps_d = DEFAULT_FPS_D;
   g_mutex_init (&self->lock);
   g_mutex_init (&self->ack_lock);
   g_cond_init (&self->cond);
@@ -564,8 +409,9 @@ frame_age_get (GstBuffer * buf)
   return age;
 }
 
-static void
-copy_rect_locked (GstSpiceVideoSrc * self, const GstVideoRectangle * r)
+void
+gst_spice_video_src_copy_rect_locked (GstSpiceVideoSrc * self,
+    const GstVideoRectangle * r)
 {
   GstVideoFrame *f = &self->st.back_frame;
   GstBuffer *back = self->st.back;
@@ -608,8 +454,8 @@ copy_rect_locked (GstSpiceVideoSrc * self, const GstVideoRectangle * r)
 /* Makes sure a back buffer exists and holds the current surface, copying
  * only what changed since it last held a frame.  Returns FALSE when there
  * is none to be had (no pool for this surface yet). */
-static gboolean
-ensure_back_locked (GstSpiceVideoSrc * self)
+gboolean
+gst_spice_video_src_ensure_back_locked (GstSpiceVideoSrc * self)
 {
   GstBufferPoolAcquireParams params = { 0, };
   GstBuffer *buf = NULL;
@@ -660,18 +506,19 @@ ensure_back_locked (GstSpiceVideoSrc * self)
   if (gst_damage_history_collect (self->st.damage, age->complete_through,
           rects)) {
     for (i = 0; i < rects->len; i++)
-      copy_rect_locked (self, &g_array_index (rects, GstVideoRectangle, i));
+      gst_spice_video_src_copy_rect_locked (self, &g_array_index (rects,
+              GstVideoRectangle, i));
   } else {
     GstVideoRectangle all = { 0, 0, self->st.width, self->st.height };
-    copy_rect_locked (self, &all);
+    gst_spice_video_src_copy_rect_locked (self, &all);
   }
   g_array_free (rects, TRUE);
   age->has_extra = FALSE;
   return TRUE;
 }
 
-static void
-drop_back_locked (GstSpiceVideoSrc * self)
+void
+gst_spice_video_src_drop_back_locked (GstSpiceVideoSrc * self)
 {
   if (!self->st.back)
     return;
@@ -685,8 +532,7 @@ drop_back_locked (GstSpiceVideoSrc * self)
 
 static void
 on_primary_create (gpointer user_data, GstVideoFormat format,
-    gint spice_format, guint width, guint height, guint stride,
-    guint surface)
+    gint spice_format, guint width, guint height, guint stride, guint surface)
 {
   GstSpiceVideoSrc *self = user_data;
 
@@ -695,7 +541,7 @@ on_primary_create (gpointer user_data, GstVideoFormat format,
   g_mutex_lock (&self->lock);
   /* a GL display also has a 2D primary, never drawn: the scanout wins */
   if (self->st.attached && !self->st.gl) {
-    drop_back_locked (self);
+    gst_spice_video_src_drop_back_locked (self);
     self->st.remote_surface = surface;
     self->st.flip = FALSE;
     self->st.format = format;
@@ -720,7 +566,7 @@ on_primary_destroy (gpointer user_data)
   GST_DEBUG_OBJECT (self, "surface destroyed");
   g_mutex_lock (&self->lock);
   if (!self->st.gl) {
-    drop_back_locked (self);
+    gst_spice_video_src_drop_back_locked (self);
     self->st.remote_surface = 0;
   }
   g_mutex_unlock (&self->lock);
@@ -749,8 +595,8 @@ settle_idle (gpointer data)
  * frame needed.  A guest that never lets it settle (draws coming faster
  * than they are handled) still gets a frame once its oldest damage is a
  * frame interval old. */
-static void
-mark_dirty_locked (GstSpiceVideoSrc * self)
+void
+gst_spice_video_src_mark_dirty_locked (GstSpiceVideoSrc * self)
 {
   self->st.damage_time = g_get_monotonic_time ();
   if (!self->st.dirty) {
@@ -795,12 +641,12 @@ on_invalidate (gpointer user_data, gint x, gint y, gint w, gint h)
   gst_damage_history_add (self->st.damage, &r);
   had_back = self->st.back != NULL;
   /* a new back buffer is caught up including this rectangle */
-  if (ensure_back_locked (self) && had_back)
-    copy_rect_locked (self, &r);
+  if (gst_spice_video_src_ensure_back_locked (self) && had_back)
+    gst_spice_video_src_copy_rect_locked (self, &r);
   self->st.surface_drawn = TRUE;
   /* no wake-up here: settle_idle wakes the streaming thread once the
    * update is complete */
-  mark_dirty_locked (self);
+  gst_spice_video_src_mark_dirty_locked (self);
   g_mutex_unlock (&self->lock);
 }
 
@@ -829,8 +675,8 @@ on_cursor (gpointer user_data, const GstSpiceCursor * c)
   }
   /* the frame changes although the surface does not */
   if (show && self->st.surface_drawn) {
-    mark_dirty_locked (self);
-    ensure_back_locked (self);
+    gst_spice_video_src_mark_dirty_locked (self);
+    gst_spice_video_src_ensure_back_locked (self);
   }
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
@@ -846,6 +692,10 @@ on_state (gpointer user_data, GstSpiceSessionState state,
   g_mutex_lock (&self->lock);
   gst_spice_link_state_update (&self->st.link, state, error, debug);
   switch (state) {
+    case GST_SPICE_SESSION_CONNECTED:
+      msg = gst_structure_new ("spice-connected",
+          "address", G_TYPE_STRING, self->address, NULL);
+      break;
     case GST_SPICE_SESSION_LOST:
       msg = gst_structure_new ("spice-disconnected",
           "address", G_TYPE_STRING, self->address,
@@ -869,295 +719,15 @@ on_state (gpointer user_data, GstSpiceSessionState state,
         gst_message_new_element (GST_OBJECT (self), msg));
 }
 
-/* self->lock held; what it drops holds no draw (gst_memory_unref of the
- * scanout memory closes our dup only) */
-static void
-gl_clear_locked (GstSpiceVideoSrc * self)
-{
-  if (self->st.gl_map) {
-    munmap (self->st.gl_map, self->st.gl_map_size);
-    self->st.gl_map = NULL;
-    self->st.gl_map_size = 0;
-  }
-  g_clear_pointer (&self->st.gl_map_error, g_free);
-  if (self->st.gl_mem) {
-    gst_memory_unref (self->st.gl_mem);
-    self->st.gl_mem = NULL;
-  }
-}
-
-/* Lets go of GL draw @seq if we still hold it: any thread, takes only
- * ack_lock (buffers are freed under self->lock in places). */
-static void
-release_draw (GstSpiceVideoSrc * self, guint64 seq)
-{
-  g_mutex_lock (&self->ack_lock);
-  if (seq != 0 && self->ack.held == seq) {
-    self->ack.held = 0;
-    if (self->ack.session)
-      gst_spice_session_gl_draw_done (self->ack.session, self->ack.channel_id,
-          seq);
-  }
-  g_mutex_unlock (&self->ack_lock);
-}
-
-typedef struct
-{
-  GstSpiceVideoSrc *self;
-  guint64 seq;
-} DrawRelease;
-
-/* downstream freed the memory of a DMA-BUF frame */
-static void
-draw_released (gpointer data, GstMiniObject * obj)
-{
-  DrawRelease *d = data;
-
-  GST_LOG_OBJECT (d->self, "frame of draw %" G_GUINT64_FORMAT " released",
-      d->seq);
-  release_draw (d->self, d->seq);
-  gst_object_unref (d->self);
-  g_free (d);
-}
-
-/* self->lock held: fails the element with a clear error (once) */
-static void
-gl_fail_locked (GstSpiceVideoSrc * self, GstStreamError code,
-    const gchar * message, const gchar * debug)
-{
-  GError *err = g_error_new_literal (GST_STREAM_ERROR, code, message);
-
-  GST_WARNING_OBJECT (self, "%s (%s)", message, debug);
-  gst_spice_link_state_update (&self->st.link, GST_SPICE_SESSION_FAILED,
-      err, debug);
-  g_error_free (err);
-  g_cond_broadcast (&self->cond);
-}
-
-/* A GL display's scanout.  It goes downstream as DMA-BUF memory (our own
- * dup of the fd) when downstream takes that; it is also mapped, to copy
- * draws into system-memory frames otherwise. */
-static void
-on_gl_scanout (gpointer user_data, gint fd, guint width, guint height,
-    guint stride, guint32 fourcc, gboolean y0top)
-{
-  GstSpiceVideoSrc *self = user_data;
-  GstVideoFormat format = gst_spice_drm_fourcc_to_video_format (fourcc);
-  off_t size = lseek (fd, 0, SEEK_END);
-  int seek_errno = errno;
-  gsize need = (gsize) stride * height;
-  gchar *msg = NULL, *debug = NULL;
-  void *map;
-  int dup_fd;
-  gboolean stream;
-  guint64 held = 0;
-
-  /* an EGLStream fd is no buffer: it has no size */
-  stream = self->active.scanout_type == GST_SPICE_SCANOUT_TYPE_EGLSTREAM ||
-      (self->active.scanout_type == GST_SPICE_SCANOUT_TYPE_AUTO && size < 0);
-  GST_INFO_OBJECT (self, "GL scanout fd %d %ux%u stride %u fourcc %"
-      GST_FOURCC_FORMAT " y0top %d (%s)", fd, width, height, stride,
-      GST_FOURCC_ARGS (fourcc), y0top, stream ? "EGLStream" : "DMA-BUF");
-  g_mutex_lock (&self->lock);
-  if (!self->st.attached)
-    goto done;
-  if (stream) {
-    if (format == GST_VIDEO_FORMAT_UNKNOWN || width == 0 || height == 0) {
-      msg = g_strdup_printf ("The SPICE server's EGLStream scanout has a "
-          "format or size this element cannot output (%ux%u, DRM fourcc %"
-          GST_FOURCC_FORMAT ")", width, height, GST_FOURCC_ARGS (fourcc));
-      debug = g_strdup_printf ("supported: %s",
-          gst_spice_drm_fourcc_supported ());
-      gl_fail_locked (self, GST_STREAM_ERROR_FORMAT, msg, debug);
-      goto done;
-    }
-    dup_fd = fcntl (fd, F_DUPFD_CLOEXEC, 3);
-    if (dup_fd < 0) {
-      msg = g_strdup_printf ("Could not keep the SPICE server's GL scanout: "
-          "%s", g_strerror (errno));
-      gl_fail_locked (self, GST_STREAM_ERROR_FAILED, msg, "dup of the fd");
-      goto done;
-    }
-    drop_back_locked (self);
-    gl_clear_locked (self);
-    self->st.gl_mem = gst_spice_egl_stream_memory_new (self->st.fd_allocator,
-        dup_fd);
-    self->st.gl_stream = TRUE;
-    map = NULL;
-    goto new_surface;
-  }
-  if (format == GST_VIDEO_FORMAT_UNKNOWN) {
-    msg = g_strdup_printf ("The SPICE server's GL scanout uses a format "
-        "this element cannot output (DRM fourcc %" GST_FOURCC_FORMAT ")",
-        GST_FOURCC_ARGS (fourcc));
-    debug = g_strdup_printf ("supported: %s", gst_spice_drm_fourcc_supported ());
-  } else if (width == 0 || height == 0 || stride < width * 4) {
-    msg = g_strdup_printf ("The SPICE server's GL scanout is malformed "
-        "(%ux%u, stride %u)", width, height, stride);
-    debug = g_strdup ("the stride must hold a row of 4-byte pixels");
-  } else if (size < 0) {
-    msg = g_strdup_printf ("The SPICE server's GL scanout is not a buffer "
-        "(%ux%u): its fd has no size", width, height);
-    debug = g_strdup_printf ("lseek (SEEK_END) on the scanout fd: %s "
-        "(a DMA-BUF or memfd answers with its size)", g_strerror (seek_errno));
-  } else if ((gsize) size < need) {
-    msg = g_strdup_printf ("The SPICE server's GL scanout is smaller than "
-        "its size says (%" G_GSIZE_FORMAT " bytes for %ux%u, stride %u)",
-        (gsize) size, width, height, stride);
-    debug = g_strdup ("fd size < stride x height");
-  }
-  if (msg) {
-    gl_fail_locked (self, GST_STREAM_ERROR_FORMAT, msg, debug);
-    goto done;
-  }
-  dup_fd = fcntl (fd, F_DUPFD_CLOEXEC, 3);
-  if (dup_fd < 0) {
-    msg = g_strdup_printf ("Could not keep the SPICE server's GL scanout: %s",
-        g_strerror (errno));
-    gl_fail_locked (self, GST_STREAM_ERROR_FAILED, msg, "dup of the fd");
-    goto done;
-  }
-  drop_back_locked (self);
-  gl_clear_locked (self);
-  self->st.gl_mem = gst_dmabuf_allocator_alloc (self->st.dmabuf_allocator,
-      dup_fd, size);
-  self->st.gl_stream = FALSE;
-  /* real DMA-BUFs may refuse mmap: then only DMA-BUF output is possible */
-  map = mmap (NULL, need, PROT_READ, MAP_SHARED, fd, 0);
-  if (map == MAP_FAILED) {
-    self->st.gl_map_error = g_strdup_printf ("mmap of the scanout fd: %s",
-        g_strerror (errno));
-    GST_INFO_OBJECT (self, "scanout not mappable (%s): DMA-BUF output only",
-        self->st.gl_map_error);
-    map = NULL;
-  }
-new_surface:
-  self->st.gl = TRUE;
-  self->st.gl_map = map;
-  self->st.gl_map_size = map ? need : 0;
-  self->st.surface = map;
-  self->st.flip = !y0top;
-  self->st.format = format;
-  self->st.spice_format = 0;
-  self->st.width = width;
-  self->st.height = height;
-  self->st.stride = stride;
-  self->st.surface_cookie++;
-  self->st.surface_drawn = FALSE;
-  self->st.dirty = FALSE;
-  /* a draw of the old scanout not shown yet will not be: let it go (it
-   * was left held until the deadline, 1 late draw in a loaded test run) */
-  held = self->st.gl_seq;
-  self->st.gl_seq = 0;
-  gst_damage_history_reset (self->st.damage, width, height);
-  g_cond_broadcast (&self->cond);
-done:
-  g_mutex_unlock (&self->lock);
-  release_draw (self, held);
-  g_free (msg);
-  g_free (debug);
-}
-
-/* A draw of the GL scanout.  Copied at once when frames go out in system
- * memory; otherwise held (the guest must not draw into the buffer yet)
- * until downstream releases the DMA-BUF frame showing it, or until the
- * copy once the new scanout is negotiated. */
-static guint
-on_gl_draw (gpointer user_data, guint x, guint y, guint w, guint h,
-    guint64 seq)
-{
-  GstSpiceVideoSrc *self = user_data;
-  GstVideoRectangle r;
-  guint timeout;
-  gboolean hold;
-
-  GST_OBJECT_LOCK (self);
-  timeout = self->settings.draw_done_timeout;
-  GST_OBJECT_UNLOCK (self);
-
-  g_mutex_lock (&self->lock);
-  if (!self->st.gl || !self->st.gl_mem) {
-    g_mutex_unlock (&self->lock);
-    return 0;
-  }
-  /* the draw's rectangle is in scanout rows; the frame's go top-down */
-  r.x = x;
-  r.w = w;
-  r.h = h;
-  r.y = self->st.flip ? (gint) self->st.height - (gint) (y + h) : (gint) y;
-  self->st.damage_events++;
-  gst_damage_history_add (self->st.damage, &r);
-  self->st.surface_drawn = TRUE;
-  if (self->st.pool && self->st.pool_cookie == self->st.surface_cookie) {
-    gboolean had_back = self->st.back != NULL;
-
-    /* system memory: a new back buffer is caught up including this
-     * rectangle */
-    if (ensure_back_locked (self) && had_back)
-      copy_rect_locked (self, &r);
-    hold = self->st.back == NULL;
-    mark_dirty_locked (self);
-  } else {
-    /* DMA-BUF frames, or not negotiated yet: nothing is copied here */
-    hold = TRUE;
-    self->st.dirty = TRUE;
-    self->st.damage_time = g_get_monotonic_time ();
-    self->st.settled = TRUE;
-    g_cond_broadcast (&self->cond);
-  }
-  if (!hold || seq == 0) {
-    self->st.gl_seq = 0;
-    g_mutex_unlock (&self->lock);
-    return 0;
-  }
-  if (timeout == 0)
-    timeout = MAX (MIN_AUTO_DRAW_DONE_TIMEOUT, 2 * self->st.frame_interval_ms);
-  self->st.hold_ms = timeout;
-  self->st.gl_seq = seq;
-  self->st.draws_held++;
-  g_mutex_lock (&self->ack_lock);
-  self->ack.held = seq;
-  g_mutex_unlock (&self->ack_lock);
-  g_mutex_unlock (&self->lock);
-  return timeout;
-}
-
-static void
-on_gl_draw_late (gpointer user_data, guint64 seq)
-{
-  GstSpiceVideoSrc *self = user_data;
-  gboolean first;
-  guint timeout;
-
-  g_mutex_lock (&self->lock);
-  first = self->st.draws_late++ == 0;
-  timeout = self->st.hold_ms;
-  g_mutex_unlock (&self->lock);
-  g_mutex_lock (&self->ack_lock);
-  if (self->ack.held == seq)
-    self->ack.held = 0;
-  g_mutex_unlock (&self->ack_lock);
-  if (first)
-    GST_ELEMENT_WARNING (self, STREAM, FAILED,
-        ("Downstream kept a frame of the guest's GL display longer than "
-            "%u ms; the guest was told to draw on anyway (it may draw into "
-            "a frame still being read)", timeout),
-        ("draw-done-timeout expired for draw %" G_GUINT64_FORMAT " (posted "
-            "once, counted in stats draws-late).  The guest draws its next "
-            "frame only after this one is released: a sink that keeps the "
-            "last frame (enable-last-sample) or a queue holds it back; "
-            "dmabufimport or a copy releases it at once", seq));
-}
-
 static const GstSpiceDisplayCallbacks display_callbacks = {
   on_primary_create,
   on_primary_destroy,
   on_invalidate,
   on_cursor,
   on_state,
-  on_gl_scanout,
-  on_gl_draw,
-  on_gl_draw_late,
+  gst_spice_video_src_on_gl_scanout,
+  gst_spice_video_src_on_gl_draw,
+  gst_spice_video_src_on_gl_draw_late,
 };
 
 /* Asked by the streaming thread when a frame is due but no back buffer
@@ -1171,14 +741,14 @@ kick_idle (gpointer data)
 
   g_mutex_lock (&self->lock);
   self->st.kick_pending = FALSE;
-  if (self->st.attached && ensure_back_locked (self)) {
+  if (self->st.attached && gst_spice_video_src_ensure_back_locked (self)) {
     /* a GL draw that came before the pool is in the copy now */
     held = self->st.gl_seq;
     self->st.gl_seq = 0;
     g_cond_broadcast (&self->cond);
   }
   g_mutex_unlock (&self->lock);
-  release_draw (self, held);
+  gst_spice_video_src_release_draw (self, held);
   return G_SOURCE_REMOVE;
 }
 
@@ -1257,7 +827,7 @@ gst_spice_video_src_stop (GstBaseSrc * src)
     self->st.attached = FALSE;
     self->st.surface = NULL;
     self->st.remote_surface = 0;
-    gl_clear_locked (self);
+    gst_spice_video_src_gl_clear_locked (self);
     g_mutex_unlock (&self->lock);
     /* navigation events (any thread) look at it under the object lock */
     GST_OBJECT_LOCK (self);
@@ -1267,13 +837,13 @@ gst_spice_video_src_stop (GstBaseSrc * src)
   }
 
   g_mutex_lock (&self->lock);
-  drop_back_locked (self);
+  gst_spice_video_src_drop_back_locked (self);
   pool = self->st.pool;
   self->st.pool = NULL;
   g_clear_pointer (&self->st.damage, gst_damage_history_free);
   g_clear_pointer (&self->st.cursor_rgba, g_bytes_unref);
   g_clear_pointer (&self->st.unknown_keys, g_hash_table_unref);
-  gl_clear_locked (self);
+  gst_spice_video_src_gl_clear_locked (self);
   gst_clear_object (&self->st.dmabuf_allocator);
   gst_clear_object (&self->st.fd_allocator);
   gst_spice_link_state_clear (&self->st.link);
@@ -1314,425 +884,6 @@ gst_spice_video_src_unlock_stop (GstBaseSrc * src)
   return TRUE;
 }
 
-/* self->lock held: a surface to capture (a GL scanout need not be
- * mappable) */
-static gboolean
-have_surface_locked (GstSpiceVideoSrc * self)
-{
-  return HAVE_2D_SOURCE (self) || self->st.gl_mem != NULL;
-}
-
-/* self->lock held.  A GL scanout is offered as DMA-BUF first, then (when it
- * can be mapped) as system memory. */
-static GstCaps *
-surface_caps_locked (GstSpiceVideoSrc * self, gboolean allow_dmabuf)
-{
-  GstCaps *caps, *sys;
-
-  if (!have_surface_locked (self)
-      || self->st.format == GST_VIDEO_FORMAT_UNKNOWN)
-    return NULL;
-  sys = gst_caps_new_simple ("video/x-raw",
-      "format", G_TYPE_STRING, gst_video_format_to_string (self->st.format),
-      "width", G_TYPE_INT, (gint) self->st.width,
-      "height", G_TYPE_INT, (gint) self->st.height,
-      "framerate", GST_TYPE_FRACTION_RANGE, 1, 1, G_MAXINT, 1,
-      "pixel-aspect-ratio", GST_TYPE_FRACTION, 1, 1, NULL);
-  if (!self->st.gl_mem)
-    return sys;
-  caps = gst_caps_new_empty ();
-  if (self->st.gl_stream) {
-    /* the frames are in the stream, only its consumer can get them */
-    gst_caps_set_features_simple (sys,
-        gst_caps_features_new (GST_CAPS_FEATURE_MEMORY_EGL_STREAM, NULL));
-    gst_caps_append (caps, sys);
-    return caps;
-  }
-  if (allow_dmabuf) {
-    GstCaps *dma = gst_caps_copy (sys);
-
-    gst_caps_set_features_simple (dma,
-        gst_caps_features_new (GST_CAPS_FEATURE_MEMORY_DMABUF, NULL));
-    gst_caps_append (caps, dma);
-  }
-  if (self->st.surface)
-    gst_caps_append (caps, sys);
-  else
-    gst_caps_unref (sys);
-  return caps;
-}
-
-static GstCaps *
-gst_spice_video_src_get_caps (GstBaseSrc * src, GstCaps * filter)
-{
-  GstSpiceVideoSrc *self = GST_SPICE_VIDEO_SRC (src);
-  GstCaps *caps;
-
-  g_mutex_lock (&self->lock);
-  caps = surface_caps_locked (self, TRUE);
-  g_mutex_unlock (&self->lock);
-  if (!caps)
-    caps = gst_pad_get_pad_template_caps (GST_BASE_SRC_PAD (src));
-  if (filter) {
-    GstCaps *tmp = gst_caps_intersect_full (filter, caps,
-        GST_CAPS_INTERSECT_FIRST);
-    gst_caps_unref (caps);
-    caps = tmp;
-  }
-  return caps;
-}
-
-static GstCaps *
-gst_spice_video_src_fixate (GstBaseSrc * src, GstCaps * caps)
-{
-  GstStructure *s;
-
-  caps = gst_caps_make_writable (caps);
-  caps = gst_caps_truncate (caps);
-  s = gst_caps_get_structure (caps, 0);
-  gst_structure_fixate_field_nearest_fraction (s, "framerate", DEFAULT_FPS_N,
-      DEFAULT_FPS_D);
-  return GST_BASE_SRC_CLASS (parent_class)->fixate (src, caps);
-}
-
-/* Own pool, whatever downstream proposes: its buffers keep their content
- * from frame to frame, which is what makes damage-only copies possible. */
-static gboolean
-gst_spice_video_src_decide_allocation (GstBaseSrc * src, GstQuery * query)
-{
-  while (gst_query_get_n_allocation_pools (query) > 0)
-    gst_query_remove_nth_allocation_pool (query, 0);
-  return TRUE;
-}
-
-/* Whether downstream reads strides from GstVideoMeta (a DMA-BUF frame
- * cannot be repacked without a copy). */
-static gboolean
-peer_takes_video_meta (GstSpiceVideoSrc * self, GstCaps * caps)
-{
-  GstQuery *query = gst_query_new_allocation (caps, FALSE);
-  gboolean ok = FALSE;
-
-  if (gst_pad_peer_query (GST_BASE_SRC_PAD (self), query))
-    ok = gst_query_find_allocation_meta (query, GST_VIDEO_META_API_TYPE,
-        NULL);
-  gst_query_unref (query);
-  return ok;
-}
-
-/* Sends the stream's orientation when it changes: DMA-BUF frames of a
- * bottom-up scanout go out as they are, and say so (system-memory frames
- * are flipped by the copy).  Streaming thread. */
-static void
-send_orientation (GstSpiceVideoSrc * self, gboolean flipped)
-{
-  GstTagList *tags;
-
-  if (flipped == self->orientation_flipped)
-    return;
-  self->orientation_flipped = flipped;
-  tags = gst_tag_list_new (GST_TAG_IMAGE_ORIENTATION,
-      flipped ? "flip-rotate-180" : "rotate-0", NULL);
-  gst_tag_list_set_scope (tags, GST_TAG_SCOPE_STREAM);
-  GST_INFO_OBJECT (self, "orientation %" GST_PTR_FORMAT, tags);
-  /* GstBaseSrc pushes it after the segment, before the next buffer */
-  gst_element_send_event (GST_ELEMENT (self), gst_event_new_tag (tags));
-}
-
-/* Negotiates caps for the current surface and makes a pool for them (none
- * for DMA-BUF frames).  Streaming thread, no lock held.  With @grace, a 2D
- * surface downstream refuses is not an error yet (*@waiting): a GL
- * display's 2D primary can be drawn (a blank image) before its scanout
- * comes, and downstream may take only the scanout's DMA-BUFs. */
-static gboolean
-negotiate_surface (GstSpiceVideoSrc * self, gboolean grace,
-    gboolean * waiting)
-{
-  GstBaseSrc *bsrc = GST_BASE_SRC (self);
-  GstCaps *ours, *peer, *caps, *current;
-  GstBufferPool *pool = NULL, *old_pool = NULL;
-  GstStructure *config;
-  GstVideoInfo info;
-  guint cookie, stride;
-  gboolean same, dmabuf, allow_dmabuf = TRUE, flip, was_gl, stream;
-  gchar *map_error;
-
-again:
-  g_mutex_lock (&self->lock);
-  /* a 2D surface is negotiated once drawn: a GL display's 2D primary
-   * never is, and must not pin caps its scanout cannot have */
-  ours = self->st.gl || self->st.surface_drawn ?
-      surface_caps_locked (self, allow_dmabuf) : NULL;
-  cookie = self->st.surface_cookie;
-  was_gl = self->st.gl;
-  stride = self->st.stride;
-  flip = self->st.flip;
-  stream = self->st.gl_stream;
-  g_mutex_unlock (&self->lock);
-  if (!ours)
-    return TRUE;                /* nothing to negotiate yet */
-
-  peer = gst_pad_peer_query_caps (GST_BASE_SRC_PAD (bsrc), ours);
-  if (gst_caps_is_empty (peer)) {
-    gst_caps_unref (ours);
-    gst_caps_unref (peer);
-    goto not_negotiated;
-  }
-  /* our order of preference (DMA-BUF before a copy), not the peer's */
-  {
-    GstCaps *pick = NULL;
-    guint i;
-
-    for (i = 0; i < gst_caps_get_size (ours) && !pick; i++) {
-      GstCaps *one = gst_caps_copy_nth (ours, i);
-
-      if (gst_caps_can_intersect (one, peer))
-        pick = gst_caps_intersect_full (peer, one, GST_CAPS_INTERSECT_FIRST);
-      gst_caps_unref (one);
-    }
-    gst_caps_unref (ours);
-    if (pick) {
-      gst_caps_unref (peer);
-      peer = pick;
-    }
-  }
-  caps = gst_spice_video_src_fixate (bsrc, peer);
-  if (!gst_video_info_from_caps (&info, caps)) {
-    gst_caps_unref (caps);
-    goto not_negotiated;
-  }
-  dmabuf = gst_caps_features_contains (gst_caps_get_features (caps, 0),
-      GST_CAPS_FEATURE_MEMORY_DMABUF) ||
-      gst_caps_features_contains (gst_caps_get_features (caps, 0),
-      GST_CAPS_FEATURE_MEMORY_EGL_STREAM);
-  if (dmabuf && !stream &&
-      stride != (guint) GST_VIDEO_INFO_PLANE_STRIDE (&info, 0) &&
-      !peer_takes_video_meta (self, caps)) {
-    GST_INFO_OBJECT (self, "downstream takes DMA-BUF but not GstVideoMeta, "
-        "and the scanout's stride %u is not the packed one: copying", stride);
-    gst_caps_unref (caps);
-    allow_dmabuf = FALSE;
-    goto again;
-  }
-
-  current = gst_pad_get_current_caps (GST_BASE_SRC_PAD (bsrc));
-  same = current && gst_caps_is_equal (current, caps);
-  if (current)
-    gst_caps_unref (current);
-  if (!same && !gst_base_src_set_caps (bsrc, caps)) {
-    gst_caps_unref (caps);
-    goto not_negotiated;
-  }
-  GST_INFO_OBJECT (self, "negotiated %" GST_PTR_FORMAT, caps);
-
-  self->fps_n = info.fps_n > 0 ? info.fps_n : DEFAULT_FPS_N;
-  self->fps_d = info.fps_n > 0 ? info.fps_d : DEFAULT_FPS_D;
-
-  if (!dmabuf) {
-    pool = gst_video_buffer_pool_new ();
-    config = gst_buffer_pool_get_config (pool);
-    gst_buffer_pool_config_set_params (config, caps, info.size, 0, 0);
-    /* 2D frames are written by the client helper: shared memory */
-    if (!was_gl) {
-      GstAllocator *shm = gst_spice_session_get_allocator ();
-      gst_buffer_pool_config_set_allocator (config, shm, NULL);
-      gst_object_unref (shm);
-    }
-    gst_buffer_pool_config_add_option (config,
-        GST_BUFFER_POOL_OPTION_VIDEO_META);
-    if (!gst_buffer_pool_set_config (pool, config)
-        || !gst_buffer_pool_set_active (pool, TRUE)) {
-      gst_object_unref (pool);
-      gst_caps_unref (caps);
-      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
-          ("Could not allocate video frames of %ux%u", info.width,
-              info.height), (NULL));
-      return FALSE;
-    }
-  }
-  gst_caps_unref (caps);
-
-  g_mutex_lock (&self->lock);
-  drop_back_locked (self);
-  old_pool = self->st.pool;
-  self->st.pool = pool;
-  self->st.pool_info = info;
-  self->st.pool_cookie = cookie;
-  self->st.dmabuf = dmabuf;
-  self->st.frame_interval_ms = (guint) gst_util_uint64_scale_int_ceil (1000,
-      self->fps_d, self->fps_n);
-  /* whatever the old buffers hold is of no use in the new pool */
-  gst_damage_history_reset (self->st.damage, self->st.width,
-      self->st.height);
-  /* the first frame in the new caps; a blank surface waits for its first
-   * draw */
-  self->st.dirty = self->st.surface_drawn;
-  self->st.dirty_since = g_get_monotonic_time ();
-  /* never repeat a frame of the old size after new caps */
-  gst_clear_buffer (&self->st.last);
-  g_mutex_unlock (&self->lock);
-
-  if (old_pool) {
-    gst_buffer_pool_set_active (old_pool, FALSE);
-    gst_object_unref (old_pool);
-  }
-  self->negotiated_cookie = cookie;
-  send_orientation (self, dmabuf && flip);
-  return TRUE;
-
-not_negotiated:
-  g_mutex_lock (&self->lock);
-  map_error = self->st.gl_mem && !self->st.surface ?
-      g_strdup (self->st.gl_map_error) : NULL;
-  /* (a scanout may have come since the caps were made) */
-  if (!was_gl && (grace || cookie != self->st.surface_cookie)) {
-    g_mutex_unlock (&self->lock);
-    GST_INFO_OBJECT (self, "downstream refuses the 2D surface; waiting "
-        "for a GL scanout before failing");
-    *waiting = TRUE;
-    return FALSE;
-  }
-  g_mutex_unlock (&self->lock);
-  if (map_error) {
-    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
-        ("Downstream does not take the SPICE server's GL scanout as DMA-BUF, "
-            "and it cannot be mapped to copy it"), ("%s", map_error));
-    g_free (map_error);
-    return FALSE;
-  }
-  GST_ELEMENT_ERROR (self, STREAM, FORMAT,
-      ("Downstream cannot take the SPICE display as raw video"),
-      ("no common caps with the peer for the surface format"));
-  return FALSE;
-}
-
-static gboolean
-gst_spice_video_src_negotiate (GstBaseSrc * src)
-{
-  gboolean waiting = FALSE;
-
-  /* a refused 2D surface: create() waits for a scanout, then fails */
-  return negotiate_surface (GST_SPICE_VIDEO_SRC (src), TRUE, &waiting)
-      || waiting;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Input: navigation events from downstream into the guest               */
-
-/* A position in the negotiated caps to the surface (they differ only
- * between a guest resize and the new caps). */
-static void
-to_surface (GstSpiceVideoSrc * self, gdouble x, gdouble y, gint * sx,
-    gint * sy)
-{
-  guint cw, ch, w, h;
-
-  g_mutex_lock (&self->lock);
-  cw = GST_VIDEO_INFO_WIDTH (&self->st.pool_info);
-  ch = GST_VIDEO_INFO_HEIGHT (&self->st.pool_info);
-  w = self->st.width;
-  h = self->st.height;
-  g_mutex_unlock (&self->lock);
-  if (cw > 0 && ch > 0 && w > 0 && h > 0) {
-    x = x * w / cw;
-    y = y * h / ch;
-    *sx = CLAMP ((gint) (x + 0.5), 0, (gint) w - 1);
-    *sy = CLAMP ((gint) (y + 0.5), 0, (gint) h - 1);
-  } else {
-    *sx = MAX ((gint) (x + 0.5), 0);
-    *sy = MAX ((gint) (y + 0.5), 0);
-  }
-}
-
-/* GStreamer/X11 buttons 1..5 are SPICE's; X11 8 and 9 are side/extra */
-static gint
-spice_button (gint button)
-{
-  if (button >= 1 && button <= 5)
-    return button;
-  if (button == 8)
-    return 6;
-  if (button == 9)
-    return 7;
-  return 0;
-}
-
-/* The caller holds the object lock (the session stays while it is held)
- * and made sure there is a session. */
-static gboolean
-navigate_locked (GstSpiceVideoSrc * self, GstSpiceSession * session,
-    GstEvent * event)
-{
-  gint channel = self->active.channel_id;
-  gdouble x, y, dx, dy;
-  gint sx, sy, button;
-  const gchar *key;
-  guint code;
-
-  switch (gst_navigation_event_get_type (event)) {
-    case GST_NAVIGATION_EVENT_MOUSE_MOVE:
-      if (!gst_navigation_event_parse_mouse_move_event (event, &x, &y))
-        return FALSE;
-      to_surface (self, x, y, &sx, &sy);
-      gst_spice_session_send_pointer (session, channel, sx, sy);
-      return TRUE;
-    case GST_NAVIGATION_EVENT_MOUSE_BUTTON_PRESS:
-    case GST_NAVIGATION_EVENT_MOUSE_BUTTON_RELEASE:
-      if (!gst_navigation_event_parse_mouse_button_event (event, &button, &x,
-              &y))
-        return FALSE;
-      to_surface (self, x, y, &sx, &sy);
-      gst_spice_session_send_pointer (session, channel, sx, sy);
-      if (spice_button (button))
-        gst_spice_session_send_button (session, channel,
-            spice_button (button), gst_navigation_event_get_type (event) ==
-            GST_NAVIGATION_EVENT_MOUSE_BUTTON_PRESS);
-      return TRUE;
-    case GST_NAVIGATION_EVENT_MOUSE_SCROLL:{
-      gint notches, i;
-
-      if (!gst_navigation_event_parse_mouse_scroll_event (event, &x, &y, &dx,
-              &dy))
-        return FALSE;
-      to_surface (self, x, y, &sx, &sy);
-      gst_spice_session_send_pointer (session, channel, sx, sy);
-      /* one press and release of the wheel "button" per notch; dy > 0 is
-       * up in GStreamer's convention (as GDK's smooth deltas, inverted) */
-      notches = (gint) (ABS (dy) + 0.5);
-      if (notches == 0 && dy != 0)
-        notches = 1;
-      for (i = 0; i < notches; i++) {
-        gint b = dy > 0 ? 4 : 5;
-        gst_spice_session_send_button (session, channel, b, TRUE);
-        gst_spice_session_send_button (session, channel, b, FALSE);
-      }
-      return TRUE;
-    }
-    case GST_NAVIGATION_EVENT_KEY_PRESS:
-    case GST_NAVIGATION_EVENT_KEY_RELEASE:
-      if (!gst_navigation_event_parse_key_event (event, &key))
-        return FALSE;
-      code = gst_spice_keymap_lookup (key);
-      if (!code) {
-        g_mutex_lock (&self->lock);
-        if (!self->st.unknown_keys)
-          self->st.unknown_keys = g_hash_table_new_full (g_str_hash,
-              g_str_equal, g_free, NULL);
-        if (g_hash_table_add (self->st.unknown_keys, g_strdup (key)))
-          GST_WARNING_OBJECT (self, "key '%s' has no PC scancode here: "
-              "dropped (logged once)", key);
-        g_mutex_unlock (&self->lock);
-        return FALSE;
-      }
-      gst_spice_session_send_key (session, code,
-          gst_navigation_event_get_type (event) ==
-          GST_NAVIGATION_EVENT_KEY_PRESS);
-      return TRUE;
-    default:
-      return FALSE;
-  }
-}
-
 static gboolean
 gst_spice_video_src_event (GstBaseSrc * src, GstEvent * event)
 {
@@ -1744,7 +895,8 @@ gst_spice_video_src_event (GstBaseSrc * src, GstEvent * event)
     /* input only queues work for the spice thread: cheap under the lock */
     GST_OBJECT_LOCK (self);
     if (self->session)
-      handled = navigate_locked (self, self->session, event);
+      handled =
+          gst_spice_video_src_navigate_locked (self, self->session, event);
     GST_OBJECT_UNLOCK (self);
     return handled;
   }
@@ -1827,31 +979,6 @@ mark_readonly (GstBuffer * buf)
         GST_MEMORY_FLAG_READONLY);
 }
 
-/* A frame of the GL scanout as DMA-BUF: a share of our scanout memory,
- * whose release lets go of draw @seq (0: nothing to let go of). */
-static GstBuffer *
-make_dmabuf_frame_locked (GstSpiceVideoSrc * self, guint64 seq)
-{
-  GstBuffer *buf = gst_buffer_new ();
-  GstMemory *mem = gst_memory_share (self->st.gl_mem, 0, -1);
-  gsize offset[GST_VIDEO_MAX_PLANES] = { 0, };
-  gint stride[GST_VIDEO_MAX_PLANES] = { (gint) self->st.stride, };
-
-  if (seq) {
-    DrawRelease *d = g_new (DrawRelease, 1);
-
-    d->self = gst_object_ref (self);
-    d->seq = seq;
-    gst_mini_object_weak_ref (GST_MINI_OBJECT (mem), draw_released, d);
-  }
-  gst_buffer_append_memory (buf, mem);
-  /* an EGLStream's fd holds no pixels to describe */
-  if (!self->st.gl_stream)
-    gst_buffer_add_video_meta_full (buf, GST_VIDEO_FRAME_FLAG_NONE,
-        self->st.format, self->st.width, self->st.height, 1, offset, stride);
-  return buf;
-}
-
 /* A new buffer on the same memory: no pixel is copied, whatever flags the
  * pool's allocator put on the memory (gst_buffer_copy() deep-copies
  * NO_SHARE memory). */
@@ -1902,7 +1029,7 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     if (HAVE_2D_SOURCE (self) && self->st.format == GST_VIDEO_FORMAT_UNKNOWN)
       goto unsupported;
 
-    if (have_surface_locked (self) &&
+    if (gst_spice_video_src_have_surface_locked (self) &&
         self->st.surface_cookie != self->negotiated_cookie &&
         (self->st.gl || self->st.surface_drawn)) {
       guint cookie = self->st.surface_cookie;
@@ -1911,7 +1038,7 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       now = g_get_monotonic_time ();
       grace = cookie != self->refused_cookie || now < self->refused_until;
       g_mutex_unlock (&self->lock);
-      ok = negotiate_surface (self, grace, &waiting);
+      ok = gst_spice_video_src_negotiate_surface (self, grace, &waiting);
       g_mutex_lock (&self->lock);
       if (waiting) {
         if (cookie != self->refused_cookie) {
@@ -1951,7 +1078,8 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     if (self->st.dmabuf && self->st.gl_mem && self->st.dirty &&
         self->credit_us >= interval_us) {
       /* one frame per draw: the guest waits for its release to draw on */
-      buf = make_dmabuf_frame_locked (self, self->st.gl_seq);
+      buf =
+          gst_spice_video_src_make_dmabuf_frame_locked (self, self->st.gl_seq);
       /* repeats are fresh shares of the scanout: the last frame is kept
        * only for its timestamps and flags, without memory (keeping the
        * frame itself would hold the draw) */
@@ -1983,8 +1111,7 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       capture_us = self->st.damage_time;
       info = self->st.pool_info;
       frame_no = self->st.frames++;
-      if (show_cursor && self->st.cursor_visible &&
-          self->st.cursor_rgba) {
+      if (show_cursor && self->st.cursor_visible && self->st.cursor_rgba) {
         draw_cursor = TRUE;
         cursor = g_bytes_ref (self->st.cursor_rgba);
         cx = self->st.cursor_x - (gint) self->st.cursor_hot_x;
@@ -2003,7 +1130,7 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       if (self->st.dmabuf && self->st.gl_mem) {
         /* a fresh share with its own GstVideoMeta (gst_buffer_copy_into
          * does not carry it over here) */
-        buf = make_dmabuf_frame_locked (self, 0);
+        buf = gst_spice_video_src_make_dmabuf_frame_locked (self, 0);
         gst_buffer_copy_into (buf, self->st.last, GST_BUFFER_COPY_FLAGS |
             GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
       } else {
@@ -2035,9 +1162,8 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
           ready);
     }
     if (self->st.last && repeat_ms > 0)
-      deadline = MIN (deadline, self->last_push_us + (gint64) repeat_ms *
-          1000);
-    if (!self->st.last && !have_surface_locked (self)) {
+      deadline = MIN (deadline, self->last_push_us + (gint64) repeat_ms * 1000);
+    if (!self->st.last && !gst_spice_video_src_have_surface_locked (self)) {
       gint64 limit = self->start_us + (gint64) timeout_ms * 1000;
       if (now >= limit)
         goto timed_out;
@@ -2092,7 +1218,8 @@ gst_spice_video_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       g_bytes_unref (cursor);
     }
     mark_readonly (buf);
-    GST_BUFFER_PTS (buf) = gst_spice_running_time_of (GST_ELEMENT (self), capture_us);
+    GST_BUFFER_PTS (buf) =
+        gst_spice_running_time_of (GST_ELEMENT (self), capture_us);
     GST_BUFFER_OFFSET (buf) = frame_no;
     g_mutex_lock (&self->lock);
     gst_clear_buffer (&self->st.last);

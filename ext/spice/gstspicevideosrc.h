@@ -14,6 +14,7 @@
 #include <gst/video/video.h>
 
 #include "gstspiceconnection.h"
+#include "gstdrmformat.h"
 
 G_BEGIN_DECLS
 
@@ -21,15 +22,26 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (GstSpiceVideoSrc, gst_spice_video_src, GST,
     SPICE_VIDEO_SRC, GstPushSrc)
 
-/* GL scanouts go out as DMA-BUFs when downstream takes them, EGLStream
- * scanouts as memory:EGLStream (the 2D surface only in system memory);
- * shared with spicesrc's video pad */
+/* What frames in system memory can be: the 2D surface's 32-bit formats
+ * (xRGB and ARGB in SPICE's words: BGRx/BGRA bytes on little-endian
+ * hosts), its 16-bit ones, and a GL scanout's four, copied */
+#if G_BYTE_ORDER == G_LITTLE_ENDIAN
+#define GST_SPICE_SURFACE_FORMATS "{ BGRx, BGRA, RGBx, RGBA, RGB16, RGB15 }"
+#else
+#define GST_SPICE_SURFACE_FORMATS \
+  "{ xRGB, ARGB, BGRx, BGRA, RGBx, RGBA, RGB16, RGB15 }"
+#endif
+
+/* GL scanouts go out as DMA-BUFs when downstream takes them (GStreamer
+ * >= 1.24: format=DMA_DRM with drm-format XR24, AR24, XB24 or AB24; 1.22:
+ * format BGRx, BGRA, RGBx or RGBA), EGLStream scanouts as
+ * memory:EGLStream (the 2D surface only in system memory); shared with
+ * spicesrc's video pad */
 #define GST_SPICE_VIDEO_SRC_CAPS \
-  GST_VIDEO_CAPS_MAKE_WITH_FEATURES ("memory:DMABuf", \
-      "{ BGRx, BGRA, RGBx, RGBA }") "; " \
+  GST_SPICE_DMABUF_CAPS_MAKE "; " \
   GST_VIDEO_CAPS_MAKE_WITH_FEATURES ("memory:EGLStream", \
-      "{ BGRx, BGRA, RGBx, RGBA }") "; " \
-  GST_VIDEO_CAPS_MAKE ("{ BGRx, BGRA, RGBx, RGBA, xRGB, ARGB, RGB16, RGB15 }")
+      GST_SPICE_RGB_FORMATS) "; " \
+  GST_VIDEO_CAPS_MAKE (GST_SPICE_SURFACE_FORMATS)
 
 /* Property ids shared with spicesrc, which forwards them */
 /* after the connection properties (gstspiceconnection.h) */

@@ -2198,30 +2198,45 @@ listen_readable (gint fd, GIOCondition condition, gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+/* on 127.0.0.1, or ::1 (IPv6 only) with `ipv6` */
 static int
-listen_tcp (guint port, guint * bound_port, GError ** error)
+listen_tcp (gboolean ipv6, guint port, guint * bound_port, GError ** error)
 {
-  struct sockaddr_in addr = { 0, };
-  socklen_t len = sizeof (addr);
+  union
+  {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+  } addr;
+  socklen_t len = ipv6 ? sizeof (addr.in6) : sizeof (addr.in);
   int one = 1;
-  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int fd = socket (ipv6 ? AF_INET6 : AF_INET,
+      SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
   if (fd < 0)
     goto failed;
   setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof (one));
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons (port);
-  addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-  if (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0 ||
-      listen (fd, 16) < 0 ||
-      getsockname (fd, (struct sockaddr *) &addr, &len) < 0)
+  memset (&addr, 0, sizeof (addr));
+  if (ipv6) {
+    setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof (one));
+    addr.in6.sin6_family = AF_INET6;
+    addr.in6.sin6_port = htons (port);
+    addr.in6.sin6_addr = in6addr_loopback;
+  } else {
+    addr.in.sin_family = AF_INET;
+    addr.in.sin_port = htons (port);
+    addr.in.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  }
+  if (bind (fd, &addr.sa, len) < 0 || listen (fd, 16) < 0 ||
+      getsockname (fd, &addr.sa, &len) < 0)
     goto failed;
-  *bound_port = ntohs (addr.sin_port);
+  *bound_port = ntohs (ipv6 ? addr.in6.sin6_port : addr.in.sin_port);
   return fd;
 
 failed:
   g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
-      "cannot listen on 127.0.0.1:%u: %s", port, g_strerror (errno));
+      "cannot listen on %s:%u: %s", ipv6 ? "[::1]" : "127.0.0.1", port,
+      g_strerror (errno));
   if (fd >= 0)
     close (fd);
   return -1;
@@ -2324,6 +2339,8 @@ main (int argc, char **argv)
   gchar *size = NULL, *damage = NULL, *format = NULL, *unix_path = NULL;
   gint port = 0, fps = 30, frames = -1;
   gchar *tls_dir = NULL;
+  gchar **tls_channels = NULL;
+  gboolean ipv6 = FALSE;
   guint tls_port = 0;
   gboolean cursor = FALSE, exit_on_disconnect = FALSE;
   gboolean audio = FALSE, opus = FALSE, record_opus = FALSE;
@@ -2343,6 +2360,8 @@ main (int argc, char **argv)
         "TCP port on 127.0.0.1 (default 0: chosen by the kernel)", "N"},
     {"unix", 0, 0, G_OPTION_ARG_FILENAME, &unix_path,
         "Listen on a unix socket instead of TCP", "PATH"},
+    {"ipv6", 0, 0, G_OPTION_ARG_NONE, &ipv6,
+        "Listen on ::1 (IPv6 only) instead of 127.0.0.1", NULL},
     {"size", 0, 0, G_OPTION_ARG_STRING, &size,
         "Primary surface size (default 640x480)", "WxH"},
     {"fps", 0, 0, G_OPTION_ARG_INT, &fps,
@@ -2365,6 +2384,9 @@ main (int argc, char **argv)
     {"tls-dir", 0, 0, G_OPTION_ARG_FILENAME, &tls_dir,
           "Also listen for TLS on 127.0.0.1 with DIR/ca-cert.pem, "
           "DIR/server-cert.pem and DIR/server-key.pem", "DIR"},
+    {"tls-channel", 0, 0, G_OPTION_ARG_STRING_ARRAY, &tls_channels,
+          "With --tls-dir: this channel (main, display, inputs, cursor, "
+          "playback, record) only over TLS; repeatable", "NAME"},
     {"exit-on-disconnect", 0, 0, G_OPTION_ARG_NONE, &exit_on_disconnect,
         "Exit when the client disconnects", NULL},
     {"audio", 0, 0, G_OPTION_ARG_NONE, &audio,
@@ -2470,6 +2492,11 @@ main (int argc, char **argv)
         "--format wants xrgb, argb or 16_555, not '%s'", format);
     goto bad_option;
   }
+  if (tls_channels && !tls_dir) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--tls-channel needs --tls-dir");
+    goto bad_option;
+  }
   if (fps < 0 || fps > 1000 || port < 0 || port > 65535) {
     g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
         "--fps wants 0..1000, --port 0..65535");
@@ -2565,6 +2592,11 @@ main (int argc, char **argv)
         "--gl-bad wants pipe, short or stride, not '%s'", gl_bad);
     goto bad_option;
   }
+  if (ipv6 && unix_path) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--ipv6 and --unix exclude each other");
+    goto bad_option;
+  }
   if (gl && !unix_path) {
     /* libspice-server sends GL scanouts over plain unix sockets only */
     g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
@@ -2628,7 +2660,7 @@ main (int argc, char **argv)
   if (unix_path)
     srv.listen_fd = listen_unix (unix_path, &error);
   else
-    srv.listen_fd = listen_tcp (port, &bound_port, &error);
+    srv.listen_fd = listen_tcp (ipv6, port, &bound_port, &error);
   if (srv.listen_fd < 0)
     goto failed;
   if (record_path) {
@@ -2673,6 +2705,14 @@ main (int argc, char **argv)
     g_free (ca);
     g_free (cert);
     g_free (key);
+    for (gchar ** c = tls_channels; c && *c; c++) {
+      if (spice_server_set_channel_security (srv.spice, *c,
+              SPICE_CHANNEL_SECURITY_SSL) != 0) {
+        g_set_error (&error, G_IO_ERROR, G_IO_ERROR_FAILED,
+            "--tls-channel: no channel named '%s'", *c);
+        goto failed;
+      }
+    }
   }
   if (spice_server_init (srv.spice, &core_interface) != 0) {
     g_set_error (&error, G_IO_ERROR, G_IO_ERROR_FAILED,
@@ -2762,7 +2802,7 @@ main (int argc, char **argv)
   if (unix_path)
     emit ("LISTENING unix %s", unix_path);
   else
-    emit ("LISTENING tcp 127.0.0.1 %u", bound_port);
+    emit ("LISTENING tcp %s %u", ipv6 ? "::1" : "127.0.0.1", bound_port);
 
   g_main_loop_run (srv.loop);
 

@@ -172,7 +172,9 @@ test_server_start (TestServerTransport transport,
   parts = g_strsplit (line, " ", 4);
   if (g_strv_length (parts) == 4 && g_str_equal (parts[1], "tcp")) {
     ts->port = atoi (parts[3]);
-    ts->uri = g_strdup_printf ("spice://%s:%u", parts[2], ts->port);
+    /* --ipv6: "::1" */
+    ts->uri = g_strdup_printf (strchr (parts[2], ':') ? "spice://[%s]:%u" :
+        "spice://%s:%u", parts[2], ts->port);
   } else if (g_strv_length (parts) == 3 && g_str_equal (parts[1], "unix")) {
     ts->uri = g_strdup_printf ("spice+unix://%s", parts[2]);
   } else {

@@ -397,12 +397,8 @@ reconnect_timeout (gpointer data)
   GstSpiceEngine *s = data;
 
   g_clear_pointer (&s->reconnect_source, g_source_unref);
-  g_mutex_lock (&s->lock);
-  if (s->closing) {
-    g_mutex_unlock (&s->lock);
+  if (closing_now (s))
     return G_SOURCE_REMOVE;
-  }
-  g_mutex_unlock (&s->lock);
   GST_INFO ("%s: reconnecting", s->address);
   session_connect (s);
   return G_SOURCE_REMOVE;
@@ -712,6 +708,13 @@ session_connect (GstSpiceEngine * s)
       gchar *port = g_strdup_printf ("%d", p.port);
       g_object_set (spice, "host", p.host, "port", port, NULL);
       g_free (port);
+      /* both ports given: a channel the server wants secured moves there
+       * (spice-client-glib, on SPICE_LINK_ERR_NEED_SECURED) */
+      if (p.tls_port > 0) {
+        port = g_strdup_printf ("%d", p.tls_port);
+        g_object_set (spice, "tls-port", port, NULL);
+        g_free (port);
+      }
       break;
     }
   }
@@ -743,12 +746,8 @@ static gboolean
 connect_idle (gpointer data)
 {
   GstSpiceEngine *s = data;
-  gboolean closing;
 
-  g_mutex_lock (&s->lock);
-  closing = s->closing;
-  g_mutex_unlock (&s->lock);
-  if (!closing)
+  if (!closing_now (s))
     session_connect (s);
   return G_SOURCE_REMOVE;
 }

@@ -8,17 +8,32 @@
  */
 /* dmabufimport fed by appsrc with memfd "DMA-BUFs" (GSTREAMER-1.22.md: a
  * memfd wrapped by the DMA-BUF allocator maps like one), read back with
- * gldownload and checked pixel by pixel.  On Mesa llvmpipe (CI) EGL cannot
- * import DMA-BUFs, so this covers the CPU fallback, negotiation, context
- * sharing, the headless display and the errors; where the display has
- * EGL_EXT_image_dma_buf_import the tests expect what a memfd gets there (a
- * failed import and the fallback). */
+ * gldownload and checked pixel by pixel.
+ *
+ * Three test cases (CK_RUN_CASE), three meson tests:
+ * - "general" (elements_dmabufimport): everywhere.  The CPU path forced
+ *   with egl-import=false (pixel-exact for each format, flip, layouts),
+ *   caps in this GStreamer's DMA-BUF form, context sharing, the headless
+ *   display, the errors, the import cache as a unit;
+ * - "import" (elements_dmabufimport_egl): the EGL import path, where EGL
+ *   device 0 has EGL_EXT_image_dma_buf_import (Debian 13's llvmpipe
+ *   imports a memfd for real): pixel-exact for each format, the flip, the
+ *   import cache across frames, buffers and new caps, the import forced
+ *   off; exits 77 (skipped) where the display cannot import;
+ * - "no-import" (elements_dmabufimport_noimport): what a display without
+ *   the extension does (Debian 12's llvmpipe): the fallback's warning and
+ *   the error with cpu-fallback=false, both naming the extension; exits 77
+ *   where the display can import.
+ * Run by hand without CK_RUN_CASE, the binary runs the cases this machine
+ * has what they need for, and says which it left out. */
 #define _GNU_SOURCE             /* memfd_create */
 
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -34,6 +49,7 @@
 #include <gst/video/video.h>
 
 #include "gstdmabufcache.h"
+#include "gstdrmformat.h"
 
 #define EXTENSION "EGL_EXT_image_dma_buf_import"
 #define WIDTH 7
@@ -86,26 +102,17 @@ expected_rgba (const gchar * format, gint n, gint x, gint y, guint8 out[4])
   out[3] = format[3] == 'x' ? 0xff : b[3];
 }
 
-/* A memfd-backed DMA-BUF holding frame n.  With a meta: STRIDE and
- * OFFSET, with garbage in the padding; without: the default layout. */
-static GstBuffer *
-make_frame (const gchar * format, gint n, gboolean with_meta, gint stride)
+/* Writes frame n into a memfd at its layout: with a meta STRIDE and
+ * OFFSET, with garbage in the padding; without, the default layout. */
+static void
+paint (gint fd, gint n, gboolean with_meta, gint stride)
 {
-  static GstAllocator *alloc;
   gint offset = with_meta ? OFFSET : 0;
   gsize size;
   guint8 *map;
-  GstBuffer *buf;
-  gint fd, x, y, i;
+  gint x, y, i;
 
-  if (!with_meta)
-    stride = WIDTH * 4;
   size = offset + stride * (gsize) HEIGHT;
-  if (!alloc)
-    alloc = gst_dmabuf_allocator_new ();
-
-  fd = memfd_create ("dmabufimport-test", MFD_CLOEXEC);
-  fail_unless (fd >= 0);
   fail_unless (ftruncate (fd, size) == 0);
   map = mmap (NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   fail_unless (map != MAP_FAILED);
@@ -115,7 +122,19 @@ make_frame (const gchar * format, gint n, gboolean with_meta, gint stride)
       for (i = 0; i < 4; i++)
         map[offset + y * stride + x * 4 + i] = pattern (n, x, y, i);
   munmap (map, size);
+}
 
+/* A buffer of DMA-BUF memory on @fd (taken), as a producer sends it */
+static GstBuffer *
+wrap_frame (gint fd, const gchar * format, gint n, gboolean with_meta,
+    gint stride)
+{
+  static GstAllocator *alloc;
+  gsize size = (with_meta ? OFFSET : 0) + stride * (gsize) HEIGHT;
+  GstBuffer *buf;
+
+  if (!alloc)
+    alloc = gst_dmabuf_allocator_new ();
   buf = gst_buffer_new ();
   gst_buffer_append_memory (buf, gst_dmabuf_allocator_alloc (alloc, fd, size));
   if (with_meta) {
@@ -129,6 +148,50 @@ make_frame (const gchar * format, gint n, gboolean with_meta, gint stride)
   GST_BUFFER_PTS (buf) = n * GST_SECOND / 30;
   GST_BUFFER_DURATION (buf) = GST_SECOND / 30;
   return buf;
+}
+
+static gint
+new_memfd (void)
+{
+  gint fd = memfd_create ("dmabufimport-test", MFD_CLOEXEC);
+
+  fail_unless (fd >= 0);
+  return fd;
+}
+
+/* A new memfd-backed DMA-BUF holding frame n */
+static GstBuffer *
+make_frame (const gchar * format, gint n, gboolean with_meta, gint stride)
+{
+  gint fd = new_memfd ();
+
+  if (!with_meta)
+    stride = WIDTH * 4;
+  paint (fd, n, with_meta, stride);
+  return wrap_frame (fd, format, n, with_meta, stride);
+}
+
+/* Frame n in the memfd @fd (kept by the caller): the same DMA-BUF again
+ * with new content, as a guest redraws its scanout */
+static GstBuffer *
+reuse_frame (gint fd, const gchar * format, gint n)
+{
+  paint (fd, n, TRUE, STRIDE);
+  return wrap_frame (fcntl (fd, F_DUPFD_CLOEXEC, 3), format, n, TRUE, STRIDE);
+}
+
+/* Caps for frames of @format in this GStreamer's DMA-BUF form:
+ * format=DMA_DRM, drm-format=XR24 on >= 1.24; format=BGRx on 1.22 */
+static GstCaps *
+dmabuf_caps (const gchar * format)
+{
+  GstCaps *caps = gst_spice_dmabuf_caps_new (gst_video_format_from_string
+      (format), GST_SPICE_DRM_MOD_LINEAR);
+
+  fail_unless (caps != NULL, "%s", format);
+  gst_caps_set_simple (caps, "width", G_TYPE_INT, WIDTH, "height",
+      G_TYPE_INT, HEIGHT, "framerate", GST_TYPE_FRACTION, 30, 1, NULL);
+  return caps;
 }
 
 static void
@@ -163,22 +226,33 @@ check_frame (GstSample * sample, const gchar * format, gint n, gboolean flip)
   gst_video_frame_unmap (&frame);
 }
 
-/* Does EGL device 0 (what the element opens) import DMA-BUFs? */
+/* Does EGL device 0 (what the element opens) import DMA-BUFs?  Outside
+ * tests too (main): no check macros; *@why says what was found. */
 static gboolean
-display_has_import (void)
+display_has_import (gchar ** why)
 {
   GstGLDisplayEGLDevice *device = gst_gl_display_egl_device_new (0);
   GstGLDisplayEGL *egl;
   EGLDisplay dpy;
-  const gchar *exts;
+  const gchar *exts, *vendor;
   gboolean has;
 
-  fail_unless (device != NULL, "no EGL device 0");
+  if (!device) {
+    *why = g_strdup ("no EGL device 0");
+    return FALSE;
+  }
   egl = gst_gl_display_egl_from_gl_display (GST_GL_DISPLAY (device));
   dpy = (EGLDisplay) gst_gl_display_get_handle (GST_GL_DISPLAY (egl));
-  fail_unless (eglInitialize (dpy, NULL, NULL));
-  exts = eglQueryString (dpy, EGL_EXTENSIONS);
-  has = exts && strstr (exts, EXTENSION) != NULL;
+  if (!eglInitialize (dpy, NULL, NULL)) {
+    *why = g_strdup ("EGL device 0 does not initialise");
+    has = FALSE;
+  } else {
+    exts = eglQueryString (dpy, EGL_EXTENSIONS);
+    vendor = eglQueryString (dpy, EGL_VENDOR);
+    has = exts && strstr (exts, EXTENSION) != NULL;
+    *why = g_strdup_printf ("EGL device 0 (%s) %s " EXTENSION,
+        GST_STR_NULL (vendor), has ? "has" : "lacks");
+  }
   gst_object_unref (egl);
   gst_object_unref (device);
   return has;
@@ -195,17 +269,19 @@ typedef struct
   gchar *warning;               /* the last one */
 } Pipe;
 
+/* appsrc (DMA-BUF caps of @format) ! dmabufimport @import_props !
+ * gldownload ! appsink, PLAYING */
 static void
 pipe_start (Pipe * p, const gchar * format, const gchar * import_props)
 {
+  GstCaps *caps = dmabuf_caps (format);
   gchar *desc;
 
   memset (p, 0, sizeof (*p));
-  desc = g_strdup_printf ("appsrc name=src format=time "
-      "caps=video/x-raw(memory:DMABuf),format=%s,width=%d,height=%d,"
-      "framerate=30/1 ! dmabufimport name=import %s ! gldownload name=dl ! "
-      "video/x-raw,format=RGBA ! appsink name=sink sync=false", format, WIDTH,
-      HEIGHT, import_props ? import_props : "");
+  desc = g_strdup_printf ("appsrc name=src format=time ! "
+      "dmabufimport name=import %s ! gldownload name=dl ! "
+      "video/x-raw,format=RGBA ! appsink name=sink sync=false",
+      import_props ? import_props : "");
   p->pipeline = gst_parse_launch (desc, NULL);
   g_free (desc);
   fail_unless (p->pipeline != NULL);
@@ -214,6 +290,8 @@ pipe_start (Pipe * p, const gchar * format, const gchar * import_props)
   p->download = gst_bin_get_by_name (GST_BIN (p->pipeline), "dl");
   p->sink = gst_bin_get_by_name (GST_BIN (p->pipeline), "sink");
   p->bus = gst_element_get_bus (p->pipeline);
+  g_object_set (p->src, "caps", caps, NULL);
+  gst_caps_unref (caps);
   fail_if (gst_element_set_state (p->pipeline, GST_STATE_PLAYING) ==
       GST_STATE_CHANGE_FAILURE);
 }
@@ -251,6 +329,7 @@ drain_bus (Pipe * p)
     if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING
         && msg->src == GST_OBJECT (p->import)) {
       gst_message_parse_warning (msg, &err, &dbg);
+      GST_INFO ("warning: %s (%s)", err->message, dbg);
       p->warnings++;
       g_free (p->warning);
       p->warning = g_strdup (err->message);
@@ -272,6 +351,26 @@ pull (Pipe * p)
   return sample;
 }
 
+static void
+push (Pipe * p, GstBuffer * buf)
+{
+  fail_unless_equals_int (gst_app_src_push_buffer (GST_APP_SRC (p->src), buf),
+      GST_FLOW_OK);
+}
+
+/* pushes @buf (frame n of @format), checks what comes out */
+static void
+push_check (Pipe * p, GstBuffer * buf, const gchar * format, gint n,
+    gboolean flip)
+{
+  GstSample *sample;
+
+  push (p, buf);
+  sample = pull (p);
+  check_frame (sample, format, n, flip);
+  gst_sample_unref (sample);
+}
+
 static guint64
 stat (GstElement * import, const gchar * name)
 {
@@ -284,7 +383,8 @@ stat (GstElement * import, const gchar * name)
   return v;
 }
 
-/* Push frames 0..n-1 of format, check each one; optionally a tag first. */
+/* Push frames 0..n-1 of format (new DMA-BUFs), check each one; optionally
+ * a tag first. */
 static void
 run_frames (Pipe * p, const gchar * format, gint n, GstTagList * tags,
     gboolean flip, gboolean with_meta)
@@ -293,22 +393,15 @@ run_frames (Pipe * p, const gchar * format, gint n, GstTagList * tags,
 
   if (tags)
     fail_unless (gst_element_send_event (p->src, gst_event_new_tag (tags)));
-  for (i = 0; i < n; i++) {
-    GstSample *sample;
-
-    fail_unless_equals_int (gst_app_src_push_buffer (GST_APP_SRC (p->src),
-            make_frame (format, i, with_meta, STRIDE)), GST_FLOW_OK);
-    sample = pull (p);
-    check_frame (sample, format, i, flip);
-    gst_sample_unref (sample);
-  }
+  for (i = 0; i < n; i++)
+    push_check (p, make_frame (format, i, with_meta, STRIDE), format, i, flip);
 }
 
+/* @n frames, all copied by the CPU */
 static void
 check_cpu_stats (Pipe * p, guint64 n)
 {
   fail_unless_equals_uint64 (stat (p->import, "frames"), n);
-  /* a memfd cannot be imported anywhere: every frame went through the CPU */
   fail_unless_equals_uint64 (stat (p->import, "cpu-uploads"), n);
   fail_unless_equals_uint64 (stat (p->import, "bytes-copied"),
       n * WIDTH * HEIGHT * 4);
@@ -316,37 +409,17 @@ check_cpu_stats (Pipe * p, guint64 n)
   fail_unless_equals_uint64 (stat (p->import, "cache-hits"), 0);
 }
 
-/* ---------------------------------------------------------------------- */
-/* Tests                                                                  */
-
-GST_START_TEST (test_formats_pixel_exact)
+/* @n frames, all imported through EGL: @imports EGLImages made, the rest
+ * cache hits, nothing copied by the CPU */
+static void
+check_import_stats (Pipe * p, guint64 n, guint64 imports)
 {
-  guint i;
-
-  for (i = 0; i < G_N_ELEMENTS (formats); i++) {
-    Pipe p;
-
-    pipe_start (&p, formats[i], NULL);
-    run_frames (&p, formats[i], 3, NULL, FALSE, TRUE);
-    check_cpu_stats (&p, 3);
-    pipe_stop (&p);
-  }
+  fail_unless_equals_uint64 (stat (p->import, "frames"), n);
+  fail_unless_equals_uint64 (stat (p->import, "imports"), imports);
+  fail_unless_equals_uint64 (stat (p->import, "cache-hits"), n - imports);
+  fail_unless_equals_uint64 (stat (p->import, "cpu-uploads"), 0);
+  fail_unless_equals_uint64 (stat (p->import, "bytes-copied"), 0);
 }
-
-GST_END_TEST;
-
-GST_START_TEST (test_default_layout)
-{
-  Pipe p;
-
-  /* no video meta: the default layout of the caps */
-  pipe_start (&p, "BGRA", NULL);
-  run_frames (&p, "BGRA", 2, NULL, FALSE, FALSE);
-  check_cpu_stats (&p, 2);
-  pipe_stop (&p);
-}
-
-GST_END_TEST;
 
 static GstTagList *
 sticky_tags (Pipe * p)
@@ -364,32 +437,75 @@ sticky_tags (Pipe * p)
   return tags;
 }
 
-GST_START_TEST (test_flip)
+/* Frames with the flip tag (and a title), then back to top-down: the
+ * flip applied and its tag not passed on, the title passed on */
+static void
+run_flip (Pipe * p, const gchar * format)
+{
+  GstTagList *tags;
+  gchar *title = NULL, *orientation = NULL;
+
+  run_frames (p, format, 2, gst_tag_list_new (GST_TAG_TITLE, "guest",
+          GST_TAG_IMAGE_ORIENTATION, "flip-rotate-180", NULL), TRUE, TRUE);
+  tags = sticky_tags (p);
+  fail_unless (tags != NULL, "the title tag was not forwarded");
+  fail_unless (gst_tag_list_get_string (tags, GST_TAG_TITLE, &title));
+  fail_unless_equals_string (title, "guest");
+  fail_if (gst_tag_list_get_string (tags, GST_TAG_IMAGE_ORIENTATION,
+          &orientation), "orientation %s forwarded", orientation);
+  g_free (title);
+  gst_tag_list_unref (tags);
+
+  run_frames (p, format, 1, gst_tag_list_new (GST_TAG_IMAGE_ORIENTATION,
+          "rotate-0", NULL), FALSE, TRUE);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Tests: the CPU path, forced (everywhere)                               */
+
+#define CPU "egl-import=false"
+
+GST_START_TEST (test_cpu_formats_pixel_exact)
 {
   guint i;
 
   for (i = 0; i < G_N_ELEMENTS (formats); i++) {
-    GstTagList *tags;
-    gchar *title = NULL, *orientation = NULL;
     Pipe p;
 
-    pipe_start (&p, formats[i], NULL);
-    run_frames (&p, formats[i], 2, gst_tag_list_new (GST_TAG_TITLE, "guest",
-            GST_TAG_IMAGE_ORIENTATION, "flip-rotate-180", NULL), TRUE, TRUE);
+    pipe_start (&p, formats[i], CPU);
+    run_frames (&p, formats[i], 3, NULL, FALSE, TRUE);
+    check_cpu_stats (&p, 3);
+    /* asked for: no warning */
+    fail_unless_equals_int (p.warnings, 0);
+    pipe_stop (&p);
+  }
+}
 
-    /* the flip was applied: its tag stays behind, the others go on */
-    tags = sticky_tags (&p);
-    fail_unless (tags != NULL, "the title tag was not forwarded");
-    fail_unless (gst_tag_list_get_string (tags, GST_TAG_TITLE, &title));
-    fail_unless_equals_string (title, "guest");
-    fail_if (gst_tag_list_get_string (tags, GST_TAG_IMAGE_ORIENTATION,
-            &orientation), "orientation %s forwarded", orientation);
-    g_free (title);
-    gst_tag_list_unref (tags);
+GST_END_TEST;
 
-    /* back to top-down */
-    run_frames (&p, formats[i], 1, gst_tag_list_new
-        (GST_TAG_IMAGE_ORIENTATION, "rotate-0", NULL), FALSE, TRUE);
+GST_START_TEST (test_cpu_default_layout)
+{
+  Pipe p;
+
+  /* no video meta: the default layout of the caps */
+  pipe_start (&p, "BGRA", CPU);
+  run_frames (&p, "BGRA", 2, NULL, FALSE, FALSE);
+  check_cpu_stats (&p, 2);
+  pipe_stop (&p);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_cpu_flip)
+{
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (formats); i++) {
+    Pipe p;
+
+    pipe_start (&p, formats[i], CPU);
+    run_flip (&p, formats[i]);
+    check_cpu_stats (&p, 3);
     pipe_stop (&p);
   }
 }
@@ -402,7 +518,8 @@ GST_START_TEST (test_other_orientation_forwarded)
   gchar *orientation = NULL;
   Pipe p;
 
-  /* not ours to apply: forwarded, and the pixels stay as they are */
+  /* not ours to apply: forwarded, and the pixels stay as they are (on
+   * whichever path this display takes) */
   pipe_start (&p, "RGBA", NULL);
   run_frames (&p, "RGBA", 1, gst_tag_list_new (GST_TAG_IMAGE_ORIENTATION,
           "rotate-90", NULL), FALSE, TRUE);
@@ -418,46 +535,23 @@ GST_START_TEST (test_other_orientation_forwarded)
 
 GST_END_TEST;
 
-GST_START_TEST (test_fallback_warns_once)
+/* egl-import=false and cpu-fallback=false: nothing left, one error */
+GST_START_TEST (test_nothing_left_errors)
 {
-  gboolean has_import = display_has_import ();
-  Pipe p;
-
-  pipe_start (&p, "BGRx", NULL);
-  run_frames (&p, "BGRx", 3, NULL, FALSE, TRUE);
-  drain_bus (&p);
-  fail_unless_equals_int (p.warnings, 1);
-  if (!has_import)
-    fail_unless (strstr (p.warning, EXTENSION) != NULL,
-        "warning does not name " EXTENSION ": %s", p.warning);
-  pipe_stop (&p);
-}
-
-GST_END_TEST;
-
-GST_START_TEST (test_no_fallback_errors)
-{
-  gboolean has_import = display_has_import ();
   GstMessage *msg;
   GError *err;
   gchar *dbg;
   Pipe p;
 
-  pipe_start (&p, "BGRx", "cpu-fallback=false");
-  fail_unless_equals_int (gst_app_src_push_buffer (GST_APP_SRC (p.src),
-          make_frame ("BGRx", 0, TRUE, STRIDE)), GST_FLOW_OK);
+  pipe_start (&p, "BGRx", "egl-import=false cpu-fallback=false");
+  push (&p, make_frame ("BGRx", 0, TRUE, STRIDE));
   msg = gst_bus_timed_pop_filtered (p.bus, TIMEOUT, GST_MESSAGE_ERROR);
   fail_unless (msg != NULL, "no error within the timeout");
   fail_unless (msg->src == GST_OBJECT (p.import));
   gst_message_parse_error (msg, &err, &dbg);
-  GST_INFO ("error: %s (%s)", err->message, dbg);
-  if (has_import)
-    /* a memfd is no real DMA-BUF: the import fails */
-    fail_unless (strstr (err->message, "import") != NULL, "%s", err->message);
-  else
-    fail_unless (strstr (err->message, EXTENSION) != NULL,
-        "error does not name " EXTENSION ": %s", err->message);
-  fail_unless_equals_uint64 (stat (p.import, "cpu-uploads"), 0);
+  fail_unless (strstr (err->message, "egl-import and cpu-fallback are both "
+          "disabled") != NULL, "%s", err->message);
+  fail_unless_equals_uint64 (stat (p.import, "frames"), 0);
   g_error_free (err);
   g_free (dbg);
   gst_message_unref (msg);
@@ -477,11 +571,154 @@ GST_START_TEST (test_context_shared)
   g_object_get (p.download, "context", &b, NULL);
   fail_unless (a != NULL && b != NULL);
   fail_unless (a == b, "dmabufimport and gldownload use different contexts");
-  /* what nvh264enc needs: a desktop GL 3 context */
+  /* what nvh264enc needs: a desktop GL 3 context (GStreamer >= 1.24 makes
+   * GLES on EGL unless told otherwise) */
   fail_unless (gst_gl_context_get_gl_api (a) & GST_GL_API_OPENGL3,
-      "not a GL3 context");
+      "not a GL3 context: %s", gst_gl_api_to_string
+      (gst_gl_context_get_gl_api (a)));
   gst_object_unref (a);
   gst_object_unref (b);
+  pipe_stop (&p);
+}
+
+GST_END_TEST;
+
+/* ---------------------------------------------------------------------- */
+/* Tests: the EGL import path ("import": where the display can import)    */
+
+GST_START_TEST (test_import_formats_pixel_exact)
+{
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (formats); i++) {
+    Pipe p;
+
+    pipe_start (&p, formats[i], "cpu-fallback=false");
+    /* three new DMA-BUFs: three imports, no CPU copy */
+    run_frames (&p, formats[i], 3, NULL, FALSE, TRUE);
+    check_import_stats (&p, 3, 3);
+    fail_unless_equals_int (p.warnings, 0);
+    pipe_stop (&p);
+  }
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_import_default_layout)
+{
+  Pipe p;
+
+  pipe_start (&p, "BGRA", "cpu-fallback=false");
+  run_frames (&p, "BGRA", 2, NULL, FALSE, FALSE);
+  check_import_stats (&p, 2, 2);
+  pipe_stop (&p);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_import_flip)
+{
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (formats); i++) {
+    Pipe p;
+
+    pipe_start (&p, formats[i], "cpu-fallback=false");
+    run_flip (&p, formats[i]);
+    check_import_stats (&p, 3, 3);
+    pipe_stop (&p);
+  }
+}
+
+GST_END_TEST;
+
+/* A guest drawing into two scanout buffers in turn: each imported once,
+ * then cache hits only, and every frame shows what the buffer holds now
+ * (the EGLImage is the buffer, not a copy made at import). */
+GST_START_TEST (test_import_cache_across_frames)
+{
+  gint fds[2] = { new_memfd (), new_memfd () };
+  gint i;
+  Pipe p;
+
+  pipe_start (&p, "BGRx", "cpu-fallback=false");
+  for (i = 0; i < 10; i++)
+    push_check (&p, reuse_frame (fds[i % 2], "BGRx", i), "BGRx", i, FALSE);
+  check_import_stats (&p, 10, 2);
+  /* with the flip: the same imports */
+  fail_unless (gst_element_send_event (p.src, gst_event_new_tag
+          (gst_tag_list_new (GST_TAG_IMAGE_ORIENTATION, "flip-rotate-180",
+                  NULL))));
+  for (i = 10; i < 14; i++)
+    push_check (&p, reuse_frame (fds[i % 2], "BGRx", i), "BGRx", i, TRUE);
+  check_import_stats (&p, 14, 2);
+  pipe_stop (&p);
+  close (fds[0]);
+  close (fds[1]);
+}
+
+GST_END_TEST;
+
+/* More buffers than the cache holds (8), used in turn: the least recently
+ * used goes first, so each comes back evicted; fewer buffers stay. */
+GST_START_TEST (test_import_cache_eviction)
+{
+  gint fds[9], i;
+  Pipe p;
+
+  for (i = 0; i < 9; i++)
+    fds[i] = new_memfd ();
+  pipe_start (&p, "RGBA", "cpu-fallback=false");
+  for (i = 0; i < 18; i++)
+    push_check (&p, reuse_frame (fds[i % 9], "RGBA", i), "RGBA", i, FALSE);
+  check_import_stats (&p, 18, 18);
+  /* the eight used last stay cached: hits only */
+  for (i = 18; i < 34; i++)
+    push_check (&p, reuse_frame (fds[1 + i % 8], "RGBA", i), "RGBA", i, FALSE);
+  check_import_stats (&p, 34, 18);
+  /* the ninth went */
+  push_check (&p, reuse_frame (fds[0], "RGBA", 34), "RGBA", 34, FALSE);
+  check_import_stats (&p, 35, 19);
+  pipe_stop (&p);
+  for (i = 0; i < 9; i++)
+    close (fds[i]);
+}
+
+GST_END_TEST;
+
+/* New caps (a new scanout format): the cache is emptied, the same buffer
+ * is imported again, in the new format. */
+GST_START_TEST (test_import_cache_new_caps)
+{
+  gint fd = new_memfd ();
+  GstCaps *caps;
+  Pipe p;
+
+  pipe_start (&p, "RGBx", "cpu-fallback=false");
+  push_check (&p, reuse_frame (fd, "RGBx", 0), "RGBx", 0, FALSE);
+  push_check (&p, reuse_frame (fd, "RGBx", 1), "RGBx", 1, FALSE);
+  check_import_stats (&p, 2, 1);
+  caps = dmabuf_caps ("BGRA");
+  g_object_set (p.src, "caps", caps, NULL);
+  gst_caps_unref (caps);
+  push_check (&p, reuse_frame (fd, "BGRA", 2), "BGRA", 2, FALSE);
+  push_check (&p, reuse_frame (fd, "BGRA", 3), "BGRA", 3, FALSE);
+  check_import_stats (&p, 4, 2);
+  pipe_stop (&p);
+  close (fd);
+}
+
+GST_END_TEST;
+
+/* Forced off where it would work: the CPU does it, and says nothing */
+GST_START_TEST (test_import_forced_off)
+{
+  Pipe p;
+
+  pipe_start (&p, "RGBA", CPU);
+  run_frames (&p, "RGBA", 2, NULL, FALSE, TRUE);
+  check_cpu_stats (&p, 2);
+  fail_unless_equals_int (p.warnings, 0);
   pipe_stop (&p);
 }
 
@@ -572,17 +809,20 @@ GST_START_TEST (test_application_display)
   GstElement *pipeline, *src, *import, *sink;
   GstBus *bus;
   GstSample *sample;
+  GstCaps *caps;
 
   /* the application's display wins over the element's own */
   unset_window_env (saved);
   mine = GST_GL_DISPLAY (gst_gl_display_egl_device_new (0));
-  pipeline = gst_parse_launch ("appsrc name=src format=time "
-      "caps=video/x-raw(memory:DMABuf),format=RGBA,width=7,height=5,"
-      "framerate=30/1 ! dmabufimport name=import ! gldownload ! "
+  pipeline = gst_parse_launch ("appsrc name=src format=time ! "
+      "dmabufimport name=import ! gldownload ! "
       "video/x-raw,format=RGBA ! appsink name=sink sync=false", NULL);
   bus = gst_element_get_bus (pipeline);
   gst_bus_set_sync_handler (bus, give_display, mine, NULL);
   src = gst_bin_get_by_name (GST_BIN (pipeline), "src");
+  caps = dmabuf_caps ("RGBA");
+  g_object_set (src, "caps", caps, NULL);
+  gst_caps_unref (caps);
   import = gst_bin_get_by_name (GST_BIN (pipeline), "import");
   sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
   fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
@@ -717,14 +957,14 @@ GST_START_TEST (test_cuda_caps_refused)
   gboolean built_with_cuda = check_src_template ();
   gchar *text = NULL;
   gint64 deadline;
+  GstCaps *caps;
 
   if (have_libcuda ())
     return;
   /* (gst_parse_launch would refuse the link import ! capsfilter already:
    * the caps do not intersect; linked without checks, the caps event is) */
-  pipeline = gst_parse_launch ("appsrc name=src format=time "
-      "caps=video/x-raw(memory:DMABuf),format=BGRx,width=7,height=5,"
-      "framerate=30/1 ! dmabufimport name=import", NULL);
+  pipeline = gst_parse_launch ("appsrc name=src format=time ! "
+      "dmabufimport name=import", NULL);
   fail_unless (pipeline != NULL);
   filter = gst_element_factory_make ("capsfilter", NULL);
   sink = gst_element_factory_make ("fakesink", NULL);
@@ -742,6 +982,9 @@ GST_START_TEST (test_cuda_caps_refused)
   fail_unless (gst_element_link_pads_full (filter, "src", sink, "sink",
           GST_PAD_LINK_CHECK_NOTHING));
   src = gst_bin_get_by_name (GST_BIN (pipeline), "src");
+  caps = dmabuf_caps ("BGRx");
+  g_object_set (src, "caps", caps, NULL);
+  gst_caps_unref (caps);
   bus = gst_element_get_bus (pipeline);
   fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
       GST_STATE_CHANGE_FAILURE);
@@ -778,20 +1021,56 @@ GST_START_TEST (test_cuda_caps_refused)
 
 GST_END_TEST;
 
+static gboolean
+accepts_caps (GstElement * e, GstCaps * caps)
+{
+  GstPad *pad = gst_element_get_static_pad (e, "sink");
+  gboolean ret = gst_pad_query_accept_caps (pad, caps);
+
+  gst_object_unref (pad);
+  return ret;
+}
+
+/* The DMA-BUF caps of this GStreamer: DMA_DRM with a linear drm-format on
+ * >= 1.24 (what glupload and vapostproc take; the 1.22 form refused, as
+ * they refuse it), format=BGRx etc. on 1.22 */
 GST_START_TEST (test_caps)
 {
   GstElement *e = gst_element_factory_make ("dmabufimport", NULL);
   GstCaps *in, *out, *want;
+  guint i;
 
-  fail_unless (accepts (e, "video/x-raw(memory:DMABuf),format=BGRx,"
-          "width=64,height=48,framerate=30/1"));
+  for (i = 0; i < G_N_ELEMENTS (formats); i++) {
+    in = dmabuf_caps (formats[i]);
+    fail_unless (accepts_caps (e, in), "%" GST_PTR_FORMAT, in);
+    gst_caps_unref (in);
+  }
   fail_if (accepts (e, "video/x-raw,format=BGRx,width=64,height=48,"
           "framerate=30/1"));
+#if GST_CHECK_VERSION (1, 24, 0)
+  fail_unless (accepts (e, "video/x-raw(memory:DMABuf),format=DMA_DRM,"
+          "drm-format=XR24,width=64,height=48,framerate=30/1"));
+  fail_unless (accepts (e, "video/x-raw(memory:DMABuf),format=DMA_DRM,"
+          "drm-format=AB24,width=64,height=48,framerate=30/1"));
+  /* a tiled modifier, a format outside the table, the 1.22 form */
+  fail_if (accepts (e, "video/x-raw(memory:DMABuf),format=DMA_DRM,"
+          "drm-format=XR24:0x0100000000000001,width=64,height=48,"
+          "framerate=30/1"));
+  fail_if (accepts (e, "video/x-raw(memory:DMABuf),format=DMA_DRM,"
+          "drm-format=NV12,width=64,height=48,framerate=30/1"));
+  fail_if (accepts (e, "video/x-raw(memory:DMABuf),format=BGRx,"
+          "width=64,height=48,framerate=30/1"));
+  in = gst_caps_from_string ("video/x-raw(memory:DMABuf),format=DMA_DRM,"
+      "drm-format=XR24,width=64,height=48,framerate=30/1");
+#else
+  fail_unless (accepts (e, "video/x-raw(memory:DMABuf),format=BGRx,"
+          "width=64,height=48,framerate=30/1"));
   fail_if (accepts (e, "video/x-raw(memory:DMABuf),format=NV12,width=64,"
           "height=48,framerate=30/1"));
-
   in = gst_caps_from_string ("video/x-raw(memory:DMABuf),format=BGRx,"
       "width=64,height=48,framerate=30/1");
+#endif
+
   out = GST_BASE_TRANSFORM_GET_CLASS (e)->transform_caps (GST_BASE_TRANSFORM
       (e), GST_PAD_SINK, in, NULL);
   want = gst_caps_from_string ("video/x-raw(memory:GLMemory),format=RGBA,"
@@ -813,13 +1092,78 @@ GST_START_TEST (test_caps)
       "width=64,height=48,texture-target=2D; video/x-raw,format=RGBA");
   out = GST_BASE_TRANSFORM_GET_CLASS (e)->transform_caps (GST_BASE_TRANSFORM
       (e), GST_PAD_SRC, in, NULL);
+#if GST_CHECK_VERSION (1, 24, 0)
+  want = gst_caps_from_string ("video/x-raw(memory:DMABuf),format=DMA_DRM,"
+      "drm-format={XR24,AR24,XB24,AB24},width=64,height=48");
+#else
   want = gst_caps_from_string ("video/x-raw(memory:DMABuf),"
       "format={BGRx,BGRA,RGBx,RGBA},width=64,height=48");
+#endif
   fail_unless (gst_caps_is_equal (out, want), "%" GST_PTR_FORMAT, out);
   gst_caps_unref (in);
   gst_caps_unref (out);
   gst_caps_unref (want);
   gst_object_unref (e);
+}
+
+GST_END_TEST;
+
+/* The project's DRM table and caps helpers (gst/gstdrmformat.c), on which
+ * spicesrc and dmabufimport agree: GStreamer's own mapping where it has
+ * one, and a round trip through this GStreamer's DMA-BUF caps. */
+GST_START_TEST (test_drm_format_helpers)
+{
+  static const struct
+  {
+    const gchar *format, *fourcc;
+  } table[] = {
+    {"BGRx", "XR24"}, {"BGRA", "AR24"}, {"RGBx", "XB24"}, {"RGBA", "AB24"},
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (table); i++) {
+    GstVideoFormat format = gst_video_format_from_string (table[i].format);
+    guint32 fourcc = GST_STR_FOURCC (table[i].fourcc), f = 0;
+    guint64 modifier = 1;
+    GstCaps *caps;
+    GstVideoInfo info;
+
+    fail_unless_equals_int (gst_spice_drm_fourcc_to_video_format (fourcc),
+        format);
+    fail_unless_equals_int (gst_spice_video_format_to_drm_fourcc (format),
+        fourcc);
+#if GST_CHECK_VERSION (1, 24, 0)
+    fail_unless_equals_int (gst_video_dma_drm_fourcc_to_format (fourcc),
+        format);
+    fail_unless_equals_int (gst_video_dma_drm_fourcc_from_format (format),
+        fourcc);
+#endif
+    caps = dmabuf_caps (table[i].format);
+    GST_INFO ("%" GST_PTR_FORMAT, caps);
+    fail_unless (gst_spice_caps_are_dmabuf (caps));
+    fail_unless (gst_spice_video_info_from_caps (&info, &f, &modifier, caps));
+    fail_unless_equals_int (GST_VIDEO_INFO_FORMAT (&info), format);
+    fail_unless_equals_int (GST_VIDEO_INFO_WIDTH (&info), WIDTH);
+    fail_unless_equals_int (GST_VIDEO_INFO_HEIGHT (&info), HEIGHT);
+    fail_unless_equals_int (GST_VIDEO_INFO_FPS_N (&info), 30);
+    fail_unless_equals_int (GST_VIDEO_INFO_PLANE_STRIDE (&info, 0), WIDTH * 4);
+    fail_unless_equals_int (f, fourcc);
+#if GST_CHECK_VERSION (1, 24, 0)
+    fail_unless (gst_video_is_dma_drm_caps (caps));
+    fail_unless_equals_string (gst_structure_get_string
+        (gst_caps_get_structure (caps, 0), "drm-format"), table[i].fourcc);
+    fail_unless_equals_uint64 (modifier, GST_SPICE_DRM_MOD_LINEAR);
+#else
+    fail_unless_equals_string (gst_structure_get_string
+        (gst_caps_get_structure (caps, 0), "format"), table[i].format);
+    fail_unless_equals_uint64 (modifier, GST_SPICE_DRM_MOD_INVALID);
+#endif
+    gst_caps_unref (caps);
+  }
+  fail_unless_equals_int (gst_spice_drm_fourcc_to_video_format
+      (GST_STR_FOURCC ("NV12")), GST_VIDEO_FORMAT_UNKNOWN);
+  fail_unless (gst_spice_dmabuf_caps_new (GST_VIDEO_FORMAT_NV12,
+          GST_SPICE_DRM_MOD_LINEAR) == NULL);
 }
 
 GST_END_TEST;
@@ -884,6 +1228,50 @@ GST_START_TEST (test_import_cache)
 
 GST_END_TEST;
 
+/* ---------------------------------------------------------------------- */
+/* Tests: a display without EGL_EXT_image_dma_buf_import ("no-import")    */
+
+GST_START_TEST (test_fallback_warns_once)
+{
+  Pipe p;
+
+  pipe_start (&p, "BGRx", NULL);
+  run_frames (&p, "BGRx", 3, NULL, FALSE, TRUE);
+  drain_bus (&p);
+  check_cpu_stats (&p, 3);
+  fail_unless_equals_int (p.warnings, 1);
+  fail_unless (strstr (p.warning, EXTENSION) != NULL,
+      "warning does not name " EXTENSION ": %s", p.warning);
+  pipe_stop (&p);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_no_fallback_errors)
+{
+  GstMessage *msg;
+  GError *err;
+  gchar *dbg;
+  Pipe p;
+
+  pipe_start (&p, "BGRx", "cpu-fallback=false");
+  push (&p, make_frame ("BGRx", 0, TRUE, STRIDE));
+  msg = gst_bus_timed_pop_filtered (p.bus, TIMEOUT, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no error within the timeout");
+  fail_unless (msg->src == GST_OBJECT (p.import));
+  gst_message_parse_error (msg, &err, &dbg);
+  GST_INFO ("error: %s (%s)", err->message, dbg);
+  fail_unless (strstr (err->message, EXTENSION) != NULL,
+      "error does not name " EXTENSION ": %s", err->message);
+  fail_unless_equals_uint64 (stat (p.import, "cpu-uploads"), 0);
+  g_error_free (err);
+  g_free (dbg);
+  gst_message_unref (msg);
+  pipe_stop (&p);
+}
+
+GST_END_TEST;
+
 static Suite *
 dmabufimport_suite (void)
 {
@@ -892,21 +1280,67 @@ dmabufimport_suite (void)
 
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_caps);
+  tcase_add_test (tc, test_drm_format_helpers);
   tcase_add_test (tc, test_no_cuda_caps_without_driver);
   tcase_add_test (tc, test_cuda_caps_refused);
   tcase_add_test (tc, test_import_cache);
-  tcase_add_test (tc, test_formats_pixel_exact);
-  tcase_add_test (tc, test_default_layout);
-  tcase_add_test (tc, test_flip);
+  tcase_add_test (tc, test_cpu_formats_pixel_exact);
+  tcase_add_test (tc, test_cpu_default_layout);
+  tcase_add_test (tc, test_cpu_flip);
   tcase_add_test (tc, test_other_orientation_forwarded);
-  tcase_add_test (tc, test_fallback_warns_once);
-  tcase_add_test (tc, test_no_fallback_errors);
+  tcase_add_test (tc, test_nothing_left_errors);
   tcase_add_test (tc, test_context_shared);
   tcase_add_test (tc, test_headless_default);
   tcase_add_test (tc, test_headless_bad_device);
   tcase_add_test (tc, test_application_display);
   tcase_add_test (tc, test_bad_stride);
+
+  tc = tcase_create ("import");
+  tcase_set_tags (tc, "import");
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_import_formats_pixel_exact);
+  tcase_add_test (tc, test_import_default_layout);
+  tcase_add_test (tc, test_import_flip);
+  tcase_add_test (tc, test_import_cache_across_frames);
+  tcase_add_test (tc, test_import_cache_eviction);
+  tcase_add_test (tc, test_import_cache_new_caps);
+  tcase_add_test (tc, test_import_forced_off);
+
+  tc = tcase_create ("no-import");
+  tcase_set_tags (tc, "no-import");
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_fallback_warns_once);
+  tcase_add_test (tc, test_no_fallback_errors);
   return s;
 }
 
-GST_CHECK_MAIN (dmabufimport);
+int
+main (int argc, char **argv)
+{
+  const gchar *run_case = g_getenv ("CK_RUN_CASE");
+  gboolean has_import;
+  gchar *why = NULL;
+  Suite *s;
+  int ret;
+
+  gst_check_init (&argc, &argv);
+  has_import = display_has_import (&why);
+  /* a case this display cannot run is skipped, and says why (meson shows
+   * exit status 77 as SKIP) */
+  if ((g_strcmp0 (run_case, "import") == 0 && !has_import)
+      || (g_strcmp0 (run_case, "no-import") == 0 && has_import)) {
+    g_print ("SKIP: test case \"%s\": %s\n", run_case, why);
+    g_free (why);
+    return 77;
+  }
+  s = dmabufimport_suite ();
+  if (!run_case) {
+    /* by hand: every case this display can run */
+    g_print ("%s: not running test case \"%s\"\n", why,
+        has_import ? "no-import" : "import");
+    g_setenv ("CK_EXCLUDE_TAGS", has_import ? "no-import" : "import", TRUE);
+  }
+  g_free (why);
+  ret = gst_check_run_suite (s, "dmabufimport", __FILE__);
+  return ret;
+}

@@ -1447,6 +1447,77 @@ GST_START_TEST (test_playbin)
 
 GST_END_TEST;
 
+/* uridecodebin, uridecodebin3 and urisourcebin link and expose both of
+ * spicesrc's pads; an application playing only one of them leaves the
+ * other unlinked downstream of the URI element.  That half's not-linked
+ * must not stop the other (as with a demuxer's pads). */
+static const gchar *uri_tools[] = { "uridecodebin", "uridecodebin3",
+  "urisourcebin"
+};
+
+GST_START_TEST (test_uri_tools_one_stream)
+{
+  const gchar *tool = uri_tools[__i__ / 2];
+  gboolean video = __i__ % 2 == 0;
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--audio", "--size",
+      "160x120", "--fps", "30", NULL);
+  GstElement *p, *sink;
+  GstCaps *caps;
+  guint i;
+
+  GST_INFO ("%s, %s only", tool, video ? "video" : "audio");
+  p = play (&sink, "%s uri=%s ! %s ! appsink name=sink sync=false "
+      "max-buffers=2 drop=true", tool, test_server_get_uri (ts),
+      video ? "videoconvert ! video/x-raw,format=I420" :
+      "audioconvert ! audio/x-raw,format=F32LE");
+  /* 1 s of video, 0.2 s of audio (10 ms buffers), then 1 s more with the
+   * other half pushing into nothing all along */
+  for (i = 0; i < 30; i++) {
+    GstSample *s = pull (p, sink);
+
+    caps = gst_sample_get_caps (s);
+    fail_unless (gst_structure_has_name (gst_caps_get_structure (caps, 0),
+            video ? "video/x-raw" : "audio/x-raw"), "%" GST_PTR_FORMAT, caps);
+    gst_sample_unref (s);
+  }
+  run_for (p, 1000);
+  for (i = 0; i < 5; i++)
+    gst_sample_unref (pull (p, sink));
+  stop_pipeline (p, sink);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
+/* ...but with neither half linked, not-linked is still an error. */
+GST_START_TEST (test_uri_tools_nothing_linked)
+{
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--audio", "--size",
+      "160x120", "--fps", "30", NULL);
+  GstElement *p = gst_pipeline_new (NULL);
+  GstElement *dec = gst_element_factory_make ("uridecodebin", NULL);
+  GstMessage *m;
+  GError *e = NULL;
+  gchar *dbg = NULL;
+
+  g_object_set (dec, "uri", test_server_get_uri (ts), NULL);
+  gst_bin_add (GST_BIN (p), dec);
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  m = wait_error (p, 10 * GST_SECOND);
+  gst_message_parse_error (m, &e, &dbg);
+  fail_unless (g_error_matches (e, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED),
+      "%s", e->message);
+  fail_unless (dbg && strstr (dbg, "not-linked"), "%s", dbg);
+  g_error_free (e);
+  g_free (dbg);
+  gst_message_unref (m);
+  stop_pipeline (p, NULL);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
 /* ---------------------------------------------------------------------- */
 /* Record: pipeline audio into the guest's microphone                     */
 
@@ -1834,6 +1905,9 @@ spiceaudio_suite (void)
   tcase_add_test (tc, test_audio_server_gone_one_error);
   tcase_add_test (tc, test_audio_reconnect);
   tcase_add_test (tc, test_playbin);
+  tcase_add_loop_test (tc, test_uri_tools_one_stream, 0,
+      2 * G_N_ELEMENTS (uri_tools));
+  tcase_add_test (tc, test_uri_tools_nothing_linked);
   tcase_add_test (tc, test_mic_exact);
   tcase_add_test (tc, test_mic_resample);
   tcase_add_test (tc, test_mic_not_recording_never_blocks);

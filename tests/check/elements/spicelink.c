@@ -19,6 +19,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <gst/check/gstcheck.h>
@@ -397,6 +398,10 @@ GST_START_TEST (test_other_client_took_over)
   g_spawn_close_pid (other);
   g_free (argv[3]);
 
+  /* a server of its own: the other client's helper may still be going */
+  test_server_stop (ts);
+  ts = start_server (TEST_SERVER_TCP, "--size", "160x120", "--fps", "30",
+      NULL);
   p = play (&sink, "spicesrc uri=%s ! " APPSINK, test_server_get_uri (ts));
   expect_alive_for (p, sink, 300);
   test_server_stop (ts);
@@ -404,6 +409,139 @@ GST_START_TEST (test_other_client_took_over)
   fail_unless (strstr (msg, "one client") == NULL, "%s", msg);
   g_free (msg);
   stop_pipeline (p, sink);
+}
+
+GST_END_TEST;
+
+/* One failure, one ERROR message, from every source element (GstBaseSrc's
+ * own "Internal data stream error" is not posted on top of ours). */
+GST_START_TEST (test_one_error_per_failure)
+{
+  const gchar *srcs[] = { "spicesrc", "spicevideosrc", "spiceaudiosrc",
+    "spicedatasrc port-name=org.test.port"
+  };
+  gint fd;
+  gchar *uri = start_silent_listener (&fd);
+  guint i;
+
+  close (fd);                   /* now refused */
+  for (i = 0; i < G_N_ELEMENTS (srcs); i++) {
+    GstElement *p = launch ("%s uri=%s ! fakesink", srcs[i], uri);
+    GstMessage *m;
+    guint errors = 0;
+
+    fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+        GST_STATE_CHANGE_FAILURE);
+    assert_error (wait_error (p, 3 * GST_SECOND), GST_RESOURCE_ERROR,
+        GST_RESOURCE_ERROR_OPEN_READ, "Could not connect");
+    errors++;
+    while ((m = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (p),
+                500 * GST_MSECOND, GST_MESSAGE_ERROR))) {
+      GError *e;
+
+      gst_message_parse_error (m, &e, NULL);
+      GST_INFO ("%s: another error: %s", srcs[i], e->message);
+      g_error_free (e);
+      gst_message_unref (m);
+      errors++;
+    }
+    fail_unless_equals_int (errors, 1);
+    stop_pipeline (p, NULL);
+  }
+  g_free (uri);
+}
+
+GST_END_TEST;
+
+/* The next element message named @name: its source's name */
+static gchar *
+element_message_source (GstElement * p, const gchar * name)
+{
+  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  while (g_get_monotonic_time () < end) {
+    GstMessage *m = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (p),
+        100 * GST_MSECOND, GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR);
+    gchar *src;
+
+    if (!m)
+      continue;
+    fail_if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR, "%" GST_PTR_FORMAT,
+        m);
+    if (!gst_message_has_name (m, name)) {
+      gst_message_unref (m);
+      continue;
+    }
+    src = gst_object_get_name (GST_MESSAGE_SRC (m));
+    gst_message_unref (m);
+    return src;
+  }
+  fail ("no %s message", name);
+  return NULL;
+}
+
+/* spice-connected, -disconnected and -reconnected come from the spicesrc
+ * the application made, not from its inner video half. */
+GST_START_TEST (test_connection_messages_from_spicesrc)
+{
+  TestServer *ts = start_server (TEST_SERVER_UNIX, "--size", "160x120",
+      "--fps", "20", NULL);
+  const gchar *names[] = { "spice-connected", "spice-disconnected",
+    "spice-reconnected"
+  };
+  GstElement *p, *sink;
+  guint i;
+
+  p = play (&sink, "spicesrc name=app_src reconnect=true uri=%s ! " APPSINK,
+      test_server_get_uri (ts));
+  for (i = 0; i < G_N_ELEMENTS (names); i++) {
+    gchar *src;
+
+    if (i == 1)
+      g_free (test_server_command (ts, "drop", 5000));
+    src = element_message_source (p, names[i]);
+    fail_unless_equals_string (src, "app_src");
+    g_free (src);
+  }
+  stop_pipeline (p, sink);
+  test_server_stop (ts);
+}
+
+GST_END_TEST;
+
+/* num-buffers on spicesrc: that many video frames, then EOS on both pads
+ * (the pipeline ends). */
+static void
+count_frames (GstElement * sink, GstBuffer * buf, GstPad * pad,
+    guint * frames)
+{
+  (*frames)++;
+}
+
+GST_START_TEST (test_num_buffers)
+{
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--size", "160x120",
+      "--fps", "30", "--audio", NULL);
+  GstElement *p, *v;
+  GstMessage *m;
+  guint frames = 0;
+
+  p = launch ("spicesrc name=s num-buffers=15 uri=%s "
+      "s.video ! queue ! fakesink name=v signal-handoffs=true sync=false "
+      "s.audio ! queue ! fakesink sync=false", test_server_get_uri (ts));
+  v = get (p, "v");
+  g_signal_connect (v, "handoff", G_CALLBACK (count_frames), &frames);
+  fail_unless (gst_element_set_state (p, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  m = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (p), 10 * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (m && GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS, "%"
+      GST_PTR_FORMAT, m);
+  gst_message_unref (m);
+  fail_unless_equals_int (frames, 15);
+  gst_object_unref (v);
+  stop_pipeline (p, NULL);
+  test_server_stop (ts);
 }
 
 GST_END_TEST;
@@ -427,6 +565,9 @@ spicelink_suite (void)
   tcase_add_test (tc, test_eos_while_stalled);
   tcase_add_test (tc, test_eos_while_reconnecting);
   tcase_add_test (tc, test_other_client_took_over);
+  tcase_add_test (tc, test_one_error_per_failure);
+  tcase_add_test (tc, test_connection_messages_from_spicesrc);
+  tcase_add_test (tc, test_num_buffers);
   return s;
 }
 
