@@ -17,17 +17,20 @@
  * once with a packet below it and rises at most ENVELOPE_RISE (faster
  * than any drift we correct), so it needs no window.
  *
+ * The guest's rate: measured on the input alone (what the guest sent
+ * against when it came, whatever is done with it): each bin's lowest
+ * offset, a robust line through the last 10 s of bins.
+ *
  * Drift: while the envelope stays put the sound passes through untouched
  * (bit-exact; most guests' clocks follow the host's).  Once it wanders
- * further than the jitter explains, a resampler (GstAudioResampler,
- * variable rate, Kaiser windowed sinc) takes over for the rest of the
- * session, at a ratio a PI loop (a DLL) sets from the envelope's error:
- * the integral is the guest clock's rate error, the proportional part
- * pulls the envelope back to its level.  The switch is seamless: the
+ * further than the jitter explains, and the input's estimate agrees, a
+ * resampler (GstAudioResampler, variable rate, Kaiser windowed sinc) takes
+ * over for the rest of the session, at the estimated ratio plus a bounded
+ * pull of the envelope back to its level.  The switch is seamless: the
  * resampler starts at ratio 1 primed with the frames just passed through,
  * and its ratio only moves once those have come out.
  *
- * What the loop cannot absorb (a guest further off than MAX_CORRECTION, a
+ * What the correction cannot absorb (a guest further off than MAX_CORRECTION, a
  * clock jump) the caller resyncs as before: the last resort. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -51,18 +54,12 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_audio_clock_debug);
  * how much it wobbles */
 #define SETTLE_S 1.0
 #define SETTLE_MIN_PACKETS 10
-/* while settling, only a clear error engages the correction: the anchor
- * itself may be off by a packet's time */
-#define ENGAGE_SETTLING_S 0.012
-/* ...or a steady slope (a drift, not the anchor) with this error; after
- * settling: the error that engages it, at least, and in units of the
- * envelope's wobble */
+/* the error that engages the correction, at least, and in units of the
+ * envelope's wobble once settled; while settling (the anchor itself may
+ * be off by a packet's time) this much */
 #define ENGAGE_MIN_S 0.004
 #define ENGAGE_SIGMAS 4.0
-#define SLOPE_MIN 0.003
-#define SLOPE_SIGMAS 6.0
-/* ...measured over this long at least: a few bursts say nothing */
-#define SLOPE_MIN_SPAN_S 0.4
+#define ENGAGE_SETTLING_S 0.006
 /* an error must last this long to engage: a stall of our own process
  * delays even the newest packet of a burst, for a moment */
 #define ENGAGE_PERSIST_S 0.15
@@ -72,18 +69,26 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_audio_clock_debug);
 /* the envelope's level is kept where it settled, within this much of the
  * timeline (an anchor taken on a late packet is pulled back) */
 #define LEVEL_MAX_S 0.015
-/* PI loop: natural frequency ~0.7 rad/s, damping ~1; the proportional
- * part never moves the pitch more than P_MAX off the estimated drift
- * (0.3%: a 440 Hz period stays within a third of a sample), and the
- * integral holds while that brings the error back (no wind-up) */
+/* the pull back to the level (per second of error), which never moves
+ * the pitch more than P_MAX off the estimate (0.3%: a 440 Hz period stays
+ * within a third of a sample) */
 #define LOOP_KP 1.4
-#define LOOP_KI 0.5
 #define P_MAX 0.003
 /* the largest rate error corrected (5%: no real clock is that far off) */
 #define MAX_CORRECTION 0.05
-/* slope of the envelope at engagement: samples every ~50 ms, 1 s */
-#define RING_SIZE 20
-#define RING_STEP_S 0.05
+/* The guest's rate, from the input alone (what the guest sent against
+ * when it arrived, whatever we do with it): the lowest offset in each bin
+ * of BIN_S, the last BINS of them, a robust line through them. */
+#define BIN_S 0.1
+#define BINS 100
+#define EST_MIN_BINS 4
+#define EST_PAIR_MIN_S 0.2
+/* an estimate is a drift once beyond this, and beyond SLOPE_SIGMAS
+ * standard errors (a few bursts say nothing) */
+#define SLOPE_MIN 0.0002
+#define SLOPE_SIGMAS 4.0
+/* the bins' scatter is never taken for less (scheduling) */
+#define SIGMA_MIN_S 0.0005
 /* resampler rates are the stream's rate times this: ratio steps of
  * ~0.2 ppm at 48000 Hz */
 #define RATE_SCALE 100
@@ -98,8 +103,8 @@ struct _GstSpiceAudioClock
   guint rate, channels, bpf;
 
   /* the guest clock: persists across anchors */
-  gdouble drift;                /* estimated rate error, the loop's
-                                 * integral (0.01: 1% fast) */
+  gdouble drift;                /* the rate error resampled for, from the
+                                 * estimate (0.01: 1% fast) */
   gboolean engaged;             /* resampling, for the rest of the session */
 
   /* the segment since the last anchor */
@@ -107,12 +112,22 @@ struct _GstSpiceAudioClock
   gboolean have_env, settled;
   gdouble env, t_last, level, engage_at;
   gdouble error;                /* low-passed */
-  gdouble error_last;           /* at the previous packet */
   gdouble over_since;           /* t the error went beyond, < 0: not */
   gdouble n, st, se, stt, ste, see;     /* least squares while settling */
-  gdouble ring_t[RING_SIZE], ring_e[RING_SIZE];
-  guint ring_len, ring_pos;
-  gdouble ring_next;
+
+  /* the input: from the first packet after an anchor, across resyncs */
+  gboolean in_started;
+  GstClockTime in_t0;
+  guint64 in_frames;            /* received before the current packet */
+  gboolean bin_open;
+  gdouble bin_start, bin_t, bin_x;      /* the open bin's lowest offset */
+  gdouble bins_t[BINS], bins_x[BINS];
+  guint bins_len, bins_pos;
+  /* the line through the bins: offset moving est_slope s/s (minus the
+   * guest clock's rate error), give or take est_se */
+  guint est_bins;               /* 0: no estimate */
+  gdouble est_slope, est_se, est_sigma;
+  gdouble scratch[BINS * (BINS - 1) / 2];
 
   /* resampling */
   GstAudioResampler *resampler;
@@ -244,6 +259,16 @@ make_resampler (GstSpiceAudioClock * clock)
   return TRUE;
 }
 
+static void
+reset_input (GstSpiceAudioClock * clock)
+{
+  clock->in_started = FALSE;
+  clock->in_frames = 0;
+  clock->bin_open = FALSE;
+  clock->bins_len = clock->bins_pos = 0;
+  clock->est_bins = 0;
+}
+
 void
 gst_spice_audio_clock_set_format (GstSpiceAudioClock * clock, guint rate,
     guint channels)
@@ -256,6 +281,7 @@ gst_spice_audio_clock_set_format (GstSpiceAudioClock * clock, guint rate,
   clock->bpf = channels * 2;
   clock->history_frames = 0;
   clock->ratio = clock->want_ratio = 1.0;
+  reset_input (clock);
   if (clock->engaged && !make_resampler (clock))
     clock->engaged = FALSE;
 }
@@ -270,12 +296,9 @@ reset_segment (GstSpiceAudioClock * clock, GstClockTime t_anchor)
   clock->env = 0;
   clock->t_last = 0;
   clock->error = 0;
-  clock->error_last = 0;
   clock->over_since = -1;
   clock->settled = FALSE;
   clock->n = clock->st = clock->se = clock->stt = clock->ste = clock->see = 0;
-  clock->ring_len = clock->ring_pos = 0;
-  clock->ring_next = 0;
   clock->level = 0;
 }
 
@@ -286,6 +309,7 @@ void
 gst_spice_audio_clock_anchor (GstSpiceAudioClock * clock, GstClockTime arrival)
 {
   reset_segment (clock, arrival);
+  reset_input (clock);
   clock->history_frames = 0;
   if (clock->resampler) {
     gst_audio_resampler_reset (clock->resampler);
@@ -318,38 +342,121 @@ cmp_double (gconstpointer a, gconstpointer b)
   return x < y ? -1 : x > y;
 }
 
-/* Slope of the envelope over the last second (s/s), 0 without enough:
- * the median of the slopes between its samples 0.1 s or more apart
- * (Theil-Sen), which a few odd samples (the start's burst, a stall) do not
- * move. */
 static gdouble
-ring_slope (GstSpiceAudioClock * clock)
+median (gdouble * v, guint n)
 {
-  gdouble slopes[RING_SIZE * (RING_SIZE - 1) / 2];
-  guint i, j, n = 0;
+  qsort (v, n, sizeof (gdouble), cmp_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
 
-  for (i = 0; i < clock->ring_len; i++)
-    for (j = 0; j < clock->ring_len; j++)
-      if (clock->ring_t[j] - clock->ring_t[i] >= 0.1)
-        slopes[n++] = (clock->ring_e[j] - clock->ring_e[i]) /
-            (clock->ring_t[j] - clock->ring_t[i]);
-  if (n < 3)
-    return 0;
-  qsort (slopes, n, sizeof (gdouble), cmp_double);
-  return slopes[n / 2];
+/* The line through the bins: the median of the slopes between bins
+ * EST_PAIR_MIN_S or more apart (Theil-Sen), which a few odd bins (a stall
+ * of ours that spanned one, the start's burst) do not move; its standard
+ * error from the bins' scatter around it (a robust sigma). */
+static void
+estimate (GstSpiceAudioClock * clock)
+{
+  gdouble *v = clock->scratch;
+  gdouble t0 = G_MAXDOUBLE, t1 = -G_MAXDOUBLE;
+  gdouble slope, icept, sigma;
+  guint i, j, n = 0, len = clock->bins_len;
+
+  for (i = 0; i < len; i++)
+    for (j = 0; j < len; j++)
+      if (clock->bins_t[j] - clock->bins_t[i] >= EST_PAIR_MIN_S)
+        v[n++] = (clock->bins_x[j] - clock->bins_x[i]) /
+            (clock->bins_t[j] - clock->bins_t[i]);
+  if (len < EST_MIN_BINS || n < 3) {
+    clock->est_bins = 0;
+    return;
+  }
+  slope = median (v, n);
+  for (i = 0; i < len; i++)
+    v[i] = clock->bins_x[i] - slope * clock->bins_t[i];
+  icept = median (v, len);
+  for (i = 0; i < len; i++) {
+    v[i] = fabs (clock->bins_x[i] - icept - slope * clock->bins_t[i]);
+    t0 = MIN (t0, clock->bins_t[i]);
+    t1 = MAX (t1, clock->bins_t[i]);
+  }
+  sigma = MAX (1.4826 * median (v, len), SIGMA_MIN_S);
+  clock->est_bins = len;
+  clock->est_slope = slope;
+  clock->est_sigma = sigma;
+  /* least squares' standard error for evenly spread points */
+  clock->est_se = sigma * sqrt (12.0 / len) / MAX (t1 - t0, BIN_S);
+  GST_LOG_OBJECT (clock->owner, "%u bins over %.2f s: the guest's clock "
+      "runs %+.0f ppm off, give or take %.0f (scatter %.2f ms)", len,
+      t1 - t0, -slope * 1e6, clock->est_se * 1e6, sigma * 1000);
+}
+
+/* The estimate says the guest's clock drifts, and in the direction of
+ * @error (0: either). */
+static gboolean
+drift_shown (GstSpiceAudioClock * clock, gdouble error)
+{
+  gdouble s = clock->est_slope;
+
+  return clock->est_bins > 0 && fabs (s) > SLOPE_MIN &&
+      fabs (s) > SLOPE_SIGMAS * clock->est_se && s * error >= 0;
+}
+
+/* A packet of @frames arrived at running time @arrival: what the guest
+ * sent, against when.  Jitter only delays a packet, so each bin's lowest
+ * offset is the guest's clock. */
+void
+gst_spice_audio_clock_input (GstSpiceAudioClock * clock, GstClockTime arrival,
+    guint frames)
+{
+  gdouble t, x;
+
+  if (clock->rate == 0)
+    return;
+  if (!clock->in_started) {
+    clock->in_started = TRUE;
+    clock->in_t0 = arrival;
+  }
+  t = GST_CLOCK_DIFF (clock->in_t0, arrival) / (gdouble) GST_SECOND;
+  x = t - clock->in_frames / (gdouble) clock->rate;
+  clock->in_frames += frames;
+
+  if (clock->bin_open && t < clock->bin_start + BIN_S) {
+    if (x < clock->bin_x) {
+      clock->bin_x = x;
+      clock->bin_t = t;
+    }
+    return;
+  }
+  if (clock->bin_open) {
+    clock->bins_t[clock->bins_pos] = clock->bin_t;
+    clock->bins_x[clock->bins_pos] = clock->bin_x;
+    clock->bins_pos = (clock->bins_pos + 1) % BINS;
+    clock->bins_len = MIN (clock->bins_len + 1, BINS);
+    estimate (clock);
+    /* engaged, the resampler follows the estimate */
+    if (clock->engaged && clock->est_bins >= EST_MIN_BINS)
+      clock->drift = CLAMP (-clock->est_slope, -MAX_CORRECTION,
+          MAX_CORRECTION);
+    /* bins on a fixed grid: a pause leaves empty ones out */
+    clock->bin_start += floor ((t - clock->bin_start) / BIN_S) * BIN_S;
+  } else {
+    clock->bin_start = t;
+  }
+  clock->bin_open = TRUE;
+  clock->bin_x = x;
+  clock->bin_t = t;
 }
 
 static void
 engage (GstSpiceAudioClock * clock, gdouble error)
 {
-  gdouble slope = ring_slope (clock);
-
-  /* passing through, the envelope moves at minus the guest's rate error */
-  clock->drift = CLAMP (-slope, -MAX_CORRECTION, MAX_CORRECTION);
-  GST_INFO_OBJECT (clock->owner, "sound is %.1f ms %s its timeline, moving "
-      "%.2f ms/s: the guest's clock runs %+.0f ppm off; resampling from now "
-      "on", fabs (error) * 1000, error > 0 ? "behind" : "ahead of",
-      slope * 1000, clock->drift * 1e6);
+  /* passing through, the offsets move at minus the guest's rate error */
+  clock->drift = CLAMP (-clock->est_slope, -MAX_CORRECTION, MAX_CORRECTION);
+  GST_INFO_OBJECT (clock->owner, "sound is %.1f ms %s its timeline: the "
+      "guest's clock runs %+.0f ppm off (give or take %.0f, %u bins); "
+      "resampling from now on", fabs (error) * 1000,
+      error > 0 ? "behind" : "ahead of", clock->drift * 1e6,
+      clock->est_se * 1e6, clock->est_bins);
   if (!make_resampler (clock))
     return;
   clock->engaged = TRUE;
@@ -375,16 +482,6 @@ gst_spice_audio_clock_observe (GstSpiceAudioClock * clock,
     clock->env = MIN (l, clock->env + ENVELOPE_RISE * dt);
   clock->have_env = TRUE;
   clock->t_last = t;
-
-  if (t >= clock->ring_next) {
-    clock->ring_t[clock->ring_pos] = t;
-    clock->ring_e[clock->ring_pos] = clock->env;
-    clock->ring_pos = (clock->ring_pos + 1) % RING_SIZE;
-    clock->ring_len = MIN (clock->ring_len + 1, RING_SIZE);
-    clock->ring_next = t + RING_STEP_S;
-    GST_LOG_OBJECT (clock->owner, "t %.3f s: lateness %.2f ms, envelope "
-        "%.2f ms", t, l * 1000, clock->env * 1000);
-  }
 
   if (!clock->settled) {
     clock->n++;
@@ -414,59 +511,37 @@ gst_spice_audio_clock_observe (GstSpiceAudioClock * clock,
 
   e = clock->env - clock->level;
   clock->error += (e - clock->error) * MIN (dt / ERROR_TAU_S, 1.0);
-  if (clock->settled) {
-    over = fabs (e) > clock->engage_at;
-  } else {
-    over = fabs (e) > ENGAGE_SETTLING_S;
-    if (!over && fabs (e) > ENGAGE_MIN_S && t >= SLOPE_MIN_SPAN_S &&
-        clock->n >= 2 * SETTLE_MIN_PACKETS) {
-      /* a clear slope already: a drift (not where the anchor fell) */
-      gdouble stt = clock->stt - clock->st * clock->st / clock->n;
-      gdouble b = stt > 1e-9 ? (clock->ste - clock->st * clock->se /
-          clock->n) / stt : 0;
-      gdouble a = (clock->se - b * clock->st) / clock->n;
-      gdouble var = (clock->see - a * clock->se - b * clock->ste) / clock->n;
-      gdouble se_b = stt > 1e-9 ? sqrt (MAX (var, 0) / stt) : G_MAXDOUBLE;
-
-      over = fabs (b) > SLOPE_MIN && fabs (b) > SLOPE_SIGMAS * se_b &&
-          b * e > 0;
-    }
-  }
+  over = fabs (e) > (clock->settled ? clock->engage_at : ENGAGE_SETTLING_S);
   if (!over)
     clock->over_since = -1;
   else if (clock->over_since < 0)
     clock->over_since = t;
+  /* the envelope moved, for a while, and the input says why: a drift */
   if (clock->correct && !clock->engaged && over &&
-      t - clock->over_since >= ENGAGE_PERSIST_S)
+      t - clock->over_since >= ENGAGE_PERSIST_S && drift_shown (clock, e))
     engage (clock, e);
 
   if (clock->engaged) {
-    gboolean growing;
     gdouble c;
 
-    /* the integral holds while the saturated proportional part brings the
-     * error back, and keeps going while the error still grows (a wrong
-     * estimate at engagement) */
-    growing = fabs (clock->error) > fabs (clock->error_last);
-    clock->error_last = clock->error;
+    /* the estimate, and a pull back to the level (never moving the pitch
+     * more than P_MAX off the estimate) */
     e = clock->error;
-    if (fabs (LOOP_KP * e) < P_MAX || growing) {
-      clock->drift -= LOOP_KI * e * dt;
-      clock->drift = CLAMP (clock->drift, -MAX_CORRECTION, MAX_CORRECTION);
-    }
     c = CLAMP (clock->drift + CLAMP (-LOOP_KP * e, -P_MAX, P_MAX),
         -MAX_CORRECTION, MAX_CORRECTION);
     clock->want_ratio = 1.0 + c;
     if (clock->resampler && clock->discard == 0)
       apply_ratio (clock, clock->want_ratio);
-    GST_LOG_OBJECT (clock->owner, "envelope %.2f ms (error %.2f), ratio "
-        "%.6f", clock->env * 1000, e * 1000, clock->ratio);
+    GST_LOG_OBJECT (clock->owner, "t %.3f s: lateness %.2f ms, envelope "
+        "%.2f ms (error %.2f), ratio %.6f", t, l * 1000, clock->env * 1000,
+        e * 1000, clock->ratio);
   }
 
   if (e * GST_SECOND > resync_threshold || -e * GST_SECOND > resync_threshold) {
     *excess = (GstClockTimeDiff) (e * GST_SECOND);
-    /* so far off so fast: a drift, even if the error did not last */
-    if (clock->correct && !clock->engaged && t >= ENGAGE_PERSIST_S)
+    /* so far off so fast: a drift, if the input agrees at all */
+    if (clock->correct && !clock->engaged && clock->est_bins > 0 &&
+        fabs (clock->est_slope) > SLOPE_MIN && clock->est_slope * e > 0)
       engage (clock, e);
     /* the caller moves the timeline by the excess: measure afresh */
     reset_segment (clock, arrival);
@@ -598,5 +673,8 @@ gst_spice_audio_clock_is_resampling (GstSpiceAudioClock * clock)
 gint
 gst_spice_audio_clock_get_drift_ppm (GstSpiceAudioClock * clock)
 {
-  return (gint) lround (clock->drift * 1e6);
+  gdouble drift = clock->engaged || clock->est_bins == 0 ? clock->drift :
+      -clock->est_slope;
+
+  return (gint) lround (drift * 1e6);
 }

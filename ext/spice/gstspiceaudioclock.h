@@ -15,10 +15,11 @@ G_BEGIN_DECLS
 
 /* Follows a SPICE guest's audio clock for spiceaudiosrc: tells how late
  * each packet comes against the element's timeline, keeps the lower
- * envelope of that lateness (jitter only ever delays a packet), and, once
- * the envelope wanders (the guest's clock runs at another rate than
- * ours), resamples by the ratio a PI loop estimates.  Until then the sound
- * passes through untouched.  Streaming thread only: no lock. */
+ * envelope of that lateness (jitter only ever delays a packet), measures
+ * the guest's rate on the packets alone, and, once the envelope wanders
+ * and the rate says why (the guest's clock runs at another rate than
+ * ours), resamples by that rate.  Until then the sound passes through
+ * untouched.  Streaming thread only: no lock. */
 typedef struct _GstSpiceAudioClock GstSpiceAudioClock;
 
 typedef enum
@@ -38,6 +39,8 @@ void gst_spice_audio_clock_set_format (GstSpiceAudioClock * clock,
 void gst_spice_audio_clock_anchor (GstSpiceAudioClock * clock,
     GstClockTime arrival);
 
+void gst_spice_audio_clock_input (GstSpiceAudioClock * clock,
+    GstClockTime arrival, guint frames);
 GstClockTime gst_spice_audio_clock_pending (GstSpiceAudioClock * clock);
 GstSpiceAudioClockVerdict gst_spice_audio_clock_observe (GstSpiceAudioClock *
     clock, GstClockTime arrival, GstClockTimeDiff late,

@@ -29,9 +29,10 @@
  * raises the latency reported (up to #GstSpiceAudioSrc:max-latency, with a
  * LATENCY message), and a missing packet is waited for that long before
  * silence fills in.  Drift (a guest clock at another rate than ours) moves
- * the envelope itself: once it does, the element resamples by the ratio a
- * PI loop estimates (#GstSpiceAudioSrc:drift-correction), smoothly, for
- * the rest of the session.  Only what that cannot absorb (more than 5% off,
+ * the envelope itself: once it does, and the guest's rate measured over
+ * the last seconds of packets agrees, the element resamples by that rate
+ * (#GstSpiceAudioSrc:drift-correction), smoothly, for the rest of the
+ * session.  Only what that cannot absorb (more than 5% off,
  * a clock jump) is resynced, the last resort: a forward jump or a few
  * dropped samples, a DISCONT buffer and a log line, counted in the stats.
  * While the guest plays nothing the element keeps time with gap-flagged
@@ -76,8 +77,13 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_audio_src_debug);
 #define RESYNC_MIN (40 * GST_MSECOND)
 /* When the guest starts playing, libspice-server sends the packets it
  * buffered before the client was ready in one burst (5 packets, 50 ms, with
- * the test server).  The timeline is anchored once the burst is in. */
-#define BURST_WAIT_US 2000
+ * the test server).  The timeline is anchored once the burst is in and a
+ * packet after it could have come: on a busy host the burst reaches the
+ * queue spread out (the helper, the IPC, our thread), and an anchor taken
+ * on its first packets alone sits up to 50 ms late, the packets after it
+ * early, dropped by a resync (a click at the start).  The first sound goes
+ * out this much later; its timestamps do not change. */
+#define BURST_WAIT_US 20000
 
 #define AUDIO_CAPS "audio/x-raw, format = (string) " GST_AUDIO_NE (S16) \
     ", layout = (string) interleaved, rate = (int) [ 1, MAX ], " \
@@ -161,6 +167,7 @@ struct _GstSpiceAudioSrc
   GstAudioInfo info;            /* negotiated */
   gboolean playing;             /* between START and STOP items */
   gboolean need_anchor;         /* the next packet sets the timeline */
+  gboolean packet_counted;      /* the clock saw the packet being taken */
   GstClockTime ts_base;         /* running time of sample offset_base */
   guint64 offset_base, offset;  /* samples output */
   GstSpiceAudioClock *clock;    /* the guest's clock and the resampler */
@@ -444,6 +451,7 @@ gst_spice_audio_src_start (GstBaseSrc * src)
   gst_audio_info_init (&self->info);
   self->playing = FALSE;
   self->need_anchor = TRUE;
+  self->packet_counted = FALSE;
   self->ts_base = GST_CLOCK_TIME_NONE;
   self->offset_base = self->offset = 0;
   self->drop_frames = 0;
@@ -732,7 +740,7 @@ drop_input (GstSpiceAudioSrc * self, GstBuffer ** buf)
  * returned buffer), to be given again. */
 static GstBuffer *
 take_packet (GstSpiceAudioSrc * self, GstBuffer ** packet,
-    GstClockTime arrival, gboolean in_anchor_burst)
+    GstClockTime arrival, GstClockTime real_arrival, gboolean in_anchor_burst)
 {
   guint rate = GST_AUDIO_INFO_RATE (&self->info);
   GstClockTimeDiff threshold = self->active.latency * GST_MSECOND / 2;
@@ -771,6 +779,14 @@ take_packet (GstSpiceAudioSrc * self, GstBuffer ** packet,
             "server had buffered before we could play them",
             self->drop_frames);
     }
+  }
+
+  /* what the guest sent, against when it came (once a packet, whatever
+   * happens to it) */
+  if (!self->packet_counted) {
+    gst_spice_audio_clock_input (self->clock, real_arrival,
+        gst_buffer_get_size (*packet) / GST_AUDIO_INFO_BPF (&self->info));
+    self->packet_counted = TRUE;
   }
 
   buf = *packet;
@@ -911,6 +927,7 @@ gst_spice_audio_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       self->st.queued_us = 0;
       self->ts_base = GST_CLOCK_TIME_NONE;
       self->need_anchor = TRUE;
+      self->packet_counted = FALSE;
       self->discont = TRUE;
       g_cond_wait (&self->cond, &self->lock);
       continue;
@@ -976,12 +993,13 @@ gst_spice_audio_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
             stamp (self, buf);
           break;
         case ITEM_DATA:{
-          GstClockTime arrival = self->need_anchor ? anchor :
-              gst_spice_running_time_of (GST_ELEMENT (self),
+          GstClockTime real = gst_spice_running_time_of (GST_ELEMENT (self),
               item->arrival_us);
 
-          buf = take_packet (self, &item->buf, arrival,
-              item->arrival_us <= self->anchored_us);
+          buf = take_packet (self, &item->buf, self->need_anchor ? anchor :
+              real, real, item->arrival_us <= self->anchored_us);
+          if (!item->buf)
+            self->packet_counted = FALSE;
           if (item->buf) {
             /* silence went before the packet: keep the packet */
             g_mutex_lock (&self->lock);
