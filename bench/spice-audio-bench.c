@@ -26,6 +26,19 @@
  *                  the packet's header; A/V offset = the audio packet's
  *                  offset - the median video offset of the window.
  *
+ *   clock          (jitter and drift) spicesrc with the video and audio
+ *                  into fakesinks (sync=false), against a server of its
+ *                  own playing the "marks" signal (440 Hz sine left, a
+ *                  one-sample mark every half second right) held back
+ *                  20-80 ms at random (--audio-jitter), or 2% fast or
+ *                  slow (--audio-speed); run with spiceaudiosrc's
+ *                  drift-correction on (this path) and off (today's:
+ *                  resyncs), one after the other.  A discontinuity is a
+ *                  DISCONT buffer, a run of GAP silence between sounds, or
+ *                  a sine period more than 3 samples off what it should
+ *                  be; A/V offset = a mark's PTS - when the server's
+ *                  timeline reached it - the median video offset.
+ *
  * CPU is the child's user+sys time (all threads) over the window, divided
  * by the seconds of audio delivered in the window.
  */
@@ -752,6 +765,221 @@ done:
 }
 
 /* ---------------------------------------------------------------------- */
+/* Child: jitter and drift (clock)                                        */
+
+typedef struct
+{
+  PipeRun pipe;
+  gint64 t0_us;                 /* the server's timeline origin */
+  gint ppm;
+  gdouble ideal, native;        /* sine period, samples */
+  /* asink's streaming thread */
+  gint16 prev;
+  gboolean have_prev, in_gap, seen_sound, in_mark;
+  gdouble pos, last_cross, mark_best;
+  gint64 mark_pts;
+  /* guarded by pipe.meter.lock, in the window only */
+  guint64 glitches;             /* periods off, gaps between sounds */
+  GArray *marks;                /* gint64 ns: the marks' PTS */
+} ClockRun;
+
+static GstPadProbeReturn
+clock_audio_probe (GstPad * pad, GstPadProbeInfo * info, ClockRun * c)
+{
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
+  PipeRun *r = &c->pipe;
+  GstMapInfo map;
+  const gint16 *lr;
+  guint frames, j, glitches = 0;
+  gboolean measuring;
+  gdouble step;
+
+  if (!r->have_audio_buffer) {
+    GstCaps *caps = gst_pad_get_current_caps (pad);
+    gboolean ok = caps && gst_audio_info_from_caps (&r->ainfo, caps);
+
+    gst_clear_caps (&caps);
+    if (!ok || GST_AUDIO_INFO_CHANNELS (&r->ainfo) != TA_CHANNELS)
+      return GST_PAD_PROBE_OK;
+    meter_set_rate (&r->meter, GST_AUDIO_INFO_RATE (&r->ainfo));
+    r->have_audio_buffer = TRUE;
+  }
+  g_mutex_lock (&r->meter.lock);
+  measuring = r->meter.measuring;
+  if (measuring && GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT))
+    r->disconts++;
+  g_mutex_unlock (&r->meter.lock);
+
+  frames = gst_buffer_get_size (buf) / GST_AUDIO_INFO_BPF (&r->ainfo);
+  if (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_GAP)) {
+    meter_gap (&r->meter, frames);
+    c->in_gap = c->seen_sound;
+    return GST_PAD_PROBE_OK;
+  }
+  if (c->in_gap)
+    glitches++;
+  c->in_gap = FALSE;
+  c->seen_sound = TRUE;
+  if (!gst_buffer_map (buf, &map, GST_MAP_READ))
+    return GST_PAD_PROBE_OK;
+  lr = (const gint16 *) map.data;
+  step = (gdouble) GST_SECOND / GST_AUDIO_INFO_RATE (&r->ainfo);
+  for (j = 0; j < frames; j++) {
+    gint16 left = lr[2 * j], right = lr[2 * j + 1];
+    gdouble pos = GST_BUFFER_PTS (buf) + j * step;
+
+    if (c->have_prev && c->prev < 0 && left >= 0) {
+      gdouble cross = c->pos + step * (-c->prev) / (gdouble) (left - c->prev);
+
+      if (c->last_cross > 0) {
+        gdouble period = (cross - c->last_cross) / step;
+        if (period < MIN (c->ideal, c->native) - 3 ||
+            period > MAX (c->ideal, c->native) + 3)
+          glitches++;
+      }
+      c->last_cross = cross;
+    }
+    c->prev = left;
+    c->pos = pos;
+    c->have_prev = TRUE;
+    if (right > TA_SINE_AMPLITUDE / 2) {
+      if (!c->in_mark || right > c->mark_best) {
+        c->mark_best = right;
+        c->mark_pts = (gint64) pos;
+      }
+      c->in_mark = TRUE;
+    } else if (c->in_mark) {
+      c->in_mark = FALSE;
+      g_mutex_lock (&r->meter.lock);
+      if (r->meter.measuring)
+        g_array_append_val (c->marks, c->mark_pts);
+      g_mutex_unlock (&r->meter.lock);
+    }
+  }
+  /* counts the frames and opens the window (they are no code packets) */
+  meter_sound (&r->meter, lr, frames, NULL);
+  gst_buffer_unmap (buf, &map);
+  if (glitches) {
+    g_mutex_lock (&r->meter.lock);
+    if (measuring)
+      c->glitches += glitches;
+    g_mutex_unlock (&r->meter.lock);
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+/* One clock run: spicesrc, drift-correction @correct. */
+static gboolean
+run_clock (const gchar * uri, gboolean correct, gint ppm, gint64 t0_us,
+    guint warmup_ms, guint window_ms)
+{
+  ClockRun c = { 0, };
+  PipeRun *r = &c.pipe;
+  GError *err = NULL;
+  GstElement *audio;
+  GstStructure *st = NULL;
+  gchar *desc, *extra;
+  GstBus *bus;
+  guint watch, i;
+  gint64 vmed, av_p99 = 0;
+  gint est = 0;
+  gboolean ok;
+
+  c.ppm = ppm;
+  c.t0_us = t0_us;
+  c.native = (gdouble) TA_DEFAULT_RATE / TA_SINE_HZ;
+  c.ideal = c.native / (1 + ppm / 1e6);
+  desc = g_strdup_printf ("spicesrc name=s uri=\"%s\" s.video ! queue ! "
+      "fakesink name=vsink sync=false enable-last-sample=false s.audio ! "
+      "queue ! fakesink name=asink sync=false enable-last-sample=false", uri);
+  r->pipeline = gst_parse_launch (desc, &err);
+  g_free (desc);
+  if (!r->pipeline) {
+    g_printerr ("spice-audio-bench: clock: %s\n", err->message);
+    g_clear_error (&err);
+    return FALSE;
+  }
+  /* spicesrc names its audio element audio_src */
+  audio = gst_bin_get_by_name (GST_BIN (r->pipeline), "audio_src");
+  if (!audio || !g_object_class_find_property (G_OBJECT_GET_CLASS (audio),
+          "drift-correction")) {
+    g_printerr ("spice-audio-bench: clock: no drift-correction on "
+        "spicesrc's audio element\n");
+    gst_clear_object (&audio);
+    gst_object_unref (r->pipeline);
+    return FALSE;
+  }
+  g_object_set (audio, "drift-correction", correct, NULL);
+
+  meter_init (&r->meter, warmup_ms, window_ms);
+  r->voff = g_array_new (FALSE, FALSE, sizeof (gint64));
+  c.marks = g_array_new (FALSE, FALSE, sizeof (gint64));
+  if (!add_probe (r->pipeline, "asink", (GstPadProbeCallback)
+          clock_audio_probe, (PipeRun *) & c) || !add_probe (r->pipeline,
+          "vsink", (GstPadProbeCallback) video_probe, r)) {
+    r->meter.failed = TRUE;
+    goto done;
+  }
+  bus = gst_element_get_bus (r->pipeline);
+  watch = gst_bus_add_watch (bus, (GstBusFunc) pipe_bus, r);
+  gst_object_unref (bus);
+  if (gst_element_set_state (r->pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE)
+    r->meter.failed = TRUE;
+  else
+    g_main_loop_run (r->meter.loop);
+
+  if (!r->meter.failed) {
+    g_object_get (audio, "stats", &st, NULL);
+    if (st)
+      gst_structure_get_int (st, "drift-ppm", &est);
+    g_mutex_lock (&r->meter.lock);
+    bench_sort_gint64 (r->voff);
+    vmed = r->voff->len ? bench_percentile (r->voff, 50) : 0;
+    /* a mark at PTS p is frame m * ta_mark_frames () of the server's
+     * timeline: the m whose due time (+ the video's offset) is nearest;
+     * the offset left is the A/V offset (aliases beyond 250 ms) */
+    for (i = 0; i < c.marks->len; i++) {
+      gdouble rate = TA_DEFAULT_RATE * (1 + c.ppm / 1e6);
+      gint64 pts = g_array_index (c.marks, gint64, i);
+      gdouble n = (pts - vmed - t0_us * 1000) / 1e9 * rate;
+      gdouble m = floor (n / ta_mark_frames (TA_DEFAULT_RATE) + 0.5);
+      gint64 due = t0_us * 1000 + (gint64) (m *
+          ta_mark_frames (TA_DEFAULT_RATE) / rate * 1e9);
+
+      g_array_index (c.marks, gint64, i) = ABS (pts - due - vmed);
+    }
+    bench_sort_gint64 (c.marks);
+    if (c.marks->len)
+      av_p99 = bench_percentile (c.marks, 99);
+    extra = g_strdup_printf ("disconts=%" G_GUINT64_FORMAT " glitches=%"
+        G_GUINT64_FORMAT " marks=%u vframes=%" G_GUINT64_FORMAT
+        " av_abs_p99_us=%" G_GINT64_FORMAT " est_ppm=%d resyncs=%"
+        G_GUINT64_FORMAT, r->disconts, c.glitches, c.marks->len, r->vframes,
+        av_p99 / 1000, est, st && gst_structure_has_field (st, "resyncs") ?
+        g_value_get_uint64 (gst_structure_get_value (st, "resyncs")) : 0);
+    g_mutex_unlock (&r->meter.lock);
+    meter_print_result (&r->meter, "clock", extra);
+    g_free (extra);
+    if (st)
+      gst_structure_free (st);
+  }
+  meter_stop (&r->meter);
+  gst_element_set_state (r->pipeline, GST_STATE_NULL);
+  g_source_remove (watch);
+
+done:
+  meter_stop (&r->meter);
+  ok = !r->meter.failed && r->meter.frames > 0 && c.marks->len > 0;
+  gst_object_unref (audio);
+  gst_object_unref (r->pipeline);
+  g_array_unref (r->voff);
+  g_array_unref (c.marks);
+  meter_clear (&r->meter);
+  return ok;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Parent: runs, tables                                                   */
 
 typedef enum
@@ -1021,9 +1249,106 @@ run_av_mode (const gchar * self_exe, TestServer * ts, guint window_ms,
   return TRUE;
 }
 
+/* The jitter and drift scenarios: a server each, this path then today's
+ * (drift-correction off) against it.  FALSE when a run failed. */
+static gboolean
+run_clock_modes (const gchar * self_exe, guint window_ms, gint * pass,
+    gint * miss)
+{
+  static const struct
+  {
+    const gchar *name;
+    const gchar *option, *value;
+    gint ppm;
+  } scenarios[] = {
+    {"jitter 20-80 ms", "--audio-jitter", "20-80", 0},
+    {"drift +2%", "--audio-speed", "20000", 20000},
+    {"drift -2%", "--audio-speed", "-20000", -20000},
+  };
+  gboolean ok = TRUE;
+  guint k, corr;
+
+  printf ("\n== Jitter and drift: spicesrc against a server playing the "
+      "marks signal, drift-correction on (this path) and off (today's: "
+      "resyncs), %u ms warm-up after the first sound, %u ms window ==\n",
+      WARMUP_MS, window_ms);
+  printf ("  %-16s %-6s %10s %12s %10s %12s %9s  %s\n", "scenario", "path",
+      "discont/min", "A/V p99 ms", "resyncs", "CPU ms/s aud", "est. ppm",
+      "targets: 0 discont/min, A/V p99 <= 20 ms");
+  fflush (stdout);
+  for (k = 0; k < G_N_ELEMENTS (scenarios); k++) {
+    const gchar *args[] = { "--audio", "--audio-signal", "marks", "--size",
+      "160x120", "--fps", "30", scenarios[k].option, scenarios[k].value, NULL
+    };
+    TestServer *ts = test_server_start (TEST_SERVER_TCP, args);
+    gchar *reply = test_server_command (ts, "audio stats", 2000);
+    const gchar *at = reply ? strstr (reply, " t0=") : NULL;
+    gint64 t0 = at ? g_ascii_strtoll (at + 4, NULL, 10) : 0;
+    gdouble cpu[2] = { 0, 0 };
+
+    g_free (reply);
+    for (corr = 0; corr < 2; corr++) {
+      gboolean correct = corr == 0;
+      gchar warmup_s[32], window_s[32], ppm_s[32], t0_s[32];
+      const gchar *argv[] = { self_exe, "--mode", "clock", "--uri",
+        test_server_get_uri (ts), "--warmup-ms", warmup_s, "--window-ms",
+        window_s, "--ppm", ppm_s, "--t0", t0_s, "--correction",
+        correct ? "1" : "0", NULL
+      };
+      gchar *out, **kv = NULL;
+      gboolean child_ok;
+      gdouble minutes, disc, p99;
+
+      g_snprintf (warmup_s, sizeof (warmup_s), "%u", WARMUP_MS);
+      g_snprintf (window_s, sizeof (window_s), "%u", window_ms);
+      g_snprintf (ppm_s, sizeof (ppm_s), "%d", scenarios[k].ppm);
+      g_snprintf (t0_s, sizeof (t0_s), "%" G_GINT64_FORMAT, t0);
+      out = bench_run_child ("spice-audio-bench", "clock", argv,
+          FIRST_SOUND_TIMEOUT_MS + WARMUP_MS + window_ms + CHILD_GRACE_MS,
+          &child_ok);
+      if (child_ok)
+        kv = bench_result_line (out);
+      g_free (out);
+      wait_client_gone (ts);
+      if (!kv || !(bench_kv_double (kv, "frames") > 0)) {
+        printf ("  %-16s %-6s FAILED\n", scenarios[k].name,
+            correct ? "this" : "today");
+        g_strfreev (kv);
+        ok = FALSE;
+        continue;
+      }
+      minutes = bench_kv_double (kv, "window_us") / 60e6;
+      disc = (bench_kv_double (kv, "disconts") +
+          bench_kv_double (kv, "glitches")) / minutes;
+      p99 = bench_kv_double (kv, "av_abs_p99_us") / 1000.0;
+      cpu[corr] = bench_kv_double (kv, "cpu_us") / 1000.0 /
+          (bench_kv_double (kv, "frames") / bench_kv_double (kv, "rate"));
+      printf ("  %-16s %-6s %10.1f %12.2f %10.0f %12.2f %9.0f  %s\n",
+          scenarios[k].name, correct ? "this" : "today", disc, p99,
+          bench_kv_double (kv, "resyncs"), cpu[corr],
+          bench_kv_double (kv, "est_ppm"), correct ? (disc == 0 &&
+              p99 <= TARGET_AV_MS ? "PASS" : "MISS") : "(reference)");
+      if (correct) {
+        if (disc == 0 && p99 <= TARGET_AV_MS)
+          (*pass)++;
+        else
+          (*miss)++;
+      }
+      fflush (stdout);
+      g_strfreev (kv);
+    }
+    if (cpu[0] > 0 && cpu[1] > 0)
+      printf ("  %-16s CPU this / today: %.2fx (whole pipeline, video "
+          "included)\n", scenarios[k].name, cpu[0] / cpu[1]);
+    test_server_stop (ts);
+  }
+  fflush (stdout);
+  return ok;
+}
+
 static int
 run_parent (gchar ** argv, gboolean quick, guint seconds, guint av_seconds,
-    guint rounds)
+    guint rounds, guint clock_seconds)
 {
   const gchar *args[] = { "--audio", "--size", SERVER_SIZE, "--fps",
     SERVER_FPS, NULL
@@ -1032,6 +1357,7 @@ run_parent (gchar ** argv, gboolean quick, guint seconds, guint av_seconds,
   gchar *registry = NULL, *stats;
   guint window_ms = (quick ? 2 : seconds) * 1000;
   guint av_window_ms = (quick ? 3 : av_seconds) * 1000;
+  guint clock_window_ms = (quick ? 2 : clock_seconds) * 1000;
   gint pass = 0, miss = 0;
   guint major, minor, micro, nano;
   TestServer *ts;
@@ -1080,6 +1406,9 @@ run_parent (gchar ** argv, gboolean quick, guint seconds, guint av_seconds,
   printf ("\n  server: %s\n", stats ? stats : "(no audio stats)");
   g_free (stats);
   test_server_stop (ts);
+  if (clock_window_ms > 0 && !run_clock_modes (self_exe, clock_window_ms,
+          &pass, &miss))
+    ok = FALSE;
 
   printf ("\ntargets: %d PASS, %d MISS (informational: the exit status "
       "only reflects failed runs)\n", pass, miss);
@@ -1100,7 +1429,9 @@ int
 main (int argc, char **argv)
 {
   gboolean quick = FALSE;
-  gint seconds = 10, av_seconds = 60, rounds = 2;
+  gint seconds = 10, av_seconds = 60, rounds = 2, clock_seconds = 30;
+  gint ppm = 0, correction = 1;
+  gint64 t0 = 0;
   gint warmup_ms = WARMUP_MS, window_ms = 10000;
   gchar *mode = NULL, *uri = NULL;
   gchar **argv_copy;
@@ -1109,15 +1440,25 @@ main (int argc, char **argv)
   gboolean ok;
   GOptionEntry entries[] = {
     {"quick", 0, 0, G_OPTION_ARG_NONE, &quick,
-        "Smoke run (~15 s): one round, 2 s windows, 3 s of A/V", NULL},
+          "Smoke run (~30 s): one round, 2 s windows, 3 s of A/V, 2 s of "
+          "each jitter and drift run", NULL},
     {"seconds", 0, 0, G_OPTION_ARG_INT, &seconds,
         "Measurement window of the CPU runs (default 10)", "N"},
     {"av-seconds", 0, 0, G_OPTION_ARG_INT, &av_seconds,
         "Measurement window of the A/V run (default 60; 0: no A/V run)", "N"},
     {"rounds", 0, 0, G_OPTION_ARG_INT, &rounds,
         "Rounds of baseline + spiceaudiosrc (default 2)", "N"},
+    {"clock-seconds", 0, 0, G_OPTION_ARG_INT, &clock_seconds,
+          "Measurement window of each jitter and drift run (default 30; 0: "
+          "none)", "N"},
+    {"ppm", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &ppm,
+        "Child (clock): the server's --audio-speed", "PPM"},
+    {"t0", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT64, &t0,
+        "Child (clock): the server's timeline origin", "US"},
+    {"correction", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &correction,
+        "Child (clock): drift-correction 1 or 0", "B"},
     {"mode", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &mode,
-        "Child: baseline, spiceaudiosrc or av", "MODE"},
+        "Child: baseline, spiceaudiosrc, av or clock", "MODE"},
     {"uri", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &uri,
         "Child: the server", "URI"},
     {"warmup-ms", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &warmup_ms,
@@ -1137,18 +1478,20 @@ main (int argc, char **argv)
   }
   g_option_context_free (ctx);
   if (seconds < 1 || seconds > 600 || av_seconds < 0 || av_seconds > 600
-      || rounds < 1 || rounds > 16 || warmup_ms < 0 || window_ms < 100) {
+      || rounds < 1 || rounds > 16 || warmup_ms < 0 || window_ms < 100
+      || clock_seconds < 0 || clock_seconds > 600) {
     g_printerr ("spice-audio-bench: --seconds wants 1..600, --av-seconds "
-        "0..600, --rounds 1..16\n");
+        "0..600, --rounds 1..16, --clock-seconds 0..600\n");
     return 2;
   }
 
   if (!mode) {
-    ok = run_parent (argv_copy, quick, seconds, av_seconds, rounds) == 0;
+    ok = run_parent (argv_copy, quick, seconds, av_seconds, rounds,
+        clock_seconds) == 0;
   } else if (uri && g_str_equal (mode, "baseline")) {
     ok = run_baseline (uri, warmup_ms, window_ms);
   } else if (uri && (g_str_equal (mode, "spiceaudiosrc")
-          || g_str_equal (mode, "av"))) {
+          || g_str_equal (mode, "av") || g_str_equal (mode, "clock"))) {
     const gchar *old = g_getenv ("GST_PLUGIN_PATH");
     gchar *path = old && *old ?
         g_strconcat (GST_SPICE_PLUGIN_DIR, G_SEARCHPATH_SEPARATOR_S, old,
@@ -1157,7 +1500,10 @@ main (int argc, char **argv)
     g_setenv ("GST_PLUGIN_PATH", path, TRUE);
     g_free (path);
     gst_init (NULL, NULL);
-    ok = run_pipeline (mode, uri, warmup_ms, window_ms);
+    if (g_str_equal (mode, "clock"))
+      ok = run_clock (uri, correction != 0, ppm, t0, warmup_ms, window_ms);
+    else
+      ok = run_pipeline (mode, uri, warmup_ms, window_ms);
   } else {
     g_printerr ("spice-audio-bench: --mode wants baseline, spiceaudiosrc or "
         "av, with --uri\n");

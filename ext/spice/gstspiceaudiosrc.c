@@ -20,12 +20,24 @@
  * Timestamps follow the samples: the first packet after the guest starts
  * playing is stamped with the running time it arrived at, and each later
  * sample follows by sample count, so nothing is lost, repeated or
- * reordered.  Should arrival drift from that timeline by more than half of
- * #GstSpiceAudioSrc:latency (guest and host clocks differ), the element
- * resyncs: a forward jump or a few dropped samples, a DISCONT buffer and a
- * log line.  While the guest plays nothing the element keeps time with
- * gap-flagged silence, so muxers and webrtcbin never stall, and sound that
- * resumes continues the same timeline.
+ * reordered.
+ *
+ * Jitter (packets held back, then sent in a burst: QEMU's audio timer on a
+ * busy host, a loaded network) only delays packets, so the element judges
+ * the guest's clock on the lower envelope of their lateness and leaves the
+ * samples alone; a packet later than #GstSpiceAudioSrc:latency allows
+ * raises the latency reported (up to #GstSpiceAudioSrc:max-latency, with a
+ * LATENCY message), and a missing packet is waited for that long before
+ * silence fills in.  Drift (a guest clock at another rate than ours) moves
+ * the envelope itself: once it does, and the guest's rate measured over
+ * the last seconds of packets agrees, the element resamples by that rate
+ * (#GstSpiceAudioSrc:drift-correction), smoothly, for the rest of the
+ * session.  Only what that cannot absorb (more than 5% off,
+ * a clock jump) is resynced, the last resort: a forward jump or a few
+ * dropped samples, a DISCONT buffer and a log line, counted in the stats.
+ * While the guest plays nothing the element keeps time with gap-flagged
+ * silence, so muxers and webrtcbin never stall, and sound that resumes
+ * continues the same timeline.
  *
  * ## Example launch line
  * |[
@@ -40,11 +52,14 @@
 #include <gst/audio/audio.h>
 
 #include "gstspiceaudiosrc.h"
+#include "gstspiceaudioclock.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_spice_audio_src_debug);
 #define GST_CAT_DEFAULT gst_spice_audio_src_debug
 
 #define DEFAULT_LATENCY 40
+#define DEFAULT_MAX_LATENCY 250
+#define DEFAULT_DRIFT_CORRECTION TRUE
 #define DEFAULT_RATE 48000
 #define DEFAULT_CHANNELS 2
 /* silence goes out in chunks of 10 ms */
@@ -52,13 +67,23 @@ GST_DEBUG_CATEGORY_STATIC (gst_spice_audio_src_debug);
 /* at most this much sound waits for the streaming thread; older is
  * dropped (a paused or stalled pipeline) */
 #define QUEUE_MAX_US G_USEC_PER_SEC
-/* drift is judged on the smallest lateness over this long: arrival jitter
- * only ever delays packets */
-#define DRIFT_WINDOW (GST_SECOND)
+/* what a packet's lateness needs on top, in the latency reported: the
+ * streaming thread's own scheduling */
+#define LATENCY_MARGIN (3 * GST_MSECOND)
+/* the latency grows in steps of this, with a quarter of headroom */
+#define LATENCY_STEP_MS 10
+/* with drift correction, resyncs only beyond this (or half the latency):
+ * the correction engages well before */
+#define RESYNC_MIN (40 * GST_MSECOND)
 /* When the guest starts playing, libspice-server sends the packets it
  * buffered before the client was ready in one burst (5 packets, 50 ms, with
- * the test server).  The timeline is anchored once the burst is in. */
-#define BURST_WAIT_US 2000
+ * the test server).  The timeline is anchored once the burst is in and a
+ * packet after it could have come: on a busy host the burst reaches the
+ * queue spread out (the helper, the IPC, our thread), and an anchor taken
+ * on its first packets alone sits up to 50 ms late, the packets after it
+ * early, dropped by a resync (a click at the start).  The first sound goes
+ * out this much later; its timestamps do not change. */
+#define BURST_WAIT_US 20000
 
 #define AUDIO_CAPS "audio/x-raw, format = (string) " GST_AUDIO_NE (S16) \
     ", layout = (string) interleaved, rate = (int) [ 1, MAX ], " \
@@ -71,12 +96,16 @@ enum
 {
   PROP_LATENCY = GST_SPICE_PROP_CONNECTION_LAST,
   PROP_STATS,
+  PROP_MAX_LATENCY,
+  PROP_DRIFT_CORRECTION,
 };
 
 typedef struct
 {
   GstSpiceConnectionSettings conn;
   guint latency;                /* ms */
+  guint max_latency;            /* ms */
+  gboolean drift_correction;
 } Settings;
 
 typedef enum
@@ -125,18 +154,25 @@ struct _GstSpiceAudioSrc
 
     guint64 packets, frames_in, silence_frames, dropped_frames, resyncs;
     guint64 stale_frames, underruns;
+    /* copied from the streaming thread's clock */
+    gboolean resampling;
+    gint drift_ppm;
   } st;
 
   gint pipeline_latency_ms;     /* atomic: from the LATENCY event, -1 */
+  gint latency_ms;              /* atomic: reported, >= settings' latency
+                                 * (written by the streaming thread) */
 
   /* streaming thread only */
   GstAudioInfo info;            /* negotiated */
   gboolean playing;             /* between START and STOP items */
   gboolean need_anchor;         /* the next packet sets the timeline */
+  gboolean packet_counted;      /* the clock saw the packet being taken */
   GstClockTime ts_base;         /* running time of sample offset_base */
   guint64 offset_base, offset;  /* samples output */
-  GstClockTime window_start;
-  GstClockTimeDiff window_min;
+  GstSpiceAudioClock *clock;    /* the guest's clock and the resampler */
+  gint64 anchored_us;           /* monotonic: when the timeline was anchored
+                                 * (packets queued by then are its burst) */
   guint64 drop_frames;          /* still to drop to catch up */
   gboolean drop_stale;          /* those are stale (counted apart) */
   gboolean discont;
@@ -172,6 +208,9 @@ make_stats (GstSpiceAudioSrc * self)
       "stale-frames", G_TYPE_UINT64, self->st.stale_frames,
       "underruns", G_TYPE_UINT64, self->st.underruns,
       "resyncs", G_TYPE_UINT64, self->st.resyncs,
+      "resampling", G_TYPE_BOOLEAN, self->st.resampling,
+      "drift-ppm", G_TYPE_INT, self->st.drift_ppm,
+      "latency", G_TYPE_UINT, (guint) g_atomic_int_get (&self->latency_ms),
       "rate", G_TYPE_UINT, self->st.rate,
       "channels", G_TYPE_UINT, self->st.channels, NULL);
   g_mutex_unlock (&self->lock);
@@ -190,6 +229,12 @@ gst_spice_audio_src_set_property (GObject * object, guint prop_id,
     switch (prop_id) {
       case PROP_LATENCY:
         self->settings.latency = g_value_get_uint (value);
+        break;
+      case PROP_MAX_LATENCY:
+        self->settings.max_latency = g_value_get_uint (value);
+        break;
+      case PROP_DRIFT_CORRECTION:
+        self->settings.drift_correction = g_value_get_boolean (value);
         break;
       default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -215,6 +260,12 @@ gst_spice_audio_src_get_property (GObject * object, guint prop_id,
     switch (prop_id) {
       case PROP_LATENCY:
         g_value_set_uint (value, self->settings.latency);
+        break;
+      case PROP_MAX_LATENCY:
+        g_value_set_uint (value, self->settings.max_latency);
+        break;
+      case PROP_DRIFT_CORRECTION:
+        g_value_set_boolean (value, self->settings.drift_correction);
         break;
       default:
         G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -322,11 +373,8 @@ on_playback_delay (gpointer user_data)
   GstSpiceAudioSrc *self = user_data;
   gint ms = g_atomic_int_get (&self->pipeline_latency_ms);
 
-  if (ms < 0) {
-    GST_OBJECT_LOCK (self);
-    ms = self->settings.latency;
-    GST_OBJECT_UNLOCK (self);
-  }
+  if (ms < 0)
+    ms = g_atomic_int_get (&self->latency_ms);
   return ms;
 }
 
@@ -382,6 +430,8 @@ gst_spice_audio_src_start (GstBaseSrc * src)
   gst_spice_connection_settings_copy (&self->active.conn,
       &self->settings.conn);
   GST_OBJECT_UNLOCK (self);
+  self->active.max_latency = MAX (self->active.max_latency,
+      self->active.latency);
 
   self->session = gst_spice_connection_acquire (GST_ELEMENT (self),
       &self->active.conn, GST_SPICE_SESSION_FEATURE_AUDIO);
@@ -401,13 +451,18 @@ gst_spice_audio_src_start (GstBaseSrc * src)
   gst_audio_info_init (&self->info);
   self->playing = FALSE;
   self->need_anchor = TRUE;
+  self->packet_counted = FALSE;
   self->ts_base = GST_CLOCK_TIME_NONE;
   self->offset_base = self->offset = 0;
-  self->window_start = GST_CLOCK_TIME_NONE;
   self->drop_frames = 0;
   self->discont = TRUE;
   self->start_us = g_get_monotonic_time ();
+  self->anchored_us = 0;
   g_atomic_int_set (&self->pipeline_latency_ms, -1);
+  g_atomic_int_set (&self->latency_ms, self->active.latency);
+  g_clear_pointer (&self->clock, gst_spice_audio_clock_free);
+  self->clock = gst_spice_audio_clock_new (GST_OBJECT (self),
+      self->active.drift_correction);
 
   g_free (self->address);
   self->address = g_strdup (gst_spice_session_get_address (self->session));
@@ -434,6 +489,7 @@ gst_spice_audio_src_stop (GstBaseSrc * src)
   g_clear_pointer (&self->st.idle_start, item_free);
   gst_spice_link_state_clear (&self->st.link);
   g_mutex_unlock (&self->lock);
+  g_clear_pointer (&self->clock, gst_spice_audio_clock_free);
   gst_spice_connection_settings_clear (&self->active.conn);
   return TRUE;
 }
@@ -470,9 +526,10 @@ gst_spice_audio_src_query (GstBaseSrc * src, GstQuery * query)
     GstClockTime min, max;
 
     /* Silence is pushed half the latency after its start, sound as soon
-     * as it arrives, stamped with its arrival: min covers the silence lag
-     * and the arrival jitter; up to a second of sound can wait here. */
-    min = self->active.latency * GST_MSECOND;
+     * as it arrives, stamped with the earliest arrival its clock allows:
+     * min covers the silence lag and the arrival jitter (and grows with
+     * the jitter seen); up to a second of sound can wait here. */
+    min = g_atomic_int_get (&self->latency_ms) * GST_MSECOND;
     max = min + QUEUE_MAX_US * GST_USECOND;
     gst_query_set_latency (query, TRUE, min, max);
     GST_DEBUG_OBJECT (self, "latency min %" GST_TIME_FORMAT,
@@ -538,6 +595,8 @@ set_format (GstSpiceAudioSrc * self, guint rate, guint channels)
     self->offset_base = self->offset;
   }
   self->info = info;
+  if (self->clock)
+    gst_spice_audio_clock_set_format (self->clock, rate, channels);
   return TRUE;
 }
 
@@ -615,16 +674,79 @@ stamp (GstSpiceAudioSrc * self, GstBuffer * buf)
   }
 }
 
-/* A packet of sound that arrived at running time @arrival: anchors the
- * timeline after a start, checks drift, and returns the buffer to push
- * (NULL when it was dropped whole to catch up). */
-static GstBuffer *
-take_packet (GstSpiceAudioSrc * self, GstBuffer * buf, GstClockTime arrival)
+/* Streaming thread: the jitter seen says the latency reported is too
+ * small for a packet that came @late after its place on the timeline.
+ * It grows (up to max-latency) and the pipeline is told. */
+static void
+raise_latency (GstSpiceAudioSrc * self, GstClockTimeDiff late)
+{
+  gint cur = g_atomic_int_get (&self->latency_ms);
+  gint max = self->active.max_latency;
+  GstClockTimeDiff need = late + LATENCY_MARGIN;
+  gint ms;
+
+  if (need <= (GstClockTimeDiff) cur * GST_MSECOND || cur >= max)
+    return;
+  ms = (gint) ((need + need / 4) / GST_MSECOND);
+  ms = MIN ((ms + LATENCY_STEP_MS - 1) / LATENCY_STEP_MS * LATENCY_STEP_MS,
+      max);
+  g_atomic_int_set (&self->latency_ms, ms);
+  GST_INFO_OBJECT (self, "a packet came %" G_GINT64_FORMAT " ms after its "
+      "place on the timeline: latency %d -> %d ms", late / GST_MSECOND, cur,
+      ms);
+  gst_element_post_message (GST_ELEMENT (self),
+      gst_message_new_latency (GST_OBJECT (self)));
+}
+
+static void
+count_resync (GstSpiceAudioSrc * self)
+{
+  self->discont = TRUE;
+  g_mutex_lock (&self->lock);
+  self->st.resyncs++;
+  g_mutex_unlock (&self->lock);
+}
+
+/* Drops what is left of drop_frames from the start of *@buf (input
+ * frames); *@buf becomes NULL when nothing is left of it. */
+static void
+drop_input (GstSpiceAudioSrc * self, GstBuffer ** buf)
 {
   guint bpf = GST_AUDIO_INFO_BPF (&self->info);
+  guint64 frames = gst_buffer_get_size (*buf) / bpf;
+  guint64 drop = MIN (frames, self->drop_frames);
+
+  if (drop == 0)
+    return;
+  self->drop_frames -= drop;
+  g_mutex_lock (&self->lock);
+  if (self->drop_stale)
+    self->st.stale_frames += drop;
+  else
+    self->st.dropped_frames += drop;
+  g_mutex_unlock (&self->lock);
+  if (drop == frames) {
+    gst_clear_buffer (buf);
+    return;
+  }
+  *buf = gst_buffer_make_writable (*buf);
+  gst_buffer_resize (*buf, drop * bpf, -1);
+}
+
+/* A packet of sound (*@packet) that arrived at running time @arrival:
+ * anchors the timeline after a start, follows the guest's clock, and
+ * returns the buffer to push (NULL: nothing this time).  *@packet is set
+ * to NULL once taken; it stays when silence must go before it (the
+ * returned buffer), to be given again. */
+static GstBuffer *
+take_packet (GstSpiceAudioSrc * self, GstBuffer ** packet,
+    GstClockTime arrival, GstClockTime real_arrival, gboolean in_anchor_burst)
+{
   guint rate = GST_AUDIO_INFO_RATE (&self->info);
   GstClockTimeDiff threshold = self->active.latency * GST_MSECOND / 2;
-  GstClockTimeDiff late;
+  GstClockTimeDiff late, excess = 0;
+  GstClockTime pending;
+  GstBuffer *buf, *out;
 
   if (!GST_CLOCK_TIME_IS_VALID (self->ts_base))
     rebase (self, arrival);
@@ -633,8 +755,8 @@ take_packet (GstSpiceAudioSrc * self, GstBuffer * buf, GstClockTime arrival)
     GstClockTime ts = next_ts (self);
 
     self->need_anchor = FALSE;
-    self->window_start = GST_CLOCK_TIME_NONE;
     self->drop_frames = 0;
+    gst_spice_audio_clock_anchor (self->clock, arrival);
     if (arrival > ts) {
       /* silence up to the anchor keeps the timeline whole */
       guint64 gap = gst_util_uint64_scale (arrival - ts, rate, GST_SECOND);
@@ -642,7 +764,8 @@ take_packet (GstSpiceAudioSrc * self, GstBuffer * buf, GstClockTime arrival)
         GstBuffer *silence = make_silence (self, gap);
         GST_DEBUG_OBJECT (self, "%" G_GUINT64_FORMAT " frames of silence "
             "before the sound", gap);
-        /* the caller pushes the packet next */
+        stamp (self, silence);
+        /* the caller gives the packet again */
         return silence;
       }
     } else {
@@ -658,68 +781,73 @@ take_packet (GstSpiceAudioSrc * self, GstBuffer * buf, GstClockTime arrival)
     }
   }
 
+  /* what the guest sent, against when it came (once a packet, whatever
+   * happens to it) */
+  if (!self->packet_counted) {
+    gst_spice_audio_clock_input (self->clock, real_arrival,
+        gst_buffer_get_size (*packet) / GST_AUDIO_INFO_BPF (&self->info));
+    self->packet_counted = TRUE;
+  }
+
+  buf = *packet;
+  *packet = NULL;
   if (self->drop_frames > 0) {
-    guint64 frames = gst_buffer_get_size (buf) / bpf;
-    guint64 drop = MIN (frames, self->drop_frames);
-
-    self->drop_frames -= drop;
-    g_mutex_lock (&self->lock);
-    if (self->drop_stale)
-      self->st.stale_frames += drop;
-    else
-      self->st.dropped_frames += drop;
-    g_mutex_unlock (&self->lock);
-    /* drift is measured again once caught up */
-    self->window_start = GST_CLOCK_TIME_NONE;
-    if (drop == frames) {
-      gst_buffer_unref (buf);
+    drop_input (self, &buf);
+    if (!buf)
       return NULL;
-    }
-    gst_buffer_resize (buf, drop * bpf, -1);
-    stamp (self, buf);
-    return buf;
   }
 
-  /* drift: how late the packet came after its place on the timeline; the
-   * smallest value over a window is the clock difference, the rest is
-   * jitter */
-  late = GST_CLOCK_DIFF (next_ts (self), arrival);
+  /* how late the packet came after its place on the timeline: its lower
+   * envelope is the guest's clock, the rest is jitter */
+  pending = gst_spice_audio_clock_pending (self->clock);
+  late = GST_CLOCK_DIFF (next_ts (self) + pending, arrival);
   GST_LOG_OBJECT (self, "packet at %" GST_TIME_FORMAT " arrived %"
-      G_GINT64_FORMAT " us late", GST_TIME_ARGS (next_ts (self)),
+      G_GINT64_FORMAT " us late", GST_TIME_ARGS (next_ts (self) + pending),
       late / 1000);
-  if (!GST_CLOCK_TIME_IS_VALID (self->window_start)) {
-    self->window_start = arrival;
-    self->window_min = late;
-  } else {
-    self->window_min = MIN (self->window_min, late);
-    if (arrival - self->window_start >= DRIFT_WINDOW) {
-      if (self->window_min > threshold) {
-        GST_WARNING_OBJECT (self, "sound arrives %" G_GINT64_FORMAT " ms "
-            "later than its timestamps: resync (timestamps jump ahead)",
-            self->window_min / GST_MSECOND);
-        rebase (self, next_ts (self) + self->window_min);
-        self->discont = TRUE;
-        g_mutex_lock (&self->lock);
-        self->st.resyncs++;
-        g_mutex_unlock (&self->lock);
-      } else if (self->window_min < -threshold) {
-        self->drop_frames = gst_util_uint64_scale (-self->window_min, rate,
-            GST_SECOND);
-        self->drop_stale = FALSE;
-        GST_WARNING_OBJECT (self, "sound arrives %" G_GINT64_FORMAT " ms "
-            "ahead of its timestamps: resync (dropping %" G_GUINT64_FORMAT
-            " frames)", -self->window_min / GST_MSECOND, self->drop_frames);
-        self->discont = TRUE;
-        g_mutex_lock (&self->lock);
-        self->st.resyncs++;
-        g_mutex_unlock (&self->lock);
-      }
-      self->window_start = GST_CLOCK_TIME_NONE;
-    }
-  }
+  if (self->active.drift_correction)
+    threshold = MAX (threshold, RESYNC_MIN);
+  switch (gst_spice_audio_clock_observe (self->clock, arrival, late,
+          threshold, &excess)) {
+    case GST_SPICE_AUDIO_CLOCK_RESYNC_LATE:{
+      guint64 gap = gst_util_uint64_scale (excess, rate, GST_SECOND);
+      GstBuffer *silence;
 
-  stamp (self, buf);
-  return buf;
+      GST_WARNING_OBJECT (self, "sound arrives %" G_GINT64_FORMAT " ms "
+          "later than its timestamps: resync (%" G_GUINT64_FORMAT " frames "
+          "of silence)", excess / GST_MSECOND, gap);
+      count_resync (self);
+      if (gap == 0)
+        break;
+      /* the timeline jumps ahead, filled with silence: the packet is
+       * given again and lands after it */
+      silence = make_silence (self, gap);
+      stamp (self, silence);
+      *packet = buf;
+      return silence;
+    }
+    case GST_SPICE_AUDIO_CLOCK_RESYNC_EARLY:
+      self->drop_frames = gst_util_uint64_scale (-excess, rate, GST_SECOND);
+      self->drop_stale = FALSE;
+      GST_WARNING_OBJECT (self, "sound arrives %" G_GINT64_FORMAT " ms "
+          "ahead of its timestamps: resync (dropping %" G_GUINT64_FORMAT
+          " frames)", -excess / GST_MSECOND, self->drop_frames);
+      count_resync (self);
+      break;
+    case GST_SPICE_AUDIO_CLOCK_OK:
+      break;
+  }
+  /* the anchor's own burst was late by design (it waited to be placed) */
+  if (!in_anchor_burst)
+    raise_latency (self, late + pending);
+
+  out = gst_spice_audio_clock_process (self->clock, buf);
+  g_mutex_lock (&self->lock);
+  self->st.resampling = gst_spice_audio_clock_is_resampling (self->clock);
+  self->st.drift_ppm = gst_spice_audio_clock_get_drift_ppm (self->clock);
+  g_mutex_unlock (&self->lock);
+  if (out)
+    stamp (self, out);
+  return out;
 }
 
 /* Where the sound that starts at the head of the queue belongs: the
@@ -799,6 +927,7 @@ gst_spice_audio_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       self->st.queued_us = 0;
       self->ts_base = GST_CLOCK_TIME_NONE;
       self->need_anchor = TRUE;
+      self->packet_counted = FALSE;
       self->discont = TRUE;
       g_cond_wait (&self->cond, &self->lock);
       continue;
@@ -827,6 +956,7 @@ gst_spice_audio_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
         continue;
       }
       anchor_us = burst_anchor_locked (self);
+      self->anchored_us = g_get_monotonic_time ();
       g_mutex_unlock (&self->lock);
       anchor = gst_spice_running_time_of (GST_ELEMENT (self), anchor_us);
       g_mutex_lock (&self->lock);
@@ -857,16 +987,21 @@ gst_spice_audio_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
           break;
         case ITEM_STOP:
           self->playing = FALSE;
+          /* the end of the sound, still in the resampler */
+          buf = gst_spice_audio_clock_drain (self->clock);
+          if (buf)
+            stamp (self, buf);
           break;
         case ITEM_DATA:{
-          GstClockTime arrival = self->need_anchor ? anchor :
-              gst_spice_running_time_of (GST_ELEMENT (self),
+          GstClockTime real = gst_spice_running_time_of (GST_ELEMENT (self),
               item->arrival_us);
 
-          buf = take_packet (self, item->buf, arrival);
-          if (buf && buf != item->buf) {
-            /* silence before the packet: stamp it and keep the packet */
-            stamp (self, buf);
+          buf = take_packet (self, &item->buf, self->need_anchor ? anchor :
+              real, real, item->arrival_us <= self->anchored_us);
+          if (!item->buf)
+            self->packet_counted = FALSE;
+          if (item->buf) {
+            /* silence went before the packet: keep the packet */
             g_mutex_lock (&self->lock);
             g_queue_push_head (&self->st.items, item);
             self->st.queued_us += gst_util_uint64_scale_int
@@ -875,8 +1010,6 @@ gst_spice_audio_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
                 GST_AUDIO_INFO_RATE (&self->info));
             g_mutex_unlock (&self->lock);
             item = NULL;
-          } else {
-            item->buf = NULL;   /* taken (or dropped) */
           }
           break;
         }
@@ -906,8 +1039,13 @@ gst_spice_audio_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       rebase (self, now);
     rate = GST_AUDIO_INFO_RATE (&self->info);
     chunk = MAX (rate / CHUNKS_PER_SECOND, 1);
-    lag = MAX (self->active.latency * GST_MSECOND / 2,
+    lag = MAX ((guint64) g_atomic_int_get (&self->latency_ms) * GST_MSECOND / 2,
         gst_util_uint64_scale_int (chunk, GST_SECOND, rate));
+    /* while the guest plays, a late packet is waited for up to
+     * max-latency (the latency then grows to cover it): a busy host costs
+     * latency, not a gap in the sound */
+    if (self->playing && !self->need_anchor)
+      lag = MAX (lag, self->active.max_latency * GST_MSECOND);
     ts = next_ts (self);
     if (now >= ts + lag) {
       guint64 frames = gst_util_uint64_scale (now - lag - ts, rate,
@@ -915,6 +1053,17 @@ gst_spice_audio_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
 
       frames = CLAMP (frames, chunk, (guint64) rate);
       if (self->playing && !self->need_anchor) {
+        GstBuffer *tail;
+
+        g_mutex_unlock (&self->lock);
+        tail = gst_spice_audio_clock_drain (self->clock);
+        g_mutex_lock (&self->lock);
+        if (tail) {
+          /* the sound the resampler still held goes first */
+          stamp (self, tail);
+          buf = tail;
+          break;
+        }
         /* a late packet, or a guest clock slower than ours: the sound
          * resumes at its arrival, after the silence */
         self->st.underruns++;
@@ -1022,11 +1171,46 @@ gst_spice_audio_src_class_init (GstSpiceAudioSrcClass * klass)
   gst_spice_connection_install_source_properties (gobject_class);
   g_object_class_install_property (gobject_class, PROP_LATENCY,
       g_param_spec_uint ("latency", "Latency",
-          "Milliseconds of latency reported for the sound: how late a "
-          "packet may arrive (network jitter) without being late "
-          "downstream; silence is produced half of it behind real time, "
-          "and drift beyond half of it is resynced", 10, 1000,
+          "Milliseconds of latency reported for the sound, at least: how "
+          "late a packet may arrive (network jitter, a busy guest) without "
+          "being late downstream; it grows with the jitter seen, up to "
+          "max-latency; silence is produced half of it behind real time, "
+          "and what drift correction cannot absorb beyond half of it (40 "
+          "ms at least with drift-correction) is resynced", 10, 1000,
           DEFAULT_LATENCY, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  /**
+   * GstSpiceAudioSrc:max-latency:
+   *
+   * How far the latency may grow when packets come later than it allows
+   * (a guest whose audio timer fires late on a busy host, then catches
+   * up), and how long a missing packet is waited for while the guest
+   * plays before silence fills in (an underrun).
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property (gobject_class, PROP_MAX_LATENCY,
+      g_param_spec_uint ("max-latency", "Maximum latency",
+          "Milliseconds the latency may grow to with the jitter seen, and "
+          "how long sound is waited for while the guest plays before "
+          "silence fills in", 10, 5000, DEFAULT_MAX_LATENCY,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  /**
+   * GstSpiceAudioSrc:drift-correction:
+   *
+   * Whether a guest whose audio clock runs at another rate than ours is
+   * followed by resampling (smoothly, once the drift shows), rather than
+   * by resyncs (a click each).  Off, the samples always pass untouched.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property (gobject_class, PROP_DRIFT_CORRECTION,
+      g_param_spec_boolean ("drift-correction", "Drift correction",
+          "Follow a guest clock that drifts by resampling (once the drift "
+          "shows; the sound passes untouched until then) instead of "
+          "resyncing", DEFAULT_DRIFT_CORRECTION,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
@@ -1035,6 +1219,8 @@ gst_spice_audio_src_class_init (GstSpiceAudioSrcClass * klass)
           "dropped-frames (to catch up, or a stalled pipeline), "
           "stale-frames (buffered by the server before playback started), "
           "underruns (sound ran dry while the guest played), resyncs, "
+          "resampling (drift correction engaged), drift-ppm (the guest "
+          "clock's rate error as estimated), latency (ms, as reported now), "
           "rate, channels", GST_TYPE_STRUCTURE,
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
@@ -1064,6 +1250,9 @@ gst_spice_audio_src_init (GstSpiceAudioSrc * self)
 {
   gst_spice_connection_settings_init (&self->settings.conn);
   self->settings.latency = DEFAULT_LATENCY;
+  self->settings.max_latency = DEFAULT_MAX_LATENCY;
+  self->settings.drift_correction = DEFAULT_DRIFT_CORRECTION;
+  g_atomic_int_set (&self->latency_ms, DEFAULT_LATENCY);
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
   g_queue_init (&self->st.items);

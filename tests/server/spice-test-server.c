@@ -194,11 +194,17 @@ struct _Server
   SpicePlaybackInstance playback;
   SpiceRecordInstance record;
   guint audio_rate;
-  gboolean sine;                /* --audio-signal sine, else code */
+  gboolean sine;                /* --audio-signal sine or marks, else code */
+  gboolean marks;               /* --audio-signal marks */
   gint64 audio_t0;              /* monotonic us of timeline frame 0 */
   gint audio_speed_ppm;         /* the audio clock's error against real
                                  * time (a guest clock that drifts) */
   guint64 next_packet;          /* index of the next packet due */
+  gint jitter_min_us, jitter_max_us;    /* --audio-jitter, 0 = off */
+  GRand *jitter_rand;           /* --audio-seed */
+  gint64 hold_until;            /* monotonic us the held packets go out at,
+                                 * 0 = none held */
+  guint64 bursts;               /* held packets sent in one go */
   gboolean playing;             /* between playback start and stop */
   guint64 packets_sent;
   guint64 packets_skipped;      /* due while playing, but no buffer */
@@ -1341,7 +1347,9 @@ send_packet (Server * srv, guint64 k)
     srv->warned_packet_size = TRUE;
   }
 
-  if (srv->sine)
+  if (srv->marks)
+    ta_fill_marked_sine (lr, TA_PACKET_FRAMES, n_first, srv->audio_rate);
+  else if (srv->sine)
     ta_fill_sine (lr, TA_PACKET_FRAMES, n_first, srv->audio_rate);
   else
     ta_fill_code_packet (lr, TA_PACKET_FRAMES, n_first,
@@ -1363,19 +1371,40 @@ packet_due_time (Server * srv, guint64 k)
 
 /* Sends (or drops, see above) every packet that is due, then sleeps until
  * the next one is.  After a stall every packet due meanwhile goes out at
- * once. */
+ * once.  With --audio-jitter, a packet that falls due while playing is held
+ * back a random MIN..MAX ms, and everything due by then goes out with it in
+ * one burst, as QEMU's audio timer does on a loaded host: the average rate
+ * stays exact, only the send times move (later, never earlier). */
 static gboolean
 audio_dispatch (GSource * source, GSourceFunc callback, gpointer data)
 {
   Server *srv = the_server;
   guint64 now = audio_timeline_now (srv);
+  gint64 ready;
 
   while (srv->next_packet * TA_PACKET_FRAMES <= now) {
+    if (srv->jitter_max_us > 0 && srv->playing) {
+      if (srv->hold_until == 0)
+        srv->hold_until = packet_due_time (srv, srv->next_packet) +
+            g_rand_int_range (srv->jitter_rand, srv->jitter_min_us,
+            srv->jitter_max_us + 1);
+      if (g_get_monotonic_time () < srv->hold_until)
+        break;
+    }
     if (srv->playing)
       send_packet (srv, srv->next_packet);
     srv->next_packet++;
   }
-  g_source_set_ready_time (source, packet_due_time (srv, srv->next_packet));
+  ready = packet_due_time (srv, srv->next_packet);
+  if (srv->hold_until != 0) {
+    if (srv->next_packet * TA_PACKET_FRAMES <= now) {
+      ready = srv->hold_until;  /* still holding */
+    } else {
+      srv->hold_until = 0;      /* the burst went out */
+      srv->bursts++;
+    }
+  }
+  g_source_set_ready_time (source, ready);
   return G_SOURCE_CONTINUE;
 }
 
@@ -1483,9 +1512,10 @@ handle_audio_command (Server * srv, const gchar * cmd, const gchar * arg)
     emit ("OK audio stop n=%" G_GUINT64_FORMAT, audio_timeline_now (srv));
   } else if (!record && g_str_equal (arg, "stats")) {
     emit ("OK audio stats playing=%d sent=%" G_GUINT64_FORMAT " skipped=%"
-        G_GUINT64_FORMAT " n=%" G_GUINT64_FORMAT " rate=%u", srv->playing,
-        srv->packets_sent, srv->packets_skipped, audio_timeline_now (srv),
-        srv->audio_rate);
+        G_GUINT64_FORMAT " n=%" G_GUINT64_FORMAT " rate=%u t0=%" G_GINT64_FORMAT
+        " bursts=%" G_GUINT64_FORMAT, srv->playing, srv->packets_sent,
+        srv->packets_skipped, audio_timeline_now (srv), srv->audio_rate,
+        srv->audio_t0, srv->bursts);
   } else if (!record) {
     emit ("ERR audio needs start, stop or stats");
   } else if (g_str_equal (arg, "start")) {
@@ -2314,8 +2344,8 @@ main (int argc, char **argv)
   guint tls_port = 0;
   gboolean cursor = FALSE, exit_on_disconnect = FALSE;
   gboolean audio = FALSE, opus = FALSE, record_opus = FALSE;
-  gint audio_rate = 0, record_rate = 0;
-  gchar *audio_signal = NULL, *record_path = NULL;
+  gint audio_rate = 0, record_rate = 0, audio_seed = 1;
+  gchar *audio_signal = NULL, *record_path = NULL, *audio_jitter = NULL;
   gchar *port_mode = NULL;
   gboolean port_closed = FALSE, tablet = FALSE;
   gboolean gl = FALSE;
@@ -2366,10 +2396,15 @@ main (int argc, char **argv)
     {"opus", 0, 0, G_OPTION_ARG_NONE, &opus,
         "Send playback as Opus (default: raw PCM, lossless)", NULL},
     {"audio-signal", 0, 0, G_OPTION_ARG_STRING, &audio_signal,
-        "Playback signal: code (default) or sine", "S"},
+        "Playback signal: code (default), sine or marks", "S"},
     {"audio-speed", 0, 0, G_OPTION_ARG_INT, &srv.audio_speed_ppm,
           "The audio clock's error in parts per million (a drifting guest "
           "clock: 20000 plays 2% fast; default 0)", "PPM"},
+    {"audio-jitter", 0, 0, G_OPTION_ARG_STRING, &audio_jitter,
+          "Hold playback packets back MIN..MAX ms at random, then send "
+          "them in one burst (a loaded host; default: off)", "MIN-MAX"},
+    {"audio-seed", 0, 0, G_OPTION_ARG_INT, &audio_seed,
+        "Seed of --audio-jitter's random holds (default 1)", "N"},
     {"record-rate", 0, 0, G_OPTION_ARG_INT, &record_rate,
         "Record rate (default 48000)", "N"},
     {"record-opus", 0, 0, G_OPTION_ARG_NONE, &record_opus,
@@ -2473,11 +2508,27 @@ main (int argc, char **argv)
     goto bad_option;
   }
   if (!audio && (audio_rate || record_rate || opus || record_opus ||
-          audio_signal || record_path || srv.audio_speed_ppm)) {
+          audio_signal || record_path || srv.audio_speed_ppm || audio_jitter)) {
     g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-        "--audio-rate, --opus, --audio-signal, --audio-speed, --record-rate, "
-        "--record-opus and --record-file need --audio");
+        "--audio-rate, --opus, --audio-signal, --audio-speed, "
+        "--audio-jitter, --record-rate, --record-opus and --record-file "
+        "need --audio");
     goto bad_option;
+  }
+  if (audio_jitter) {
+    gint lo = -1, hi = -1;
+    gchar end;
+
+    if (sscanf (audio_jitter, "%d-%d%c", &lo, &hi, &end) != 2 || lo < 0 ||
+        hi < lo || hi > 1000) {
+      g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+          "--audio-jitter wants MIN-MAX, 0 <= MIN <= MAX <= 1000 ms, not "
+          "'%s'", audio_jitter);
+      goto bad_option;
+    }
+    srv.jitter_min_us = lo * 1000;
+    srv.jitter_max_us = hi * 1000;
+    srv.jitter_rand = g_rand_new_with_seed ((guint32) audio_seed);
   }
   srv.audio_rate = audio_rate ? audio_rate : TA_DEFAULT_RATE;
   if (srv.audio_speed_ppm <= -500000 || srv.audio_speed_ppm >= 500000) {
@@ -2493,9 +2544,10 @@ main (int argc, char **argv)
     goto bad_option;
   }
   if (audio_signal && !g_str_equal (audio_signal, "code") &&
-      !g_str_equal (audio_signal, "sine")) {
+      !g_str_equal (audio_signal, "sine") &&
+      !g_str_equal (audio_signal, "marks")) {
     g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-        "--audio-signal wants code or sine, not '%s'", audio_signal);
+        "--audio-signal wants code, sine or marks, not '%s'", audio_signal);
     goto bad_option;
   }
   if (record_opus && srv.record_rate != TA_DEFAULT_RATE) {
@@ -2504,7 +2556,8 @@ main (int argc, char **argv)
     goto bad_option;
   }
   srv.audio = audio;
-  srv.sine = audio_signal && g_str_equal (audio_signal, "sine");
+  srv.marks = audio_signal && g_str_equal (audio_signal, "marks");
+  srv.sine = srv.marks || (audio_signal && g_str_equal (audio_signal, "sine"));
   if (!srv.port_name && (port_mode || port_closed)) {
     g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
         "--port-mode and --port-closed need --port-name");

@@ -34,6 +34,11 @@
  * a function of n alone (continuous across packets, skipped packets leave a
  * phase jump).
  *
+ * "marks" signal: the sine on the left; on the right silence but for one
+ * sample of TA_SINE_AMPLITUDE at every frame n that is a multiple of
+ * ta_mark_frames (rate) (half a second).  Both survive resampling: the
+ * sine's period shows the rate, a mark's peak where frame n landed.
+ *
  * Record: the server expects a client to send frames whose left channel
  * follows the code rule (each left = previous left + 1, mod 65536); it
  * counts the places where that breaks.  libspice-server 0.15.1 garbles the
@@ -168,6 +173,26 @@ ta_fill_sine (gint16 * lr, guint nframes, guint64 n_first, guint rate)
     lr[2 * j] = v;
     lr[2 * j + 1] = v;
   }
+}
+
+/* Frames between two marks of the "marks" signal: half a second. */
+static inline guint
+ta_mark_frames (guint rate)
+{
+  return rate / 2;
+}
+
+/* Fills nframes frames of the "marks" signal starting at timeline frame
+ * n_first. */
+static inline void
+ta_fill_marked_sine (gint16 * lr, guint nframes, guint64 n_first, guint rate)
+{
+  guint j;
+
+  ta_fill_sine (lr, nframes, n_first, rate);
+  for (j = 0; j < nframes; j++)
+    lr[2 * j + 1] = (n_first + j) % ta_mark_frames (rate) == 0 ?
+        TA_SINE_AMPLITUDE : 0;
 }
 
 /* Whether record frame `pos` (counted from 0 at record start) may be
