@@ -527,17 +527,22 @@ gst_spice_src_class_init (GstSpiceSrcClass * klass)
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_AUDIO_LATENCY,
       g_param_spec_uint ("audio-latency", "Audio latency",
-          "Milliseconds of latency reported for the sound: how late a "
-          "packet may arrive (network jitter) without being late "
-          "downstream; silence is produced half of it behind real time, "
-          "and drift beyond half of it is resynced", 10, 1000, 40,
+          "Milliseconds of latency reported for the sound, at least: how "
+          "late a packet may arrive (network jitter) without being late "
+          "downstream; it grows with the jitter seen (up to 250 ms); "
+          "silence is produced half of it behind real time; a drifting "
+          "guest clock is resampled, and what that cannot absorb beyond "
+          "half of it (40 ms at least) is resynced", 10, 1000, 40,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_AUDIO_STATS,
       g_param_spec_boxed ("audio-stats", "Audio statistics",
           "Counters of the audio pad: packets and frames received from the "
           "guest, silence-frames (produced while it plays nothing), "
-          "dropped-frames, stale-frames, underruns, resyncs, rate, channels", GST_TYPE_STRUCTURE,
+          "dropped-frames, stale-frames, underruns, resyncs, rate, "
+          "channels, resampling (drift correction engaged), drift-ppm (the "
+          "guest clock's rate error as measured), latency (ms, as reported "
+          "now)", GST_TYPE_STRUCTURE,
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_NUM_BUFFERS,
       g_param_spec_int ("num-buffers", "Number of buffers",
