@@ -30,6 +30,12 @@ GST_DEBUG_CATEGORY (gst_spice_engine_debug);
 #define CLOSE_LINK_WAIT_US (500 * G_TIME_SPAN_MILLISECOND)
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 5000
+/* With reconnect on, another client that takes the server this many times
+ * in a row, each within TAKEOVER_WINDOW_US of our getting (back) in, is
+ * one that reconnects too: the two would take it from each other forever
+ * (libspice-server keeps the newest client), so we stop. */
+#define TAKEOVER_MAX 3
+#define TAKEOVER_WINDOW_US (10 * G_USEC_PER_SEC)
 
 /* The registry and the spice thread are process-wide by nature:
  * spice-client-glib itself is a per-process singleton on the default main
@@ -319,6 +325,17 @@ closing_now (GstSpiceEngine * s)
   return closing;
 }
 
+static gboolean
+reconnect_on (GstSpiceEngine * s)
+{
+  gboolean on;
+
+  g_mutex_lock (&s->lock);
+  on = s->reconnect;
+  g_mutex_unlock (&s->lock);
+  return on;
+}
+
 /* Whether the server still accepts connections (1 s at most): a server
  * that closed our connection but is still there most likely took another
  * client (libspice-server drops every client when a new one links). */
@@ -353,14 +370,14 @@ server_still_there (GstSpiceEngine * s)
 }
 
 /* The connection that was up closed: when the server still runs, say why
- * that probably happened. */
-static void
+ * that probably happened.  TRUE: another client took it. */
+static gboolean
 explain_closed (GstSpiceEngine * s, GError * error, gchar ** debug)
 {
   gchar *msg, *dbg;
 
   if (!server_still_there (s))
-    return;
+    return FALSE;
   msg = g_strdup_printf ("%s: the server closed it but still accepts "
       "connections; a SPICE server serves one client at a time, so another "
       "client (remote-viewer, another pipeline or process) probably "
@@ -370,6 +387,33 @@ explain_closed (GstSpiceEngine * s, GError * error, gchar ** debug)
   dbg = g_strdup_printf ("%s; the server still accepts connections", *debug);
   g_free (*debug);
   *debug = dbg;
+  return TRUE;
+}
+
+/* Another client took the server (reconnect on): TRUE when that has
+ * happened TAKEOVER_MAX times in a row, each soon after we got back in,
+ * and @error now says so. */
+static gboolean
+taken_back_and_forth (GstSpiceEngine * s, GError * error)
+{
+  gchar *msg;
+
+  if (g_get_monotonic_time () - s->opened_us < TAKEOVER_WINDOW_US)
+    s->takeovers++;
+  else
+    s->takeovers = 1;
+  GST_INFO ("%s: taken over by another client (%u in a row)", s->address,
+      s->takeovers);
+  if (s->takeovers < TAKEOVER_MAX)
+    return FALSE;
+  msg = g_strdup_printf ("%s; it took the server %u times, each within %u s "
+      "of our reconnecting: it reconnects too, and two such clients take the "
+      "server from each other for ever, so this one stops (give each its own "
+      "SPICE server, or reconnect=false to one)", error->message,
+      s->takeovers, (guint) (TAKEOVER_WINDOW_US / G_USEC_PER_SEC));
+  g_free (error->message);
+  error->message = msg;
+  return TRUE;
 }
 
 static void
@@ -525,6 +569,7 @@ on_main_event (SpiceChannel * ch, SpiceChannelEvent ev, gpointer user_data)
       s->lost = FALSE;
       s->was_connected = TRUE;
       s->backoff_ms = 0;
+      s->opened_us = g_get_monotonic_time ();
       link_watch_start (s);
       g_mutex_lock (&s->lock);
       s->phase = SESSION_CONNECTED;
@@ -541,8 +586,14 @@ on_main_event (SpiceChannel * ch, SpiceChannelEvent ev, gpointer user_data)
         gchar *debug;
 
         build_error (s, ch, ev, &error, &debug);
-        if (!s->lost && !closing_now (s))
-          explain_closed (s, error, &debug);
+        if (!s->lost && !closing_now (s)) {
+          if (!explain_closed (s, error, &debug)) {
+            s->takeovers = 0;
+          } else if (reconnect_on (s) && taken_back_and_forth (s, error)) {
+            session_fail (s, error, debug);
+            break;
+          }
+        }
         session_lost (s, error, debug);
         break;
       }

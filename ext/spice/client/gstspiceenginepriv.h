@@ -109,6 +109,8 @@ struct _GstSpiceEngine
   gint64 close_wait_until;      /* monotonic us; 0: not waiting */
   gboolean lost;                /* reconnecting after a lost connection */
   guint backoff_ms;
+  gint64 opened_us;             /* monotonic: the main channel last opened */
+  guint takeovers;              /* in a row, each soon after we got in */
   GSource *reconnect_source;
   GstSpiceLinkWatch *link_watch;        /* of s->spice, link_timeout > 0 */
 };

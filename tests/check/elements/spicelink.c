@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 
+#include <glib/gstdio.h>
 #include <gst/check/gstcheck.h>
 
 #include "spicecheck.h"
@@ -413,6 +414,78 @@ GST_START_TEST (test_other_client_took_over)
 
 GST_END_TEST;
 
+/* Two clients that both reconnect on one server (the other one in another
+ * process: one process shares one connection) would take it from each
+ * other for ever.  After three takeovers in a row, each soon after getting
+ * back in, one of them stops with an error that says why, and the other
+ * keeps the server. */
+GST_START_TEST (test_reconnecting_clients_stop_taking_turns)
+{
+  TestServer *ts = start_server (TEST_SERVER_TCP, "--size", "160x120",
+      "--fps", "30", NULL);
+  gchar *log = NULL, *cmd, *text = NULL;
+  gchar *argv[] = { (gchar *) "/bin/sh", (gchar *) "-c", NULL, NULL };
+  GstElement *p, *sink;
+  GstMessage *m = NULL;
+  GPid other;
+  gint fd, status = 0;
+  gboolean other_done = FALSE;
+  gint64 t0;
+
+  fd = g_file_open_tmp ("gst-spice-turns-XXXXXX", &log, NULL);
+  fail_unless (fd >= 0);
+  close (fd);
+  p = play (&sink, "spicesrc reconnect=true uri=%s ! " APPSINK,
+      test_server_get_uri (ts));
+  expect_alive_for (p, sink, 300);
+  cmd = g_strdup_printf ("exec gst-launch-1.0 -q spicesrc reconnect=true "
+      "uri=%s ! fakesink 2>%s", test_server_get_uri (ts), log);
+  argv[2] = cmd;
+  fail_unless (g_spawn_async (NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD |
+          G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, &other, NULL));
+  t0 = g_get_monotonic_time ();
+  while (elapsed_ms (t0) < 30000) {
+    m = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (p), 100 * GST_MSECOND,
+        GST_MESSAGE_ERROR);
+    if (m)
+      break;
+    if (waitpid (other, &status, WNOHANG) == other) {
+      other_done = TRUE;
+      break;
+    }
+  }
+  fail_unless (m || other_done, "still taking the server in turns after "
+      "30 s");
+  GST_INFO ("one gave up after %" G_GINT64_FORMAT " ms: %s",
+      elapsed_ms (t0), m ? "this pipeline" : "the other process");
+  if (m) {
+    assert_error (m, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ,
+        "from each other");
+    /* the other keeps the server */
+    g_usleep (G_USEC_PER_SEC);
+    fail_unless_equals_int (waitpid (other, &status, WNOHANG), 0);
+    kill (other, SIGKILL);
+    waitpid (other, NULL, 0);
+  } else {
+    fail_unless (WIFEXITED (status) && WEXITSTATUS (status) != 0,
+        "the other client ended with status %d", status);
+    fail_unless (g_file_get_contents (log, &text, NULL, NULL));
+    GST_INFO ("the other client said: %s", text);
+    fail_unless (strstr (text, "from each other") != NULL, "%s", text);
+    /* this one keeps the server */
+    expect_alive_for (p, sink, 1000);
+  }
+  g_spawn_close_pid (other);
+  stop_pipeline (p, sink);
+  test_server_stop (ts);
+  g_unlink (log);
+  g_free (log);
+  g_free (text);
+  g_free (cmd);
+}
+
+GST_END_TEST;
+
 /* One failure, one ERROR message, from every source element (GstBaseSrc's
  * own "Internal data stream error" is not posted on top of ours). */
 GST_START_TEST (test_one_error_per_failure)
@@ -565,6 +638,7 @@ spicelink_suite (void)
   tcase_add_test (tc, test_eos_while_stalled);
   tcase_add_test (tc, test_eos_while_reconnecting);
   tcase_add_test (tc, test_other_client_took_over);
+  tcase_add_test (tc, test_reconnecting_clients_stop_taking_turns);
   tcase_add_test (tc, test_one_error_per_failure);
   tcase_add_test (tc, test_connection_messages_from_spicesrc);
   tcase_add_test (tc, test_num_buffers);
