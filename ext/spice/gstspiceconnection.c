@@ -63,7 +63,9 @@ gst_spice_connection_install_properties (GObjectClass * gobject_class)
           "When the connection is lost, reconnect with back-off (250 ms "
           "doubling to 5 s) instead of failing (sources keep streaming the "
           "last frame and silence meanwhile); element messages "
-          "spice-disconnected and spice-reconnected tell the application",
+          "spice-disconnected and spice-reconnected tell the application; "
+          "an error still ends it when another client that reconnects too "
+          "keeps taking the server (3 times in a row)",
           GST_SPICE_DEFAULT_RECONNECT,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
