@@ -539,8 +539,13 @@ element_message_source (GstElement * p, const gchar * name)
 
     if (!m)
       continue;
-    fail_if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR, "%" GST_PTR_FORMAT,
-        m);
+    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR) {
+      GError *e = NULL;
+      gchar *dbg = NULL;
+
+      gst_message_parse_error (m, &e, &dbg);
+      fail ("an error while waiting for %s: %s (%s)", name, e->message, dbg);
+    }
     if (!gst_message_has_name (m, name)) {
       gst_message_unref (m);
       continue;
