@@ -127,24 +127,32 @@ GST_START_TEST (test_stalled_proxy_error)
 
 GST_END_TEST;
 
+/* spicesrc with link-timeout=1500 and @props on @ts, alive for @alive_ms;
+ * then the server's process is stopped: the error names @why. */
+static void
+stop_server_expect_dead (TestServer * ts, const gchar * props,
+    guint alive_ms, const gchar * why)
+{
+  GstElement *p, *sink;
+  gint64 t0;
+
+  p = play (&sink, "spicesrc link-timeout=1500 %s uri=%s ! " APPSINK, props,
+      test_server_get_uri (ts));
+  expect_alive_for (p, sink, alive_ms);
+  t0 = g_get_monotonic_time ();
+  fail_unless (kill (test_server_get_pid (ts), SIGSTOP) == 0);
+  expect_dead_link_error (p, t0, 1500, why);
+  stop_pipeline (p, sink);
+  kill (test_server_get_pid (ts), SIGCONT);
+  test_server_stop (ts);
+}
+
 /* The server process stopped (SIGSTOP) on TCP: the kernel still answers,
  * nothing else does. */
 GST_START_TEST (test_server_stopped_tcp)
 {
-  TestServer *ts = start_server (TEST_SERVER_TCP, "--size", "160x120",
-      "--fps", "30", NULL);
-  GstElement *p, *sink;
-  gint64 t0;
-
-  p = play (&sink, "spicesrc link-timeout=1500 uri=%s ! " APPSINK,
-      test_server_get_uri (ts));
-  expect_alive_for (p, sink, 500);
-  t0 = g_get_monotonic_time ();
-  fail_unless (kill (test_server_get_pid (ts), SIGSTOP) == 0);
-  expect_dead_link_error (p, t0, 1500, "nothing received");
-  stop_pipeline (p, sink);
-  kill (test_server_get_pid (ts), SIGCONT);
-  test_server_stop (ts);
+  stop_server_expect_dead (start_server (TEST_SERVER_TCP, "--size",
+          "160x120", "--fps", "30", NULL), "", 500, "nothing received");
 }
 
 GST_END_TEST;
@@ -154,20 +162,9 @@ GST_END_TEST;
  * noticed. */
 GST_START_TEST (test_server_stopped_unix_idle)
 {
-  TestServer *ts = start_server (TEST_SERVER_UNIX, "--size", "160x120",
-      "--fps", "0", NULL);
-  GstElement *p, *sink;
-  gint64 t0;
-
-  p = play (&sink, "spicesrc link-timeout=1500 repeat-interval=100 uri=%s ! "
-      APPSINK, test_server_get_uri (ts));
-  expect_alive_for (p, sink, 4000);
-  t0 = g_get_monotonic_time ();
-  fail_unless (kill (test_server_get_pid (ts), SIGSTOP) == 0);
-  expect_dead_link_error (p, t0, 1500, "was stopped");
-  stop_pipeline (p, sink);
-  kill (test_server_get_pid (ts), SIGCONT);
-  test_server_stop (ts);
+  stop_server_expect_dead (start_server (TEST_SERVER_UNIX, "--size",
+          "160x120", "--fps", "0", NULL), "repeat-interval=100", 4000,
+      "was stopped");
 }
 
 GST_END_TEST;
